@@ -1,0 +1,75 @@
+"""Checkpoint files: one ``checkpoint.pt`` per Ray Train checkpoint folder.
+
+A checkpoint carries everything needed to use the model without any other file: the weights
+(``model``; ``best_model`` too when the checkpoint's epoch is not the best one), the model's
+registry name and constructor arguments, the class list, the feature parameters, the training
+settings, the split description and the validation scores. Files are written atomically and
+read with ``torch.load(weights_only=True)``, which refuses arbitrary pickled objects.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .storage import atomic_write_bytes
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def save_checkpoint_file(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (tensors, numbers, strings, lists and dicts only) atomically to ``path``."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint_file`.
+
+    ``path`` may be the file or the checkpoint folder holding ``checkpoint.pt``.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+        ValueError: the file is not a readable emohrnet checkpoint.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for damaged or foreign files
+        raise ValueError(f"{path}: not a readable emohrnet checkpoint ({err})") from None
+    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
+        raise ValueError(f"{path}: not an emohrnet checkpoint (no model weights or model config)")
+    return state
+
+
+def best_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights of the best validation epoch held by a checkpoint."""
+    return state.get("best_model") or state["model"]
+
+
+def load_model(path: str | Path, best: bool = True) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the model of a checkpoint, in eval mode.
+
+    Args:
+        path: checkpoint file or folder.
+        best: load the best validation epoch's weights (else the checkpoint's own epoch).
+
+    Returns:
+        ``(model, state)``; ``state`` holds ``classes``, ``features`` and the other metadata.
+    """
+    from .models import build_model
+
+    state = load_checkpoint_file(path)
+    config = dict(state["model_config"])
+    num_classes = config.pop("num_classes", len(state["classes"]))
+    model = build_model(state["model_name"], num_classes, **config)
+    model.load_state_dict(best_weights(state) if best else state["model"])
+    return model.eval(), state

@@ -1,0 +1,90 @@
+"""Corpus readers and the registry that maps ``--dataset`` names to them.
+
+Use :func:`get_corpus` to build a reader by name and :func:`list_corpora` for the names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .base import AUDIO_SUFFIXES, Corpus, CorpusError, ScanResult, Skipped, Utterance
+from .cremad import CremaD
+from .emodb import EmoDB
+from .emovo import Emovo
+from .iemocap import Iemocap
+from .ravdess import Ravdess
+from .savee import Savee
+from .synthetic import Synthetic
+from .tess import Tess
+
+CORPORA: dict[str, type[Corpus]] = {
+    c.name: c for c in (Synthetic, Ravdess, Iemocap, Emovo, EmoDB, CremaD, Tess, Savee)
+}
+
+
+def list_corpora() -> list[str]:
+    """Registered corpus names, sorted."""
+    return sorted(CORPORA)
+
+
+def corpus_class(name: str) -> type[Corpus]:
+    """The reader class registered under ``name``.
+
+    Raises:
+        KeyError: unknown name; the message lists the known ones.
+    """
+    try:
+        return CORPORA[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(list_corpora())}") from None
+
+
+def get_corpus(name: str, root: str | Path | None = None, **options: Any) -> Corpus:
+    """Build the reader registered under ``name`` for the folder ``root``.
+
+    Args:
+        name: registry name, e.g. ``"ravdess"``.
+        root: the corpus folder; when ``None``, the environment variable
+            :func:`root_env_var` names it, else the corpus's own default (``synthetic`` only).
+        **options: reader options.
+
+    Raises:
+        KeyError: unknown name.
+        CorpusError: no folder given for a corpus that needs one; the message says where to
+            get the corpus and how to name its folder.
+    """
+    cls = corpus_class(name)
+    if root is None:
+        root = os.environ.get(root_env_var(name)) or None
+    if root is None:
+        default = getattr(cls, "default_root", None)
+        if default is None:
+            raise CorpusError(
+                f"dataset {name!r} needs its audio: pass --data-root DIR or set {root_env_var(name)}=DIR. "
+                f"Expected layout: {cls.layout}. Where to get it: {cls.source}"
+            )
+        root = default()
+    return cls(root, **options)
+
+
+def root_env_var(name: str) -> str:
+    """The environment variable that names a corpus's folder when ``--data-root`` is not given,
+    e.g. ``EMOHRNET_RAVDESS_ROOT``."""
+    return f"EMOHRNET_{name.upper()}_ROOT"
+
+
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "CORPORA",
+    "Corpus",
+    "CorpusError",
+    "ScanResult",
+    "Skipped",
+    "Utterance",
+    "corpus_class",
+    "get_corpus",
+    "list_corpora",
+    "root_env_var",
+]

@@ -1,0 +1,180 @@
+"""The corpus interface: utterance records, skipped files and the :class:`Corpus` base class.
+
+A corpus reader turns a folder laid out as the corpus's distributor ships it into a list of
+:class:`Utterance` records. It never decodes audio: files whose *names* cannot be parsed are
+reported as :class:`Skipped`; files whose *audio* is bad are caught later, when the shards are
+built (:mod:`shards.build`).
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
+
+
+class CorpusError(ValueError):
+    """A data root that is not the corpus asked for (missing, empty, a file, another layout).
+
+    The message names the path and the layout the reader expected.
+    """
+
+
+@dataclass
+class Utterance:
+    """One utterance of a corpus.
+
+    Attributes:
+        path: absolute path of the audio file (``.wav`` or ``.flac``, any rate and channels).
+        corpus: registry name of the corpus, e.g. ``"ravdess"``.
+        utterance_id: identifier unique within the corpus, e.g. ``"03-01-05-02-01-01-12"``.
+        speaker: speaker identifier, unique within the corpus, e.g. ``"12"``.
+        label: class name, one of the corpus's ``classes``.
+        session: recording session where the corpus has them (IEMOCAP), else ``None``.
+        extra: corpus-specific fields (RAVDESS ``intensity``, ``statement``, ...); JSON-safe.
+    """
+
+    path: str
+    corpus: str
+    utterance_id: str
+    speaker: str
+    label: str
+    session: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """WebDataset sample key: ``<corpus>_<utterance_id>`` with every character other than
+        letters, digits, ``_`` and ``-`` replaced by ``_`` (WebDataset keys must hold no dots)."""
+        return _KEY_UNSAFE.sub("_", f"{self.corpus}_{self.utterance_id}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a JSON-safe dict (what a shard's ``.json`` member holds)."""
+        return asdict(self)
+
+
+@dataclass
+class Skipped:
+    """A file left out of a corpus build, with the reason (shown to the user and kept in the
+    shard manifest)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class ScanResult:
+    """What :meth:`Corpus.scan` found: the utterances and the files it skipped."""
+
+    utterances: list[Utterance]
+    skipped: list[Skipped]
+
+
+class Corpus(abc.ABC):
+    """Base class of corpus readers.
+
+    Subclasses set the class attributes and implement :meth:`_scan`. The public
+    :meth:`scan` checks the data root first and raises :class:`CorpusError` with the expected
+    layout when the folder is missing, a file, empty or holds no utterance of this corpus.
+
+    Class attributes:
+        name: registry name (``--dataset``).
+        classes: the class names in label-index order.
+        layout: a one-paragraph description of the expected folder layout, used in errors.
+        n_folds: number of speaker-independent folds (see :meth:`fold_groups`).
+        source: where the corpus is described (citation) and obtained.
+    """
+
+    name: ClassVar[str]
+    classes: ClassVar[tuple[str, ...]]
+    layout: ClassVar[str]
+    n_folds: ClassVar[int] = 5
+    source: ClassVar[str] = ""
+
+    def __init__(self, root: str | Path, **options: Any) -> None:
+        """Args:
+            root: the corpus folder, as the distributor ships it.
+            **options: reader options (e.g. RAVDESS ``include_song``); unknown options raise
+                ``TypeError`` in the subclass.
+        """
+        self.root = Path(root).expanduser()
+        self.options: dict[str, Any] = dict(options)
+
+    # ----------------------------------------------------------------------------- scanning
+    def scan(self) -> ScanResult:
+        """List the corpus's utterances.
+
+        Returns:
+            :class:`ScanResult`, utterances sorted by ``utterance_id``.
+
+        Raises:
+            CorpusError: the root is missing, is a file, holds no audio, or holds no file named
+                as this corpus names its files (probably another corpus).
+        """
+        root = self.root
+        if not root.exists():
+            raise CorpusError(f"{root}: no such folder. Expected the {self.name} corpus: {self.layout}")
+        if not root.is_dir():
+            raise CorpusError(f"{root}: is a file, not a folder. Expected the {self.name} corpus: {self.layout}")
+        result = self._scan()
+        if not result.utterances:
+            audio = self.audio_files(root)
+            what = (
+                f"none of its {len(audio)} audio files is named as {self.name} names its files"
+                if audio
+                else "it holds no .wav or .flac file"
+            )
+            raise CorpusError(
+                f"{root}: not the {self.name} corpus: {what}. Expected layout: {self.layout}"
+            )
+        result.utterances.sort(key=lambda u: u.utterance_id)
+        return result
+
+    @abc.abstractmethod
+    def _scan(self) -> ScanResult:
+        """Walk ``self.root`` (known to be a folder) and parse file names."""
+
+    # ----------------------------------------------------------------------------- folds
+    def fold_groups(self, speakers: list[str]) -> list[list[str]]:
+        """Split the corpus's speakers into the test groups of its speaker-independent folds.
+
+        The default sorts the speakers and cuts them into ``n_folds`` consecutive groups of
+        near-equal size (RAVDESS: 6 groups of 4 actors). Fold ``k`` tests on group ``k`` and
+        validates on group ``(k + 1) % n_folds``; the rest train (:mod:`emohrnet.splits`).
+
+        Args:
+            speakers: the speaker ids present in the corpus.
+
+        Returns:
+            ``n_folds`` lists of speaker ids (fewer if there are fewer speakers).
+        """
+        ordered = sorted(set(speakers))
+        n = min(self.n_folds, len(ordered))
+        size, rest = divmod(len(ordered), n)
+        groups, start = [], 0
+        for k in range(n):
+            end = start + size + (1 if k < rest else 0)
+            groups.append(ordered[start:end])
+            start = end
+        return groups
+
+    # ----------------------------------------------------------------------------- helpers
+    @staticmethod
+    def audio_files(root: Path) -> list[Path]:
+        """Every ``.wav``/``.flac`` file below ``root`` (any case of suffix), sorted."""
+        return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+
+    def describe(self) -> dict[str, Any]:
+        """Name, classes, folds, options and source, as recorded in the shard manifest."""
+        return {
+            "name": self.name,
+            "classes": list(self.classes),
+            "n_folds": self.n_folds,
+            "options": dict(self.options),
+            "source": self.source,
+        }

@@ -1,0 +1,126 @@
+"""CREMA-D reader: the Crowd-sourced Emotional Multimodal Actors Dataset.
+
+Cao, Cooper, Keutmann, Gur, Nenkova & Verma (2014), IEEE Transactions on Affective Computing
+5(4): 377-390. Layout as distributed (the repository's ``AudioWAV`` folder)::
+
+    AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav      (or .flac)
+
+e.g. ``AudioWAV/1001_DFA_ANG_XX.wav``: actor ``1001`` (1001-1091), sentence ``DFA`` (one of 12
+three-letter codes), emotion ``ANG`` and level ``XX`` (``LO`` low, ``MD`` medium, ``HI`` high,
+``XX`` unspecified). The labels are the acted (intended) emotions, not the crowd ratings.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from .base import Corpus, ScanResult, Skipped, Utterance
+
+_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$", re.IGNORECASE)
+
+CODES: dict[str, str] = {
+    "ANG": "anger",
+    "DIS": "disgust",
+    "FEA": "fear",
+    "HAP": "happy",
+    "NEU": "neutral",
+    "SAD": "sad",
+}
+"""Emotion code -> class."""
+
+LEVELS: dict[str, str] = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
+"""Emotion level code -> name."""
+
+FIRST_ACTOR, LAST_ACTOR = 1001, 1091
+
+
+class CremaD(Corpus):
+    """CREMA-D utterances: 91 actors (1001-1091) x 12 sentences, 7442 files.
+
+    6 classes: anger, disgust, fear, happy, neutral, sad (codes ANG DIS FEA HAP NEU SAD, in
+    that order). Speakers are the actor numbers ``"1001"`` ... ``"1091"``; a name with an actor
+    outside that range, an unknown emotion or an unknown level is skipped. Speaker-independent
+    protocol: 5 folds of near-equal numbers of actors, each fold consecutive actor numbers
+    (the base :meth:`Corpus.fold_groups`: 19, 18, 18, 18, 18 actors). No options.
+
+    The root is the folder holding ``AudioWAV/`` (then only ``AudioWAV/`` is read) or the
+    ``AudioWAV`` folder itself (or any folder of such files).
+
+    ``extra``: ``sentence`` (e.g. ``"DFA"``) and ``level`` (low, medium, high, unspecified).
+
+    Raises (from :meth:`scan`):
+        CorpusError: the generic cases of :meth:`Corpus.scan` (missing, empty, no CREMA-D name).
+    """
+
+    name = "cremad"
+    classes = tuple(CODES.values())
+    layout = (
+        "AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav or .flac, e.g. AudioWAV/1001_DFA_ANG_XX.wav "
+        "(actor 1001-1091, sentence a 3-letter code, emotion ANG DIS FEA HAP NEU SAD, level LO MD HI XX); "
+        "the root is the folder holding AudioWAV/ or the AudioWAV folder itself"
+    )
+    n_folds = 5
+    default_protocol = "speaker"
+    source = (
+        "Cao, Cooper, Keutmann, Gur, Nenkova & Verma (2014), CREMA-D: Crowd-sourced Emotional "
+        "Multimodal Actors Dataset, IEEE Transactions on Affective Computing 5(4): 377-390; "
+        "https://github.com/CheyneyComputerScience/CREMA-D (Git LFS); Open Database License (ODbL) "
+        "v1.0, contents under the Database Contents License (DbCL) v1.0"
+    )
+    expected_utterances = 7442
+    """Files in the release (documentation only)."""
+    expected_speakers = 91
+
+    def __init__(self, root, **options: Any) -> None:
+        """Args:
+            root: the folder holding ``AudioWAV/``, or the ``AudioWAV`` folder.
+
+        Raises:
+            TypeError: any option (CREMA-D has none).
+        """
+        if options:
+            raise TypeError(f"cremad: unknown options {sorted(options)}; it takes none")
+        super().__init__(root)
+
+    def audio_folder(self) -> Path:
+        """``root/AudioWAV`` when it is a folder, else the root."""
+        wav = self.root / "AudioWAV"
+        return wav if wav.is_dir() else self.root
+
+    def _scan(self) -> ScanResult:
+        utterances: list[Utterance] = []
+        skipped: list[Skipped] = []
+        seen: dict[str, str] = {}
+        for path in self.audio_files(self.audio_folder()):
+            m = _NAME.match(path.stem)
+            if not m:
+                skipped.append(Skipped(str(path), "name is not <actor>_<sentence>_<emotion>_<level>"))
+                continue
+            actor, sentence, emotion, level = (g.upper() for g in m.groups())
+            if not FIRST_ACTOR <= int(actor) <= LAST_ACTOR:
+                skipped.append(Skipped(str(path), f"actor {actor} is not 1001-1091"))
+                continue
+            if emotion not in CODES:
+                skipped.append(Skipped(str(path), f"emotion code {emotion} is not one of {' '.join(CODES)}"))
+                continue
+            if level not in LEVELS:
+                skipped.append(Skipped(str(path), f"emotion level {level} is not one of {' '.join(LEVELS)}"))
+                continue
+            uid = f"{actor}_{sentence}_{emotion}_{level}"
+            if uid in seen:
+                skipped.append(Skipped(str(path), f"duplicate of {seen[uid]}"))
+                continue
+            seen[uid] = str(path)
+            utterances.append(
+                Utterance(
+                    path=str(path.resolve()),
+                    corpus=self.name,
+                    utterance_id=uid,
+                    speaker=actor,
+                    label=CODES[emotion],
+                    extra={"sentence": sentence, "level": LEVELS[level]},
+                )
+            )
+        return ScanResult(utterances, skipped)

@@ -1,0 +1,497 @@
+"""EmoHRNet: a High-Resolution Network (HRNet) over a normalized log-mel spectrogram.
+
+Sources:
+
+- Muppidi & Radfar 2025, "EmoHRNet: High-Resolution Neural Network Based Speech Emotion
+  Recognition", arXiv 2510.06072, sections 3.2 (input module, HRNet stages, fuse layer) and 3.3
+  (pooling and classifier).
+- Wang et al. 2020, "Deep High-Resolution Representation Learning for Visual Recognition", TPAMI
+  (the HRNet backbone: stem, stages of parallel multi-resolution branches, transition layers,
+  repeated multi-resolution fusion, and the HRNetV2 "upsample and concatenate" representation head).
+
+Written from the papers in plain PyTorch. Layout of the network for an input
+``(batch, in_channels, n_mels, frames)``:
+
+1. ``stem``: two 3x3 stride-2 convs (``in_channels -> stem_channels -> stem_channels``), each with
+   BatchNorm + ReLU. The map is now ``(H0, W0) = (ceil(ceil(n_mels/2)/2), ceil(ceil(frames/2)/2))``,
+   the "stage-1 resolution".
+2. ``stage1``: one branch of Bottleneck residual blocks (planes ``stem_channels``, expansion 4),
+   ``modules[0] * stage1_blocks`` of them.
+3. Stages 2..S (``S = len(widths)``): stage ``s`` has ``s`` parallel branches; branch ``b`` has
+   ``widths[b]`` channels at ``ceil``-halved-``b``-times the stage-1 resolution. Each stage is
+   ``modules[s-1]`` high-resolution modules (BasicBlocks per branch, then multi-resolution fusion),
+   preceded by a transition layer that adapts existing branches and adds the new lowest-resolution one.
+4. ``fuse`` (the paper's "Fuse Layer", HRNetV2 style): every last-stage branch is upsampled (nearest)
+   to branch 0's exact size, the maps are concatenated (``sum(widths)`` channels) and merged by a
+   1x1 conv + BN + ReLU into ``fuse_channels`` channels at the highest resolution.
+5. Global average pooling over (freq, time), dropout, a linear classifier giving logits.
+
+Odd sizes: every stride-2 3x3 conv has padding 1, so it maps ``n -> ceil(n/2)``; downsampling paths
+therefore land exactly on the lower branch's size, and upsampling uses
+``F.interpolate(size=...)`` so it lands exactly on the higher branch's size. Any ``n_mels >= 1`` and
+``frames >= 1`` work (the paper uses 128 mels; tests use 32-128 mels and 1-333 frames).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+BOTTLENECK_EXPANSION = 4
+"""Channel expansion of the stage-1 Bottleneck blocks (HRNet / ResNet)."""
+
+
+def width_preset(base: int) -> tuple[int, int, int, int]:
+    """Branch widths of HRNet-W``base``: ``(base, 2*base, 4*base, 8*base)``.
+
+    ``width_preset(18)`` gives HRNet-W18's ``(18, 36, 72, 144)``, the EmoHRNet baseline
+    (Wang et al. 2020, TPAMI, section 3; Muppidi & Radfar 2025, section 3.2).
+
+    Args:
+        base: width of the highest-resolution branch.
+
+    Returns:
+        the four branch widths, doubling from branch to branch.
+
+    Raises:
+        ValueError: ``base`` is not a positive int.
+    """
+    if isinstance(base, bool) or not isinstance(base, numbers.Integral) or base <= 0:
+        raise ValueError(f"width_preset: base must be a positive int, got {base!r}")
+    base = int(base)
+    return (base, 2 * base, 4 * base, 8 * base)
+
+
+def _conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
+    """3x3 conv, padding 1, no bias (a BatchNorm follows): maps ``n -> ceil(n / stride)``."""
+    return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def _conv1x1(in_ch: int, out_ch: int) -> nn.Conv2d:
+    """1x1 conv, no bias (a BatchNorm follows)."""
+    return nn.Conv2d(in_ch, out_ch, kernel_size=1, bias=False)
+
+
+def _conv_bn_relu(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
+    """3x3 conv + BatchNorm + ReLU."""
+    return nn.Sequential(_conv3x3(in_ch, out_ch, stride), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
+
+
+class BasicBlock(nn.Module):
+    """Residual block of two 3x3 convs (He et al. 2016), used by the branches of stages 2..4.
+
+    Shapes: ``(batch, channels, H, W) -> (batch, channels, H, W)``.
+
+    Source: Wang et al. 2020 (HRNet), TPAMI, section 3 ("four residual units ... each unit
+    contains two 3x3 convolutions"); Muppidi & Radfar 2025, section 3.2.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = _conv3x3(channels, channels)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = _conv3x3(channels, channels)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(batch, channels, H, W) -> (batch, channels, H, W)``."""
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + x)
+
+
+class Bottleneck(nn.Module):
+    """Bottleneck residual block (1x1 -> 3x3 -> 1x1, expansion 4), used by stage 1.
+
+    Shapes: ``(batch, in_channels, H, W) -> (batch, 4 * planes, H, W)``; the shortcut is a 1x1 conv +
+    BN when ``in_channels != 4 * planes``, the identity otherwise.
+
+    Source: Wang et al. 2020 (HRNet), TPAMI, section 3 (stage 1 is built from bottleneck units as in
+    ResNet-50); Muppidi & Radfar 2025, section 3.2.
+    """
+
+    def __init__(self, in_channels: int, planes: int) -> None:
+        super().__init__()
+        out_channels = planes * BOTTLENECK_EXPANSION
+        self.conv1 = _conv1x1(in_channels, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = _conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = _conv1x1(planes, out_channels)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut: nn.Module
+        if in_channels != out_channels:
+            self.shortcut = nn.Sequential(_conv1x1(in_channels, out_channels), nn.BatchNorm2d(out_channels))
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(batch, in_channels, H, W) -> (batch, 4 * planes, H, W)``."""
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + self.shortcut(x))
+
+
+def _check_same_size(y: Tensor, target: Tensor, what: str) -> None:
+    """Raise RuntimeError when two maps' spatial sizes differ (a fusion path that missed)."""
+    if y.shape[-2:] != target.shape[-2:]:
+        raise RuntimeError(
+            f"{what}: spatial size {tuple(y.shape[-2:])} does not match {tuple(target.shape[-2:])}"
+        )
+
+
+class HighResolutionModule(nn.Module):
+    """One HRNet high-resolution module: parallel branches of BasicBlocks, then multi-resolution fusion.
+
+    Input and output: a list of ``len(widths)`` maps, map ``b`` of shape
+    ``(batch, widths[b], H_b, W_b)`` with ``H_{b+1} = ceil(H_b / 2)`` and ``W_{b+1} = ceil(W_b / 2)``.
+    Every branch keeps its own resolution and width.
+
+    Fusion: output ``i = ReLU(sum_j f_ij(x_j))`` with
+
+    - ``j == i``: identity;
+    - ``j > i`` (lower resolution): 1x1 conv + BN to ``widths[i]``, then nearest upsampling to exactly
+      ``(H_i, W_i)`` (``F.interpolate(size=...)``; 2x factors are inexact for odd sizes);
+    - ``j < i`` (higher resolution): ``i - j`` stride-2 3x3 convs; BN + ReLU after each but the last,
+      which goes to ``widths[i]`` with BN and no ReLU. Each maps ``n -> ceil(n/2)``, landing exactly on
+      ``(H_i, W_i)``.
+
+    Raises:
+        RuntimeError: (in ``forward``) a fusion path does not land on the target size, i.e. the
+            inputs are not ceil-halved from branch to branch.
+
+    Source: Wang et al. 2020 (HRNet), TPAMI, section 3 ("parallel multi-resolution convolutions",
+    "repeated multi-resolution fusions"); Muppidi & Radfar 2025, section 3.2.
+    """
+
+    def __init__(self, widths: Sequence[int], num_blocks: int) -> None:
+        super().__init__()
+        self.widths = tuple(int(w) for w in widths)
+        n = len(self.widths)
+        self.branches = nn.ModuleList(
+            nn.Sequential(*(BasicBlock(w) for _ in range(num_blocks))) for w in self.widths
+        )
+        fuse_layers = []
+        for i in range(n):
+            row = nn.ModuleList()
+            for j in range(n):
+                if j == i:
+                    row.append(nn.Identity())
+                elif j > i:
+                    row.append(
+                        nn.Sequential(
+                            _conv1x1(self.widths[j], self.widths[i]), nn.BatchNorm2d(self.widths[i])
+                        )
+                    )
+                else:
+                    steps: list[nn.Module] = []
+                    for k in range(i - j):
+                        if k == i - j - 1:
+                            steps += [
+                                _conv3x3(self.widths[j], self.widths[i], stride=2),
+                                nn.BatchNorm2d(self.widths[i]),
+                            ]
+                        else:
+                            steps.append(_conv_bn_relu(self.widths[j], self.widths[j], stride=2))
+                    row.append(nn.Sequential(*steps))
+            fuse_layers.append(row)
+        self.fuse_layers = nn.ModuleList(fuse_layers)
+        self.relu = nn.ReLU(inplace=False)
+
+    def forward(self, xs: list[Tensor]) -> list[Tensor]:
+        """List of ``(batch, widths[b], H_b, W_b)`` -> list of the same shapes (branches, then fusion)."""
+        if len(xs) != len(self.widths):
+            raise ValueError(f"HighResolutionModule expects {len(self.widths)} branches, got {len(xs)}")
+        ys = [branch(x) for branch, x in zip(self.branches, xs, strict=True)]
+        out = []
+        for i, row in enumerate(self.fuse_layers):
+            target = ys[i]
+            total = target
+            for j, layer in enumerate(row):
+                if j == i:
+                    continue
+                z = layer(ys[j])
+                if j > i:
+                    z = F.interpolate(z, size=target.shape[-2:], mode="nearest")
+                else:
+                    _check_same_size(z, target, f"fusion {j}->{i}")
+                total = total + z
+            out.append(self.relu(total))
+        return out
+
+
+class EmoHRNet(nn.Module):
+    """EmoHRNet: an HRNet over a normalized log-mel spectrogram, giving emotion-class logits.
+
+    Input ``(batch, in_channels, n_mels, frames)`` float32 (``in_channels`` is 1 for a log-mel
+    spectrogram) with any ``n_mels >= 1`` and ``frames >= 1`` (odd sizes included). Output: logits
+    ``(batch, num_classes)``; no softmax is applied here -- it belongs to the loss
+    (``nn.CrossEntropyLoss``) or to inference (``logits.softmax(-1)``).
+
+    Architecture (see the module docstring): stem of two 3x3 stride-2 convs; stage 1 of Bottleneck
+    blocks; stages 2..``len(widths)`` with ``s`` parallel branches (branch ``b``: ``widths[b]``
+    channels at the stage-1 resolution ceil-halved ``b`` times) made of high-resolution modules
+    (``blocks_per_branch`` BasicBlocks per branch, then multi-resolution fusion), with transition
+    layers between stages; HRNetV2-style fuse layer (upsample every branch to the highest resolution,
+    concatenate, 1x1 conv + BN + ReLU to ``fuse_channels``); global average pooling over
+    (freq, time); dropout; linear classifier.
+
+    Args:
+        num_classes: number of emotion classes (logits per item).
+        widths: channels of the branches, highest resolution first; ``len(widths)`` (>= 2) is the
+            number of stages. Default HRNet-W18's ``(18, 36, 72, 144)``, see :func:`width_preset`.
+        blocks_per_branch: BasicBlocks per branch in each high-resolution module (HRNet: 4).
+        modules: high-resolution modules per stage, ``len(modules) == len(widths)``; ``modules[0]``
+            repeats stage 1's ``stage1_blocks`` Bottlenecks (HRNet-W18: ``(1, 1, 4, 3)``).
+        stem_channels: channels of the stem; stage 1 uses Bottlenecks with this many planes, so it
+            outputs ``4 * stem_channels`` channels.
+        stage1_blocks: Bottleneck blocks in (each module of) stage 1.
+        fuse_channels: channels of the fused high-resolution map; ``None`` means ``sum(widths)``.
+        dropout: dropout probability before the classifier, in ``[0, 1)``.
+        in_channels: input channels (1 for a log-mel spectrogram).
+
+    Attributes:
+        config: the constructor arguments, JSON-safe (lists, ints, float; ``fuse_channels`` resolved);
+            ``EmoHRNet(**model.config)`` rebuilds the same architecture.
+
+    Raises:
+        ValueError: an argument is out of range (non-positive or non-int counts/widths,
+            ``len(widths) < 2``, ``len(modules) != len(widths)``, ``dropout`` outside ``[0, 1)``);
+            in ``forward``, an input that is not ``(batch, in_channels, n_mels, frames)`` with
+            non-empty sizes.
+
+    Source: Muppidi & Radfar 2025, "EmoHRNet: High-Resolution Neural Network Based Speech Emotion
+    Recognition", arXiv 2510.06072, sections 3.2-3.3; Wang et al. 2020, "Deep High-Resolution
+    Representation Learning for Visual Recognition", TPAMI.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        widths: Sequence[int] = (18, 36, 72, 144),
+        blocks_per_branch: int = 4,
+        modules: Sequence[int] = (1, 1, 4, 3),
+        stem_channels: int = 64,
+        stage1_blocks: int = 4,
+        fuse_channels: int | None = None,
+        dropout: float = 0.0,
+        in_channels: int = 1,
+    ) -> None:
+        super().__init__()
+        _check_positive_int("num_classes", num_classes)
+        widths = _check_int_list("widths", widths)
+        modules = _check_int_list("modules", modules)
+        if len(widths) < 2:
+            raise ValueError(f"EmoHRNet: widths needs at least 2 branches (2 stages), got {widths}")
+        if len(modules) != len(widths):
+            raise ValueError(
+                f"EmoHRNet: len(modules) ({len(modules)}) must equal len(widths) ({len(widths)}): "
+                "one module count per stage"
+            )
+        _check_positive_int("blocks_per_branch", blocks_per_branch)
+        _check_positive_int("stem_channels", stem_channels)
+        _check_positive_int("stage1_blocks", stage1_blocks)
+        _check_positive_int("in_channels", in_channels)
+        if fuse_channels is None:
+            fuse_channels = sum(widths)
+        _check_positive_int("fuse_channels", fuse_channels)
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"EmoHRNet: dropout must be a float in [0, 1), got {dropout!r}")
+
+        self.config: dict[str, Any] = {
+            "num_classes": int(num_classes),
+            "widths": list(widths),
+            "blocks_per_branch": int(blocks_per_branch),
+            "modules": list(modules),
+            "stem_channels": int(stem_channels),
+            "stage1_blocks": int(stage1_blocks),
+            "fuse_channels": int(fuse_channels),
+            "dropout": float(dropout),
+            "in_channels": int(in_channels),
+        }
+        num_classes, blocks_per_branch = int(num_classes), int(blocks_per_branch)
+        stem_channels, stage1_blocks = int(stem_channels), int(stage1_blocks)
+        fuse_channels, in_channels = int(fuse_channels), int(in_channels)
+        self.widths = tuple(widths)
+        self.in_channels = in_channels
+
+        # Input module (HRNet stem): resolution / 4.
+        self.stem = nn.Sequential(
+            _conv_bn_relu(in_channels, stem_channels, stride=2),
+            _conv_bn_relu(stem_channels, stem_channels, stride=2),
+        )
+
+        # Stage 1: one branch of Bottlenecks.
+        stage1_out = stem_channels * BOTTLENECK_EXPANSION
+        blocks: list[nn.Module] = []
+        for k in range(modules[0] * stage1_blocks):
+            blocks.append(Bottleneck(stem_channels if k == 0 else stage1_out, stem_channels))
+        self.stage1 = nn.Sequential(*blocks)
+
+        # Stages 2..S, each preceded by a transition layer.
+        self.transitions = nn.ModuleList()
+        self.stages = nn.ModuleList()
+        prev = [stage1_out]
+        for s in range(2, len(widths) + 1):
+            cur = widths[:s]
+            self.transitions.append(_make_transition(prev, cur))
+            self.stages.append(
+                nn.Sequential(*(HighResolutionModule(cur, blocks_per_branch) for _ in range(modules[s - 1])))
+            )
+            prev = cur
+
+        # Fuse layer (HRNetV2 head): upsample all branches to branch 0, concatenate, 1x1 conv.
+        self.fuse = nn.Sequential(
+            _conv1x1(sum(widths), fuse_channels), nn.BatchNorm2d(fuse_channels), nn.ReLU(inplace=True)
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(fuse_channels, num_classes)
+
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """Kaiming-normal (fan_out, ReLU) convs; BatchNorm weight 1, bias 0; PyTorch default Linear."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != 4:
+            raise ValueError(
+                f"EmoHRNet expects (batch, {self.in_channels}, n_mels, frames), got shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"EmoHRNet expects {self.in_channels} input channel(s) (batch, {self.in_channels}, n_mels, "
+                f"frames), got shape {tuple(x.shape)}"
+            )
+        if x.shape[0] < 1 or x.shape[2] < 1 or x.shape[3] < 1:
+            raise ValueError(f"EmoHRNet: empty input of shape {tuple(x.shape)}")
+
+    def forward_branches(self, x: Tensor) -> list[Tensor]:
+        """Run stem and all stages; return the last stage's branches (before the fuse layer).
+
+        Args:
+            x: ``(batch, in_channels, n_mels, frames)``.
+
+        Returns:
+            ``len(widths)`` maps; map ``b`` is ``(batch, widths[b], H_b, W_b)`` with
+            ``H_0 = ceil(ceil(n_mels/2)/2)``, ``W_0 = ceil(ceil(frames/2)/2)`` (the stage-1 size) and
+            ``H_b = ceil(H_{b-1}/2)``, ``W_b = ceil(W_{b-1}/2)``.
+
+        Raises:
+            ValueError: ``x`` is not ``(batch, in_channels, n_mels, frames)`` with non-empty sizes.
+        """
+        self._check_input(x)
+        xs = [self.stage1(self.stem(x))]
+        for transition, stage in zip(self.transitions, self.stages, strict=True):
+            new = []
+            for i, t in enumerate(transition):
+                # Existing branch i adapts its own map; the new (last) branch comes from the previous
+                # lowest-resolution branch.
+                new.append(t(xs[i] if i < len(xs) else xs[-1]))
+            xs = stage(new)
+        return xs
+
+    def forward_features(
+        self, x: Tensor, return_branches: bool = False
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """The fused high-resolution feature map (the paper's "Fuse Layer" output).
+
+        Args:
+            x: ``(batch, in_channels, n_mels, frames)``.
+            return_branches: also return the last stage's branches (see :meth:`forward_branches`).
+
+        Returns:
+            ``(batch, fuse_channels, H_0, W_0)`` with ``(H_0, W_0)`` the stage-1 size, or
+            ``(fused, branches)`` when ``return_branches``.
+
+        Raises:
+            ValueError: ``x`` is not ``(batch, in_channels, n_mels, frames)`` with non-empty sizes.
+        """
+        branches = self.forward_branches(x)
+        size = branches[0].shape[-2:]
+        maps = [branches[0]] + [F.interpolate(b, size=size, mode="nearest") for b in branches[1:]]
+        fused = self.fuse(torch.cat(maps, dim=1))
+        if return_branches:
+            return fused, branches
+        return fused
+
+    def branch_shapes(self, x: Tensor) -> list[tuple[int, int, int, int]]:
+        """Shapes ``(batch, widths[b], H_b, W_b)`` of the last stage's branches for input ``x``.
+
+        Runs under ``torch.no_grad()``; see :meth:`forward_branches`.
+
+        Raises:
+            ValueError: ``x`` is not ``(batch, in_channels, n_mels, frames)`` with non-empty sizes.
+        """
+        with torch.no_grad():
+            return [tuple(b.shape) for b in self.forward_branches(x)]  # type: ignore[misc]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits for a batch of spectrograms.
+
+        Args:
+            x: ``(batch, in_channels, n_mels, frames)`` float32, any ``n_mels, frames >= 1``.
+
+        Returns:
+            logits ``(batch, num_classes)`` (no softmax).
+
+        Raises:
+            ValueError: ``x`` is not ``(batch, in_channels, n_mels, frames)`` with non-empty sizes.
+
+        Note:
+            In training mode BatchNorm needs more than one value per channel, so a batch of one item
+            whose lowest-resolution branch is 1x1 (e.g. 1-4 frames) fails in PyTorch's BatchNorm.
+        """
+        fused = self.forward_features(x)
+        pooled = fused.mean(dim=(2, 3))
+        return self.classifier(self.dropout(pooled))
+
+
+def _make_transition(prev: Sequence[int], cur: Sequence[int]) -> nn.ModuleList:
+    """Transition layer between stages (Wang et al. 2020, TPAMI, section 3).
+
+    For each of the ``len(cur)`` next-stage branches: an existing branch ``i`` (``i < len(prev)``)
+    gets a 3x3 conv + BN + ReLU when ``prev[i] != cur[i]``, the identity otherwise; the new branch
+    ``len(prev)`` is a 3x3 stride-2 conv + BN + ReLU applied to the previous lowest-resolution branch
+    ``(batch, prev[-1], H, W) -> (batch, cur[-1], ceil(H/2), ceil(W/2))``.
+    """
+    if len(cur) != len(prev) + 1:
+        raise ValueError(f"a transition adds exactly one branch: {len(prev)} -> {len(cur)} branches")
+    layers = nn.ModuleList()
+    for i, c in enumerate(cur):
+        if i < len(prev):
+            layers.append(_conv_bn_relu(prev[i], c) if prev[i] != c else nn.Identity())
+        else:
+            layers.append(_conv_bn_relu(prev[-1], c, stride=2))
+    return layers
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    """Raise ValueError unless ``value`` is a positive int (bools rejected)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"EmoHRNet: {name} must be a positive int, got {value!r}")
+
+
+def _check_int_list(name: str, values: object) -> list[int]:
+    """A non-empty sequence of positive ints as a list; ValueError otherwise."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
+        raise ValueError(f"EmoHRNet: {name} must be a non-empty sequence of positive ints, got {values!r}")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
+            raise ValueError(f"EmoHRNet: {name} must hold positive ints, got {list(values)!r}")
+    return [int(v) for v in values]

@@ -1,0 +1,269 @@
+"""Training EmoHRNet with Ray Train: :func:`train_loop_per_worker` for ``TorchTrainer``.
+
+Distributed data parallel over N workers (gloo on CPU, NCCL on GPU, set up by Ray Train). The
+paper's settings are the defaults (Muppidi & Radfar 2025, sec. 4.2): Adam with lr 1e-3, betas
+(0.9, 0.999) and weight decay 1e-4; 100 epochs; batch 64; cross-entropy; SpecAugment and random
+time shifts on training batches only (:mod:`emohrnet.augment`). ``batch_size`` is the global
+batch: each of N workers takes ``batch_size // N`` per step.
+
+Every epoch reports ``train_loss``, ``val_loss``, ``val_ua``, ``val_wa`` and ``lr`` (plus
+``epoch``, ``best_val_ua`` and ``best_epoch``) with a checkpoint; the run keeps the checkpoint of
+the best ``val_ua`` (:func:`checkpoint_config`) and the latest one (for restarts). After the last
+epoch the best epoch's weights are scored on the test set once; that report also carries
+``test_ua``, ``test_wa`` and ``test_loss``. Model selection never looks at the test set.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from .augment import AugmentConfig, SpecAugment
+from .checkpoint import CHECKPOINT_FILE, load_checkpoint_file, save_checkpoint_file
+from .data import Example, TrainBatches, eval_batches, load_examples, steps_per_epoch
+from .metrics import confusion_matrix, unweighted_accuracy, weighted_accuracy
+from .models import build_model, width_preset
+from .splits import make_split
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs (``train_loop_config`` of the ``TorchTrainer``).
+
+    Attributes:
+        shard_dir: folder of the shards and ``manifest.json``.
+        protocol: ``"speaker"`` (speaker-independent folds) or ``"random"``.
+        fold: fold index (for ``"random"``, the split's seed).
+        model: registry name (``"emohrnet"``).
+        width: HRNet width ``C``; branch widths are ``(C, 2C, 4C, 8C)`` (18 = HRNet-W18).
+        stem_channels: channels of the 3x3-conv input module (HRNet: 64).
+        blocks_per_branch: residual blocks per branch in each module (HRNet: 4).
+        modules: high-resolution modules per stage (HRNet-W18: 1, 1, 4, 3).
+        lr, beta1, beta2, weight_decay: Adam settings.
+        epochs: training epochs.
+        batch_size: global batch (utterances per optimizer step over all workers).
+        freq_mask, time_mask: SpecAugment F (mel bands) and T (frames).
+        time_shift: random placement of utterances in their training segments.
+        segment_seconds: length of training segments in seconds (evaluation uses whole utterances).
+        seed: seed of model initialisation, batch order and masks.
+        eval_batch: most equal-length utterances per evaluation batch.
+    """
+
+    shard_dir: str
+    protocol: str = "speaker"
+    fold: int = 0
+    model: str = "emohrnet"
+    width: int = 18
+    stem_channels: int = 64
+    blocks_per_branch: int = 4
+    modules: list[int] = field(default_factory=lambda: [1, 1, 4, 3])
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 1e-4
+    epochs: int = 100
+    batch_size: int = 64
+    freq_mask: int = 27
+    time_mask: int = 100
+    time_shift: bool = True
+    segment_seconds: float = 3.0
+    seed: int = 0
+    eval_batch: int = 32
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> TrainConfig:
+        """Build from a Tune/Train config dict, ignoring keys that are not fields.
+
+        Raises:
+            ValueError: ``shard_dir`` is missing.
+        """
+        if "shard_dir" not in config:
+            raise ValueError("train config needs 'shard_dir', the folder of the shards")
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in config.items() if k in names}
+        for key in ("width", "stem_channels", "blocks_per_branch", "epochs", "batch_size", "freq_mask",
+                    "time_mask", "fold", "seed"):
+            if key in values:
+                values[key] = int(values[key])
+        if "modules" in values:
+            values["modules"] = [int(m) for m in values["modules"]]
+        return cls(**values)
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments of the model (besides ``num_classes``)."""
+        return {"widths": list(width_preset(self.width)), "stem_channels": self.stem_channels,
+                "blocks_per_branch": self.blocks_per_branch, "modules": list(self.modules)}
+
+    def augment(self) -> AugmentConfig:
+        """The SpecAugment/time-shift settings."""
+        return AugmentConfig(freq_mask=self.freq_mask, time_mask=self.time_mask, time_shift=self.time_shift)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict of the settings."""
+        return asdict(self)
+
+
+def checkpoint_config():
+    """Keep the best checkpoint by ``val_ua`` (Ray also keeps the latest, for restarts)."""
+    from ray.train import CheckpointConfig
+
+    return CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="val_ua", checkpoint_score_order="max")
+
+
+# --------------------------------------------------------------------------- evaluation
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, examples: list[Example], num_classes: int, device: torch.device,
+             max_batch: int = 32, reduce: bool = True) -> dict[str, Any]:
+    """Score whole utterances.
+
+    Args:
+        model: the (unwrapped) model; put in eval mode here.
+        examples: this worker's evaluation examples.
+        num_classes: C.
+        device: where the model is.
+        max_batch: most equal-length utterances per forward pass.
+        reduce: sum confusion matrices and losses over all workers (``all_reduce``) when a
+            process group is up, so every worker gets the figures of the whole set.
+
+    Returns:
+        ``{"loss", "ua", "wa", "n", "confusion"}`` with ``confusion`` a ``(C, C)`` tensor.
+    """
+    model.eval()
+    cm = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    for x, y, _ in eval_batches(examples, max_batch):
+        logits = model(x.to(device)).float().cpu()
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+        cm += confusion_matrix(y, logits.argmax(dim=1), num_classes)
+    if reduce and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        backend_device = device if dist.get_backend() == "nccl" else torch.device("cpu")
+        packed = torch.cat([cm.flatten().double(), loss_sum.reshape(1)]).to(backend_device)
+        dist.all_reduce(packed)
+        packed = packed.cpu()
+        cm = packed[:-1].round().long().reshape(num_classes, num_classes)
+        loss_sum = packed[-1]
+    n = int(cm.sum())
+    return {"loss": float(loss_sum) / n if n else math.nan, "ua": unweighted_accuracy(cm),
+            "wa": weighted_accuracy(cm), "n": n, "confusion": cm}
+
+
+# --------------------------------------------------------------------------- the loop
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train worker function: train, validate each epoch, test the best epoch once.
+
+    Args:
+        config: :class:`TrainConfig` fields as a dict.
+
+    Raises:
+        ValueError: bad settings (unknown protocol, fold out of range, no shard folder).
+        ShardError: the shard folder holds no finished build.
+    """
+    import ray.train
+    import ray.train.torch
+    from ray.train import Checkpoint
+
+    from shards.build import read_manifest
+
+    cfg = TrainConfig.from_dict(config)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device()
+
+    manifest = read_manifest(cfg.shard_dir)
+    classes = manifest["classes"]
+    split = make_split(manifest["utterances"], manifest["folds"], cfg.protocol, cfg.fold)
+    train_ex = load_examples(cfg.shard_dir, manifest, split.train, rank, world)
+    val_ex = load_examples(cfg.shard_dir, manifest, split.val, rank, world)
+
+    torch.manual_seed(cfg.seed)
+    core = build_model(cfg.model, len(classes), **cfg.model_kwargs())
+    model = ray.train.torch.prepare_model(core)
+    core = core.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                                 weight_decay=cfg.weight_decay)
+    specaug = SpecAugment(cfg.augment()).to(device)
+    features = manifest["features"]
+    segment = int(round(cfg.segment_seconds * features["sample_rate"] / features["hop_length"]))
+    per_worker = max(1, cfg.batch_size // world)
+    steps = steps_per_epoch(len(split.train), per_worker * world)
+    batches = TrainBatches(train_ex, per_worker, steps, segment, cfg.seed, rank, cfg.time_shift)
+
+    meta = {"model_name": cfg.model, "model_config": core.config, "classes": classes,
+            "features": features, "train_config": cfg.to_dict(), "split": split.describe(),
+            "dataset": manifest["dataset"]}
+    start, best = 0, {"val_ua": -1.0, "epoch": -1, "state": None}
+    resumed = ray.train.get_checkpoint()
+    if resumed:
+        with resumed.as_directory() as d:
+            state = load_checkpoint_file(Path(d) / CHECKPOINT_FILE)
+        core.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["epoch"] + 1
+        best = {"val_ua": state["best_val_ua"], "epoch": state["best_epoch"],
+                "state": state.get("best_model") or state["model"]}
+
+    torch.manual_seed(cfg.seed * 7919 + rank)  # masks differ between workers
+    for epoch in range(start, cfg.epochs):
+        model.train()
+        total, count = 0.0, 0
+        for x, y in batches.epoch(epoch):
+            x, y = specaug(x.to(device)), y.to(device)
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(y)
+            count += len(y)
+        train_loss = _mean_over_workers(total, count, device)
+        val = evaluate(core, val_ex, len(classes), device, cfg.eval_batch)
+        improved = val["ua"] > best["val_ua"]
+        if improved:
+            best = {"val_ua": val["ua"], "epoch": epoch, "state": _cpu_state(core)}
+        metrics = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"], "val_ua": val["ua"],
+                   "val_wa": val["wa"], "lr": optimizer.param_groups[0]["lr"],
+                   "best_val_ua": best["val_ua"], "best_epoch": best["epoch"]}
+        if epoch == cfg.epochs - 1:
+            metrics.update(_test_best(cfg, manifest, split.test, core, best["state"], best["epoch"],
+                                      rank, world, device))
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoint = None
+            if rank == 0:
+                state = {"model": _cpu_state(core), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                         "best_val_ua": best["val_ua"], "best_epoch": best["epoch"], "val_ua": val["ua"],
+                         "val_wa": val["wa"], **meta}
+                if not improved:
+                    state["best_model"] = best["state"]
+                save_checkpoint_file(Path(tmp) / CHECKPOINT_FILE, state)
+                checkpoint = Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _mean_over_workers(total: float, count: int, device: torch.device) -> float:
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        backend_device = device if dist.get_backend() == "nccl" else torch.device("cpu")
+        t = torch.tensor([total, float(count)], dtype=torch.float64, device=backend_device)
+        dist.all_reduce(t)
+        total, count = float(t[0]), int(t[1])
+    return total / max(count, 1)
+
+
+def _test_best(cfg, manifest, test_keys, core, best_state, best_epoch, rank, world, device) -> dict[str, float]:
+    """Score the best epoch's weights on the test set (once, after the last epoch)."""
+    test_ex = load_examples(cfg.shard_dir, manifest, test_keys, rank, world)
+    current = _cpu_state(core)
+    core.load_state_dict(best_state)
+    result = evaluate(core, test_ex, len(manifest["classes"]), device, cfg.eval_batch)
+    core.load_state_dict(current)
+    return {"test_ua": result["ua"], "test_wa": result["wa"], "test_loss": result["loss"],
+            "test_epoch": best_epoch}

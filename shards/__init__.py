@@ -1,0 +1,1 @@
+"""Precompute corpora into WebDataset shards of log-mel spectrograms (``python -m shards.build``)."""

@@ -1,0 +1,445 @@
+"""Precompute a corpus into WebDataset tar shards of log-mel spectrograms.
+
+Usage::
+
+    python -m shards.build --dataset ravdess --data-root ../shared/data/ravdess [--out DIR] [--workers N]
+    python -m shards.build --list
+    python -m shards.build --dataset ravdess --data-root DIR --dry-run
+
+Each utterance becomes one sample of a tar shard: ``<key>.npy`` (float16 log-mel,
+``(n_mels, frames)``), ``<key>.cls`` (label index) and ``<key>.json`` (its record). Shards hold
+one speaker each (split further past ``--shard-size`` utterances), so a speaker-independent
+split reads whole shards. ``manifest.json`` beside the shards records the feature parameters,
+class list, counts per class and speaker, the speaker folds, each shard with its sha256, every
+utterance's key/speaker/label/shard, and every skipped file with its reason.
+
+Building again with the same inputs and parameters reuses the result (after checking every
+shard's sha256). Shards are written to ``*.tar.tmp`` and renamed into place, and the manifest is
+written last, so an interrupted build leaves nothing a later run trusts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+import webdataset as wds
+from tqdm import tqdm
+
+from emohrnet import paths
+from emohrnet.audio import AudioError, load_audio
+from emohrnet.corpora import CorpusError, Skipped, Utterance, corpus_class, get_corpus, list_corpora
+from emohrnet.features import FeatureConfig, LogMel
+from emohrnet.storage import atomic_write_text, sha256_file
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class ShardError(RuntimeError):
+    """Shards that cannot be used (missing manifest, checksum mismatch) or cannot be written."""
+
+
+@dataclass
+class BuildResult:
+    """Where the shards are and whether they were reused.
+
+    Attributes:
+        shard_dir: the folder holding the shards and ``manifest.json``.
+        manifest: the manifest's content.
+        reused: ``True`` when an earlier build with the same inputs was reused.
+    """
+
+    shard_dir: Path
+    manifest: dict[str, Any]
+    reused: bool
+
+
+# --------------------------------------------------------------------------- feature workers
+_LOGMEL: LogMel | None = None
+
+
+def _init_worker(features: dict[str, Any]) -> None:
+    global _LOGMEL
+    torch.set_num_threads(1)
+    _LOGMEL = LogMel(FeatureConfig.from_dict(features))
+
+
+def _features(path: str) -> tuple[np.ndarray | None, str | None]:
+    """Log-mel of one file as float16 ``(n_mels, frames)``, or ``(None, reason)``."""
+    assert _LOGMEL is not None
+    try:
+        wave = load_audio(path, _LOGMEL.config.sample_rate)
+    except AudioError as err:
+        return None, err.reason
+    except OSError as err:  # unreadable file (permissions, vanished)
+        return None, f"cannot read: {err}"
+    with torch.inference_mode():
+        mel = _LOGMEL(wave)
+    if not torch.isfinite(mel).all():
+        return None, "features are not finite"
+    return mel.numpy().astype(np.float16), None
+
+
+def _map_features(paths_: list[str], features: FeatureConfig, workers: int) -> Iterator[tuple]:
+    if workers <= 1:
+        _init_worker(features.to_dict())
+        yield from map(_features, paths_)
+        return
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(features.to_dict(),)) as pool:
+        yield from pool.map(_features, paths_, chunksize=8)
+
+
+# --------------------------------------------------------------------------- planning
+def fingerprint(
+    dataset: str, root: Path, utterances: list[Utterance], corpus_info: dict, features: FeatureConfig,
+    shard_size: int,
+) -> str:
+    """sha256 over everything a build depends on: format version, corpus and options, features,
+    shard size, and each audio file's path, size and modification time."""
+    files = []
+    for u in utterances:
+        st = os.stat(u.path)
+        files.append([u.path, st.st_size, st.st_mtime_ns, u.key, u.speaker, u.label])
+    blob = json.dumps(
+        {"format": FORMAT_VERSION, "dataset": dataset, "root": str(root), "corpus": corpus_info,
+         "features": features.to_dict(), "shard_size": shard_size, "files": files},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def plan_shards(utterances: list[Utterance], shard_size: int) -> list[list[Utterance]]:
+    """Group utterances into shards: one speaker per shard, at most ``shard_size`` each."""
+    by_speaker: dict[str, list[Utterance]] = {}
+    for u in sorted(utterances, key=lambda u: (u.speaker, u.utterance_id)):
+        by_speaker.setdefault(u.speaker, []).append(u)
+    plan = []
+    for group in by_speaker.values():
+        plan.extend(group[i:i + shard_size] for i in range(0, len(group), shard_size))
+    return plan
+
+
+def _dedupe(utterances: list[Utterance]) -> tuple[list[Utterance], list[Skipped]]:
+    seen: dict[str, Utterance] = {}
+    skipped = []
+    for u in utterances:
+        if u.key in seen:
+            skipped.append(Skipped(u.path, f"duplicate utterance key {u.key} (also {seen[u.key].path})"))
+        else:
+            seen[u.key] = u
+    return list(seen.values()), skipped
+
+
+# --------------------------------------------------------------------------- reuse
+def read_manifest(shard_dir: str | Path) -> dict[str, Any]:
+    """Load ``manifest.json`` of a shard folder.
+
+    Raises:
+        ShardError: no manifest (not a shard folder, or an interrupted build); the message says
+            to run ``python -m shards.build``.
+    """
+    path = Path(shard_dir) / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ShardError(
+            f"{path}: no manifest; this folder holds no finished shard build. "
+            "Build it with: python -m shards.build --dataset NAME --data-root DIR"
+        ) from None
+    except json.JSONDecodeError as err:
+        raise ShardError(f"{path}: unreadable manifest ({err}); delete the folder and build again") from None
+
+
+def verify_shards(shard_dir: str | Path, manifest: dict[str, Any]) -> list[str]:
+    """Check every shard listed in the manifest against its sha256.
+
+    Returns:
+        messages naming each missing or damaged shard (empty when all are intact).
+    """
+    problems = []
+    for shard in manifest["shards"]:
+        path = Path(shard_dir) / shard["file"]
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+        elif sha256_file(path) != shard["sha256"]:
+            problems.append(f"{path}: sha256 mismatch (truncated or modified on disk)")
+    return problems
+
+
+# --------------------------------------------------------------------------- build
+def default_out(dataset: str, fp: str) -> Path:
+    """Default shard folder: ``$EMOHRNET_HOME/shards/<dataset>-<fingerprint[:12]>``."""
+    return paths.shards_dir() / f"{dataset}-{fp[:12]}"
+
+
+def build_shards(
+    dataset: str,
+    data_root: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    workers: int = 1,
+    features: FeatureConfig | None = None,
+    corpus_options: dict[str, Any] | None = None,
+    shard_size: int = 256,
+    force: bool = False,
+    progress: bool = True,
+    log=print,
+) -> BuildResult:
+    """Build (or reuse) the shards of a corpus.
+
+    Args:
+        dataset: registry name (``synthetic``, ``ravdess``, ...).
+        data_root: the corpus folder (``None``: the corpus's default or its environment variable).
+        out: shard folder; default :func:`default_out`.
+        workers: processes computing features.
+        features: front-end parameters (default :class:`FeatureConfig`).
+        corpus_options: reader options (e.g. ``{"include_song": True}``).
+        shard_size: most utterances per shard.
+        force: rebuild even when a matching build exists.
+        progress: show a progress bar of files done.
+        log: where messages go.
+
+    Returns:
+        :class:`BuildResult`.
+
+    Raises:
+        CorpusError: the data root is not the corpus.
+        ShardError: the output folder cannot be written, or no utterance could be decoded.
+    """
+    features = features or FeatureConfig()
+    corpus = get_corpus(dataset, data_root, **(corpus_options or {}))
+    scan = corpus.scan()
+    utterances, dupes = _dedupe(scan.utterances)
+    info = corpus.describe()
+    fp = fingerprint(dataset, corpus.root.resolve(), utterances, info, features, shard_size)
+    shard_dir = Path(out).expanduser().resolve() if out else default_out(dataset, fp)
+
+    if not force and (shard_dir / MANIFEST).is_file():
+        try:
+            old = read_manifest(shard_dir)
+        except ShardError as err:
+            log(f"rebuilding: {err}")
+            old = None
+        if old and old.get("fingerprint") == fp:
+            problems = verify_shards(shard_dir, old)
+            if not problems:
+                log(f"reusing shards in {shard_dir} (same inputs and parameters)")
+                return BuildResult(shard_dir, old, True)
+            log("rebuilding shards, damaged ones found:\n  " + "\n  ".join(problems))
+
+    _prepare_out(shard_dir)
+    skipped = list(scan.skipped) + dupes
+    plan = plan_shards(utterances, shard_size)
+    order = [u for group in plan for u in group]
+    results = _map_features([u.path for u in order], features, workers)
+    bar = tqdm(total=len(order), desc=f"{dataset} features", unit="file", disable=not progress,
+               file=sys.stderr)
+    class_index = {c: i for i, c in enumerate(corpus.classes)}
+    shards, entries = [], []
+    try:
+        for n, group in enumerate(plan):
+            name = f"{dataset}-{n:06d}.tar"
+            written = _write_shard(shard_dir / name, group, results, class_index, bar, skipped, entries)
+            if written:
+                shards.append({"file": name, "sha256": sha256_file(shard_dir / name), "count": written,
+                               "speakers": sorted({u.speaker for u in group})})
+    finally:
+        bar.close()
+        results.close()
+    if not entries:
+        raise ShardError(f"{corpus.root}: no utterance could be decoded; see the reasons: "
+                         + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]))
+    manifest = _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped)
+    atomic_write_text(shard_dir / MANIFEST, json.dumps(manifest, indent=1))
+    _remove_stale(shard_dir, {s["file"] for s in shards})
+    for s in skipped:
+        log(f"skipped {s.path}: {s.reason}")
+    log(f"wrote {len(entries)} utterances in {len(shards)} shards to {shard_dir}"
+        + (f" ({len(skipped)} files skipped)" if skipped else ""))
+    return BuildResult(shard_dir, manifest, False)
+
+
+def _prepare_out(shard_dir: Path) -> None:
+    try:
+        if shard_dir.exists() and not shard_dir.is_dir():
+            raise ShardError(f"{shard_dir}: exists and is not a folder; choose another --out")
+        shard_dir.mkdir(parents=True, exist_ok=True)
+        (shard_dir / MANIFEST).unlink(missing_ok=True)  # the old build is no longer trusted
+        probe = shard_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ShardError(f"{shard_dir}: cannot write shards here ({err.strerror or err}); "
+                         "choose a writable --out") from None
+
+
+def _write_shard(path: Path, group, results, class_index, bar, skipped, entries) -> int:
+    tmp = path.with_name(path.name + ".tmp")
+    written = 0
+    try:
+        with open(tmp, "wb") as stream:
+            with wds.TarWriter(stream) as sink:
+                for u in group:
+                    mel, reason = next(results)
+                    bar.update(1)
+                    if mel is None:
+                        skipped.append(Skipped(u.path, reason))
+                        continue
+                    record = u.to_dict()
+                    record["frames"] = int(mel.shape[1])
+                    sink.write({"__key__": u.key, "npy": mel, "cls": class_index[u.label], "json": record})
+                    entries.append({"key": u.key, "speaker": u.speaker, "label": u.label,
+                                    "session": u.session, "frames": int(mel.shape[1]), "shard": path.name})
+                    written += 1
+            stream.flush()
+            os.fsync(stream.fileno())
+        if written:
+            os.replace(tmp, path)
+        else:
+            tmp.unlink()
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ShardError(f"{path}: cannot write shard ({err.strerror or err}); "
+                         "free disk space or choose another --out. Earlier builds are untouched.") from None
+    return written
+
+
+def _remove_stale(shard_dir: Path, keep: set[str]) -> None:
+    for p in shard_dir.glob("*.tar*"):
+        if p.name not in keep:
+            p.unlink()
+
+
+def _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped) -> dict[str, Any]:
+    per_class = Counter(e["label"] for e in entries)
+    per_speaker = Counter(e["speaker"] for e in entries)
+    frames = sum(e["frames"] for e in entries)
+    return {
+        "format_version": FORMAT_VERSION,
+        "dataset": dataset,
+        "data_root": str(corpus.root.resolve()),
+        "corpus": corpus.describe(),
+        "fingerprint": fp,
+        "features": features.to_dict(),
+        "classes": list(corpus.classes),
+        "folds": corpus.fold_groups(sorted(per_speaker)),
+        "num_utterances": len(entries),
+        "hours": round(frames * features.hop_length / features.sample_rate / 3600, 4),
+        "counts": {"per_class": {c: per_class.get(c, 0) for c in corpus.classes},
+                   "per_speaker": dict(sorted(per_speaker.items()))},
+        "shard_size": shard_size,
+        "shards": shards,
+        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+        "utterances": entries,
+    }
+
+
+# --------------------------------------------------------------------------- dry run, list
+def summarize(dataset: str, data_root: str | Path | None, corpus_options: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+    """Corpus summary without computing features: files, classes, speakers, hours, skipped files.
+
+    Durations come from the audio headers (``soundfile.info``); a file whose header cannot be
+    read is listed as skipped.
+    """
+    corpus = get_corpus(dataset, data_root, **(corpus_options or {}))
+    scan = corpus.scan()
+    seconds, skipped = 0.0, [{"path": s.path, "reason": s.reason} for s in scan.skipped]
+    for u in scan.utterances:
+        try:
+            seconds += sf.info(u.path).duration
+        except (sf.LibsndfileError, RuntimeError) as err:
+            skipped.append({"path": u.path, "reason": f"cannot read audio header ({err})"})
+    return {
+        "dataset": dataset,
+        "data_root": str(corpus.root.resolve()),
+        "files": len(scan.utterances),
+        "classes": {c: sum(u.label == c for u in scan.utterances) for c in corpus.classes},
+        "speakers": dict(sorted(Counter(u.speaker for u in scan.utterances).items())),
+        "hours": round(seconds / 3600, 3),
+        "folds": corpus.fold_groups([u.speaker for u in scan.utterances]),
+        "skipped": skipped,
+    }
+
+
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--corpus-option {pair!r}: use KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def add_feature_args(parser: argparse.ArgumentParser) -> None:
+    """Add the front-end flags (``--n-mels``, ``--hop-length``, ...) to a parser."""
+    d = FeatureConfig()
+    g = parser.add_argument_group("features")
+    g.add_argument("--n-mels", type=int, default=d.n_mels, help="mel bands (default %(default)s)")
+    g.add_argument("--n-fft", type=int, default=d.n_fft, help="FFT size in samples (default %(default)s)")
+    g.add_argument("--win-length", type=int, default=d.win_length, help="window in samples (default %(default)s)")
+    g.add_argument("--hop-length", type=int, default=d.hop_length, help="hop in samples (default %(default)s)")
+
+
+def features_from_args(args: argparse.Namespace) -> FeatureConfig:
+    """The :class:`FeatureConfig` the front-end flags describe."""
+    return FeatureConfig(n_mels=args.n_mels, n_fft=args.n_fft, win_length=args.win_length,
+                         hop_length=args.hop_length)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    p = argparse.ArgumentParser(prog="python -m shards.build", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", help=f"corpus name: {', '.join(list_corpora())}")
+    p.add_argument("--data-root", help="the corpus folder (default: $EMOHRNET_<NAME>_ROOT)")
+    p.add_argument("--out", help="shard folder (default: $EMOHRNET_HOME/shards/<dataset>-<fingerprint>)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="feature processes")
+    p.add_argument("--shard-size", type=int, default=256, help="most utterances per shard")
+    p.add_argument("--corpus-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="reader option, e.g. include_song=true (repeatable)")
+    p.add_argument("--force", action="store_true", help="rebuild even if a matching build exists")
+    p.add_argument("--list", action="store_true", help="list the corpora and their classes")
+    p.add_argument("--dry-run", action="store_true", help="print the corpus summary, compute nothing")
+    add_feature_args(p)
+    args = p.parse_args(argv)
+    if args.list:
+        for name in list_corpora():
+            cls = corpus_class(name)
+            print(f"{name:10s} {len(cls.classes)} classes: {', '.join(cls.classes)}")
+        return 0
+    if not args.dataset:
+        p.error("--dataset is required (or --list)")
+    try:
+        if args.dry_run:
+            print(json.dumps(summarize(args.dataset, args.data_root, _parse_options(args.corpus_option)),
+                             indent=1))
+            return 0
+        result = build_shards(args.dataset, args.data_root, args.out, workers=args.workers,
+                              features=features_from_args(args), shard_size=args.shard_size,
+                              corpus_options=_parse_options(args.corpus_option), force=args.force)
+    except (CorpusError, ShardError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(result.shard_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

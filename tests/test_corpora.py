@@ -1,0 +1,466 @@
+"""Corpus readers on small generated trees with each corpus's real naming.
+
+Every reader: label parsing per code, speaker parsing, speaker-independent folds, badly named
+files reported as skipped, another corpus's folder refused. Then each reader's own features
+(IEMOCAP options and labels, TESS and SAVEE naming variants, alternative roots).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from fixtures import (
+    Written,
+    write_audio,
+    write_cremad_tree,
+    write_emodb_tree,
+    write_emovo_tree,
+    write_files,
+    write_iemocap_tree,
+    write_ravdess_tree,
+    write_savee_tree,
+    write_tess_tree,
+)
+
+from emohrnet.corpora import CORPORA, Corpus, CorpusError
+from emohrnet.corpora.cremad import CremaD
+from emohrnet.corpora.emodb import EmoDB
+from emohrnet.corpora.emovo import Emovo
+from emohrnet.corpora.iemocap import Iemocap
+from emohrnet.corpora.ravdess import Ravdess
+from emohrnet.corpora.savee import Savee
+from emohrnet.corpora.tess import Tess
+
+
+@dataclass(frozen=True)
+class Case:
+    """A reader, a writer of its full tree (every speaker, every code) and the expected facts."""
+
+    reader: type[Corpus]
+    write: Callable[[Path], list[Written]]
+    labels: dict[str, str]  # label code -> class, in class order (the spec, independent of the reader)
+    n_folds: int
+    bad: tuple[str, ...]  # files the reader must skip, relative to the root
+
+    def __str__(self) -> str:
+        return self.reader.name
+
+
+_TESS_TOP = "TESS Toronto emotional speech set data"
+CASES = [
+    Case(
+        Ravdess,
+        lambda root: write_ravdess_tree(root, actors=range(1, 25)),
+        {
+            "01": "neutral",
+            "02": "calm",
+            "03": "happy",
+            "04": "sad",
+            "05": "angry",
+            "06": "fearful",
+            "07": "disgust",
+            "08": "surprised",
+        },
+        6,
+        ("Actor_01/03-01-09-01-01-01-01.wav", "Actor_01/readme.wav", "Actor_02/03-01-05-01-01-01-01.flac"),
+    ),
+    Case(
+        Iemocap,
+        write_iemocap_tree,
+        {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad": "sad"},
+        5,
+        (
+            "IEMOCAP_full_release/Session1/sentences/wav/Ses01F_impro01/._Ses01F_impro01_F000.wav",
+            "IEMOCAP_full_release/Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_X000.wav",
+            "IEMOCAP_full_release/Session2/sentences/wav/Ses02F_impro01/notes.flac",
+        ),
+    ),
+    Case(
+        Emovo,
+        write_emovo_tree,
+        {
+            "dis": "disgust",
+            "gio": "joy",
+            "neu": "neutral",
+            "pau": "fear",
+            "rab": "anger",
+            "sor": "surprise",
+            "tri": "sadness",
+        },
+        6,
+        ("f1/xyz-f1-b1.wav", "f1/dis-f4-b1.wav", "f2/dis-f1-b2.wav", "f1/readme.wav"),
+    ),
+    Case(
+        EmoDB,
+        write_emodb_tree,
+        {
+            "W": "anger",
+            "L": "boredom",
+            "E": "disgust",
+            "A": "fear",
+            "F": "happiness",
+            "T": "sadness",
+            "N": "neutral",
+        },
+        10,
+        ("wav/03a01Xa.wav", "wav/07a01Fa.wav", "wav/03a01F.wav", "wav/03c01Fa.flac"),
+    ),
+    Case(
+        CremaD,
+        write_cremad_tree,
+        {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"},
+        5,
+        (
+            "AudioWAV/1001_DFA_XYZ_XX.wav",
+            "AudioWAV/0999_DFA_ANG_XX.wav",
+            "AudioWAV/1001_DFA_ANG_ZZ.wav",
+            "AudioWAV/1001-DFA-ANG-XX.wav",
+        ),
+    ),
+    Case(
+        Tess,
+        write_tess_tree,
+        {e: e for e in ("angry", "disgust", "fear", "happy", "neutral", "ps", "sad")},
+        2,
+        (
+            f"{_TESS_TOP}/OAF_angry/OAF_back_furious.wav",
+            f"{_TESS_TOP}/OAF_angry/back.wav",
+            "misc/ZZZ_back_angry.wav",
+        ),
+    ),
+    Case(
+        Savee,
+        write_savee_tree,
+        {
+            "a": "anger",
+            "d": "disgust",
+            "f": "fear",
+            "h": "happiness",
+            "n": "neutral",
+            "sa": "sadness",
+            "su": "surprise",
+        },
+        4,
+        (
+            "AudioData/DC/s01.wav",
+            "AudioData/DC/x01.wav",
+            "AudioData/JE/DC_a09.wav",
+            "AudioData/other/a01.wav",
+        ),
+    ),
+]
+MINE = [c for c in CASES if c.reader is not Ravdess]
+
+
+def _by_path(utterances) -> dict[Path, object]:
+    return {Path(u.path): u for u in utterances}
+
+
+# --------------------------------------------------------------------------------- every reader
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_labels_speakers_and_formats(case: Case, tmp_path: Path) -> None:
+    written = case.write(tmp_path)
+    result = case.reader(tmp_path).scan()
+    expected = [w for w in written if w.code in case.labels]
+    assert result.skipped == []
+    assert len(result.utterances) == len(expected)
+    assert tuple(case.reader(tmp_path).classes) == tuple(dict.fromkeys(case.labels.values()))
+    by_path = _by_path(result.utterances)
+    for w in expected:
+        u = by_path[w.path.resolve()]
+        assert (u.speaker, u.label, u.utterance_id) == (w.speaker, case.labels[w.code], w.utterance_id)
+        assert u.corpus == case.reader.name
+        json.dumps(u.to_dict())
+    assert {u.label for u in result.utterances} == set(case.labels.values())
+    assert len({u.key for u in result.utterances}) == len(result.utterances)
+    # the tree mixes formats: a stereo WAV, FLACs at 22.05 kHz; all were read
+    infos = [sf.info(str(w.path)) for w in expected]
+    assert any(i.channels == 2 for i in infos)
+    assert any(i.format == "FLAC" and i.samplerate == 22_050 for i in infos)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_folds_are_speaker_independent(case: Case, tmp_path: Path) -> None:
+    case.write(tmp_path)
+    reader = case.reader(tmp_path)
+    utterances = reader.scan().utterances
+    speakers = sorted({u.speaker for u in utterances})
+    groups = reader.fold_groups(speakers)
+    assert len(groups) == case.n_folds == reader.n_folds
+    flat = [s for g in groups for s in g]
+    assert sorted(flat) == speakers  # every speaker in exactly one group
+    n = len(groups)
+    for k in range(n):
+        test, val = set(groups[k]), set(groups[(k + 1) % n])
+        parts: dict[str, set[str]] = {"train": set(), "val": set(), "test": set()}
+        for u in utterances:
+            parts["test" if u.speaker in test else "val" if u.speaker in val else "train"].add(u.speaker)
+        assert parts["test"] and parts["val"]
+        assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"]
+        assert not parts["val"] & parts["test"]
+        assert parts["train"] | parts["val"] | parts["test"] == set(speakers)
+        assert len(parts["train"]) == len(speakers) - len(test) - len(val)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_bad_names_are_skipped_not_raised(case: Case, tmp_path: Path) -> None:
+    written = case.write(tmp_path)
+    bad = {p.resolve() for p in write_files(tmp_path, case.bad)}
+    result = case.reader(tmp_path).scan()
+    skipped = {Path(s.path).resolve(): s.reason for s in result.skipped}
+    assert set(skipped) == bad
+    assert all(reason for reason in skipped.values())
+    assert not bad & set(_by_path(result.utterances))
+    assert len(result.utterances) == len([w for w in written if w.code in case.labels])
+
+
+@pytest.mark.parametrize("case", MINE, ids=str)
+def test_duplicate_in_another_format_is_skipped(case: Case, tmp_path: Path) -> None:
+    written = case.write(tmp_path)
+    first = next(w for w in written if w.code in case.labels)
+    twin = write_audio(first.path.with_suffix(".flac" if first.path.suffix == ".wav" else ".wav"))
+    result = case.reader(tmp_path).scan()
+    assert [u.utterance_id for u in result.utterances].count(first.utterance_id) == 1
+    assert [s.reason.startswith("duplicate of") for s in result.skipped] == [True]
+    assert result.skipped[0].path in (str(first.path), str(twin))
+
+
+@pytest.fixture(scope="module")
+def small_trees(tmp_path_factory) -> dict[str, Path]:
+    """One small tree per corpus, shared (read-only) by the cross-corpus tests."""
+    trees = {}
+    for case in CASES:
+        root = tmp_path_factory.mktemp(case.reader.name)
+        case.write(root)
+        trees[case.reader.name] = root
+    return trees
+
+
+@pytest.mark.parametrize("other", [c.reader.name for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_another_corpus_is_refused(case: Case, other: str, small_trees: dict[str, Path]) -> None:
+    if other == case.reader.name:
+        assert case.reader(small_trees[other]).scan().utterances  # sanity: its own tree reads
+        return
+    root = small_trees[other]
+    with pytest.raises(CorpusError) as err:
+        case.reader(root).scan()
+    assert str(root) in str(err.value)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_empty_and_missing_folders_are_refused(case: Case, tmp_path: Path) -> None:
+    for root in (tmp_path / "absent", tmp_path):
+        with pytest.raises(CorpusError, match=re.escape(str(root))):
+            case.reader(root).scan()
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_unknown_option_is_a_type_error(case: Case, tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="no_such_option"):
+        case.reader(tmp_path, no_such_option=1)
+
+
+EXPECTED_RELEASE = {"iemocap": 5531, "emovo": 588, "emodb": 535, "cremad": 7442, "tess": 2800, "savee": 480}
+
+
+@pytest.mark.parametrize("case", MINE, ids=str)
+def test_class_attributes_and_registry(case: Case) -> None:
+    cls = case.reader
+    assert CORPORA[cls.name] is cls
+    assert cls.layout and cls.source and cls.default_protocol == "speaker"
+    assert cls.expected_utterances == EXPECTED_RELEASE[cls.name]
+    assert cls.n_folds == case.n_folds
+
+
+# --------------------------------------------------------------------------------- IEMOCAP
+FOUR = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad": "sad"}
+
+
+@pytest.mark.parametrize(
+    ("option", "labels", "classes"),
+    [
+        ("four", FOUR, ("neutral", "happy", "angry", "sad")),
+        (
+            "four_no_excited",
+            {k: v for k, v in FOUR.items() if k != "exc"},
+            ("neutral", "happy", "angry", "sad"),
+        ),
+        ("five", {**FOUR, "fru": "frustrated"}, ("neutral", "happy", "angry", "sad", "frustrated")),
+    ],
+)
+def test_iemocap_class_options(option, labels, classes, tmp_path: Path) -> None:
+    written = write_iemocap_tree(tmp_path, sessions=(1, 2))
+    reader = Iemocap(tmp_path, classes=option)
+    result = reader.scan()
+    assert reader.classes == classes
+    assert result.skipped == []
+    by_path = _by_path(result.utterances)
+    kept = [w for w in written if w.code in labels]
+    assert len(result.utterances) == len(kept)
+    for w in kept:
+        assert by_path[w.path.resolve()].label == labels[w.code]
+    left_out = sum(1 for w in written if w.code not in labels)
+    assert sum(reader.left_out.values()) == left_out > 0
+
+
+def test_iemocap_improvised_only(tmp_path: Path) -> None:
+    write_iemocap_tree(tmp_path, sessions=(1, 2))
+    both = Iemocap(tmp_path).scan().utterances
+    impro = Iemocap(tmp_path, improvised_only=True).scan().utterances
+    assert {u.extra["improvised"] for u in both} == {True, False}
+    assert impro and all(u.extra["improvised"] and "impro" in u.extra["dialog"] for u in impro)
+    assert len(impro) == sum(u.extra["improvised"] for u in both) == len(both) // 2
+
+
+def test_iemocap_missing_label_is_skipped(tmp_path: Path) -> None:
+    written = write_iemocap_tree(tmp_path, sessions=(1,), unlabeled=("Ses01F_impro01_M003",))
+    (missing,) = [w for w in written if w.code is None]
+    result = Iemocap(tmp_path).scan()
+    assert [(Path(s.path), s.reason) for s in result.skipped] == [(missing.path, "no label in EmoEvaluation")]
+    assert "Ses01F_impro01_M003" not in {u.utterance_id for u in result.utterances}
+
+
+def test_iemocap_speaker_session_and_extra(tmp_path: Path) -> None:
+    written = write_iemocap_tree(tmp_path, sessions=(1, 3), codes=("neu", "ang"))
+    by_id = {u.utterance_id: u for u in Iemocap(tmp_path).scan().utterances}
+    u = by_id["Ses01F_impro01_M003"]  # the male actor of session 1, in a dialog led by the female
+    assert (u.speaker, u.session, u.label) == ("Ses01M", "Ses01", "angry")
+    assert by_id["Ses03M_script01_1_F000"].speaker == "Ses03F"
+    for w in written:
+        extra = by_id[w.utterance_id].extra
+        assert extra["dialog"] == w.extra["dialog"]
+        assert extra["improvised"] == ("impro" in w.extra["dialog"])
+        assert (extra["start"], extra["end"]) == pytest.approx((w.extra["start"], w.extra["end"]))
+        assert (extra["valence"], extra["arousal"], extra["dominance"]) == pytest.approx(w.extra["vad"])
+    # whole-dialog recordings (SessionN/dialog/wav) are neither utterances nor skipped
+    assert not any("dialog/wav" in u.path for u in by_id.values())
+
+
+def test_iemocap_folds_leave_one_session_out(tmp_path: Path) -> None:
+    write_iemocap_tree(tmp_path, codes=("neu",), scripted=False)
+    reader = Iemocap(tmp_path)
+    speakers = sorted({u.speaker for u in reader.scan().utterances})
+    assert reader.fold_groups(speakers) == [[f"Ses0{n}F", f"Ses0{n}M"] for n in range(1, 6)]
+    # grouped by session, not cut into pairs: a session with one speaker is still one group
+    partial = [s for s in speakers if s != "Ses02M"]
+    assert reader.fold_groups(partial) == [["Ses01F", "Ses01M"], ["Ses02F"]] + [
+        [f"Ses0{n}F", f"Ses0{n}M"] for n in range(3, 6)
+    ]
+
+
+@pytest.mark.parametrize("layout", ["parent", "release", "renamed"])
+def test_iemocap_roots(layout: str, tmp_path: Path) -> None:
+    folder = {"parent": "IEMOCAP_full_release", "release": "IEMOCAP_full_release", "renamed": "iemocap_v1"}
+    written = write_iemocap_tree(tmp_path, sessions=(1,), codes=("sad",), release_folder=folder[layout])
+    root = tmp_path / folder[layout] if layout == "release" else tmp_path
+    ids = [u.utterance_id for u in Iemocap(root).scan().utterances]
+    assert ids == sorted(w.utterance_id for w in written)
+
+
+def test_iemocap_refuses_folders_without_sessions_or_labels(tmp_path: Path) -> None:
+    write_files(tmp_path / "IEMOCAP_full_release", ["dialog/Ses01F_impro01_F000.wav"])
+    with pytest.raises(CorpusError, match=r"Session1 \.\.\. Session5") as err:
+        Iemocap(tmp_path).scan()
+    assert str(tmp_path) in str(err.value)
+    labelled = tmp_path / "labelled"
+    write_iemocap_tree(labelled, sessions=(1,), codes=("neu",))
+    for txt in labelled.rglob("EmoEvaluation/*.txt"):
+        txt.unlink()
+    with pytest.raises(CorpusError, match="EmoEvaluation") as err:
+        Iemocap(labelled).scan()
+    assert str(labelled) in str(err.value)
+
+
+def test_iemocap_bad_options() -> None:
+    with pytest.raises(ValueError, match="six"):
+        Iemocap("x", classes="six")
+
+
+# --------------------------------------------------------------------------------- TESS
+def test_tess_naming_oddities(tmp_path: Path) -> None:
+    written = write_tess_tree(tmp_path)
+    names = {w.path.parent.name for w in written} | {w.path.stem for w in written}
+    for odd in (
+        "OAF_Pleasant_surprise",
+        "YAF_pleasant_surprised",
+        "oaf_disgust",
+        "OA_bite_neutral",
+        "YAF_back_pleasant_surprised",
+        "OAF_back_ps",
+        "YAF_bite_fearful",
+    ):
+        assert odd in names  # the fixture does hold the oddity
+    by_id = {u.utterance_id: u for u in Tess(tmp_path).scan().utterances}
+    odd = by_id["OAF_bite_neutral"]
+    assert (odd.speaker, odd.label, Path(odd.path).name) == ("OAF", "neutral", "OA_bite_neutral.wav")
+    assert {u.speaker for u in by_id.values()} == {"OAF", "YAF"}
+    ps = {Path(u.path).stem for u in by_id.values() if u.label == "ps"}
+    assert ps == {"OAF_back_ps", "OAF_bite_pleasant_surprise", "YAF_back_pleasant_surprised", "YAF_bite_ps"}
+    assert by_id["YAF_bite_fear"].label == "fear"
+    assert by_id["OAF_back_sad"].extra["folder"] == "OAF_Sad"
+
+
+def test_tess_speaker_comes_from_the_folder(tmp_path: Path) -> None:
+    write_files(tmp_path, ["YAF_happy/OAF_dog_happy.wav", "misc/yaf_cat_sad.flac"])
+    by_id = {u.utterance_id: u for u in Tess(tmp_path).scan().utterances}
+    assert set(by_id) == {"YAF_dog_happy", "YAF_cat_sad"}  # folder wins; the name when no folder says
+
+
+def test_tess_protocol_note() -> None:
+    assert "random" in Tess.protocol_note and "2" in Tess.protocol_note
+    assert "random" in Tess.__doc__
+
+
+# --------------------------------------------------------------------------------- SAVEE
+@pytest.mark.parametrize("layout", ["original", "flat"])
+def test_savee_layouts(layout: str, tmp_path: Path) -> None:
+    written = write_savee_tree(tmp_path, numbers=(1, 15), layout=layout)
+    assert all(("AudioData" in w.path.parts) == (layout == "original") for w in written)
+    utterances = Savee(tmp_path).scan().utterances
+    got = {(u.utterance_id, u.speaker, u.label) for u in utterances}
+    assert ("DC_sa01", "DC", "sadness") in got and ("KL_su15", "KL", "surprise") in got
+    assert ("JK_a15", "JK", "anger") in got and ("JE_n01", "JE", "neutral") in got
+    assert len(got) == len(written) == 4 * 7 * 2
+
+
+def test_savee_both_layouts_together(tmp_path: Path) -> None:
+    write_savee_tree(tmp_path, speakers=("DC", "JE"), layout="original")
+    write_savee_tree(tmp_path / "flat", speakers=("JK", "KL"), layout="flat")
+    result = Savee(tmp_path).scan()
+    assert {u.speaker for u in result.utterances} == {"DC", "JE", "JK", "KL"}
+    assert result.skipped == []
+
+
+# --------------------------------------------------------------------------------- alternative roots
+@pytest.mark.parametrize(
+    ("reader", "write", "sub"),
+    [(EmoDB, write_emodb_tree, "wav"), (CremaD, write_cremad_tree, "AudioWAV")],
+    ids=["emodb", "cremad"],
+)
+def test_root_may_be_the_audio_folder(reader, write, sub: str, tmp_path: Path) -> None:
+    written = write(tmp_path)
+    write_files(tmp_path / "other", ["03a02Fa.wav", "1001_ITS_ANG_XX.wav"])  # outside the audio folder
+    from_top = [u.utterance_id for u in reader(tmp_path).scan().utterances]
+    from_sub = [u.utterance_id for u in reader(tmp_path / sub).scan().utterances]
+    assert from_top == from_sub == sorted(w.utterance_id for w in written)
+
+
+def test_emovo_names_are_case_insensitive(tmp_path: Path) -> None:
+    write_emovo_tree(tmp_path, speakers=("f1",), emotions=("dis",), sentences=("b1",))
+    (u,) = Emovo(tmp_path).scan().utterances
+    assert Path(u.path).name == "Dis-f1-b1.wav"
+    assert (u.utterance_id, u.speaker, u.label) == ("dis-f1-b1", "f1", "disgust")
+
+
+def test_cremad_folds_are_near_equal_consecutive_actors() -> None:
+    actors = [str(a) for a in range(1001, 1092)]
+    groups = CremaD("x").fold_groups(actors)
+    assert [len(g) for g in groups] == [19, 18, 18, 18, 18]
+    assert [s for g in groups for s in g] == actors

@@ -1,0 +1,82 @@
+"""Log-mel front end, SpecAugment and time shift, training and evaluation batches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from emohrnet.augment import AugmentConfig, SpecAugment, place_segment, random_segment
+from emohrnet.data import Example, TrainBatches, eval_batches, steps_per_epoch
+from emohrnet.features import FeatureConfig, LogMel
+
+
+def test_logmel_shape_and_normalization():
+    cfg = FeatureConfig(n_mels=40)
+    wave = torch.randn(16000) * 0.1
+    mel = LogMel(cfg)(wave)
+    assert mel.shape == (40, cfg.frames(16000)) == (40, 101)
+    assert abs(float(mel.mean())) < 1e-4 and float(mel.std()) == pytest.approx(1.0, abs=1e-3)
+    batch = LogMel(cfg)(torch.randn(3, 8000))
+    assert batch.shape == (3, 40, 51)
+    raw = LogMel(FeatureConfig(n_mels=40, normalization="none"))(wave)
+    assert float(raw.mean()) < -1  # log power of a quiet signal, not normalized
+    with pytest.raises(ValueError):
+        FeatureConfig(f_max=9000)
+
+
+def test_specaugment_masks_bands_and_frames():
+    torch.manual_seed(0)
+    x = torch.ones(16, 1, 64, 200)
+    y = SpecAugment(AugmentConfig(freq_mask=20, time_mask=50))(x)
+    assert y.shape == x.shape
+    zero_rows = (y == 0).all(dim=3).sum(dim=(1, 2))  # fully masked mel bands per example
+    zero_cols = (y == 0).all(dim=2).sum(dim=(1, 2))  # fully masked frames per example
+    assert zero_rows.max() < 20 and zero_cols.max() < 50
+    assert zero_rows.sum() > 0 and zero_cols.sum() > 0
+    assert len(set(zero_rows.tolist())) > 1  # masks differ between examples
+    off = SpecAugment(AugmentConfig(freq_mask=0, time_mask=0))
+    assert torch.equal(off(x), x)
+    with pytest.raises(ValueError):
+        off(x[0])
+
+
+def test_time_shift_crops_and_pads():
+    mel = torch.arange(10.0).repeat(3, 1)  # (3, 10)
+    assert place_segment(mel, 4, 2)[0].tolist() == [2, 3, 4, 5]
+    padded = place_segment(mel, 14, 3)
+    assert padded.shape == (3, 14) and padded[0, :3].eq(0).all() and padded[0, 3:13].tolist() == list(range(10))
+    g = torch.Generator().manual_seed(0)
+    starts = {int(random_segment(mel, 4, g)[0, 0]) for _ in range(50)}
+    assert len(starts) > 3  # shifted
+    assert int(random_segment(mel, 4, g, shift=False)[0, 0]) == 0
+
+
+def _examples(n, frames=30, n_mels=8, classes=3):
+    return [Example(f"k{i}", torch.randn(n_mels, frames + i % 4).half(), i % classes) for i in range(n)]
+
+
+def test_train_batches_same_steps_on_uneven_workers():
+    steps = steps_per_epoch(50, 8)
+    assert steps == 7
+    examples = _examples(30)
+    big = TrainBatches(examples, 4, steps, 20, seed=1, rank=0)
+    small = TrainBatches(_examples(20), 4, steps, 20, seed=1, rank=1)
+    a, b = list(big.epoch(0)), list(small.epoch(0))
+    assert len(a) == len(b) == steps
+    x, y = a[0]
+    assert x.shape == (4, 1, 8, 20) and x.dtype == torch.float32 and y.dtype == torch.long
+    assert not torch.equal(a[0][0], list(big.epoch(1))[0][0])  # a fresh order every epoch
+    assert torch.equal(a[0][0], list(TrainBatches(examples, 4, steps, 20, seed=1).epoch(0))[0][0])
+    with pytest.raises(ValueError, match="no training examples"):
+        TrainBatches([], 4, 1, 20)
+
+
+def test_eval_batches_cover_whole_utterances_of_equal_length():
+    examples = _examples(13)
+    seen = []
+    for x, y, keys in eval_batches(examples, max_batch=2):
+        assert x.shape[0] == len(keys) <= 2
+        assert len({next(e for e in examples if e.key == k).mel.shape[1] for k in keys}) == 1
+        assert x.shape[-1] == next(e for e in examples if e.key == keys[0]).mel.shape[1]  # no crop
+        seen += keys
+    assert sorted(seen) == sorted(e.key for e in examples)

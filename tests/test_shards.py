@@ -1,0 +1,150 @@
+"""Shards: round trip, bad files, reuse, damage, interrupted builds, the worker split."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from emohrnet.audio import load_audio
+from emohrnet.corpora import CorpusError, Utterance
+from emohrnet.data import load_examples
+from emohrnet.features import FeatureConfig, LogMel
+from emohrnet.storage import sha256_file
+from shards.build import ShardError, build_shards, main, read_manifest
+
+from fixtures import write_ravdess_tree
+
+FEATURES = FeatureConfig(n_mels=32)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "ravdess"
+    write_ravdess_tree(root, actors=(1, 2, 3), emotions=(1, 3, 5), seconds=0.4)
+    return root
+
+
+def _build(root, out, **kw):
+    return build_shards("ravdess", root, out, features=FEATURES, progress=False, log=lambda *a: None, **kw)
+
+
+def test_round_trip_same_mel_and_label(tree, tmp_path):
+    result = _build(tree, tmp_path / "shards")
+    m = result.manifest
+    assert m["num_utterances"] == 9 and len(m["shards"]) == 3  # one shard per actor
+    assert m["features"] == FEATURES.to_dict() and m["classes"][4] == "angry"
+    assert m["counts"]["per_speaker"] == {"01": 3, "02": 3, "03": 3}
+    for shard in m["shards"]:
+        assert sha256_file(result.shard_dir / shard["file"]) == shard["sha256"]
+    examples = {e.key: e for e in load_examples(result.shard_dir, m, [u["key"] for u in m["utterances"]])}
+    assert len(examples) == 9
+    logmel = LogMel(FEATURES)
+    for entry in m["utterances"]:
+        assert "." not in entry["key"]
+        path = next(tree.rglob(entry["key"].removeprefix("ravdess_") + ".*"))
+        expected = logmel(load_audio(path)).numpy().astype(np.float16)
+        ex = examples[entry["key"]]
+        assert ex.mel.dtype == torch.float16
+        np.testing.assert_array_equal(ex.mel.numpy(), expected)
+        assert m["classes"][ex.label] == entry["label"]
+
+
+def test_bad_files_are_reported_and_skipped(tree, tmp_path):
+    actor = tree / "Actor_01"
+    (actor / "03-01-02-01-01-01-01.wav").write_bytes(b"RIFF not really a wave file")
+    (actor / "03-01-02-01-02-01-01.wav").write_bytes(b"")
+    sf.write(actor / "03-01-02-02-01-01-01.wav", np.zeros(8000, np.float32), 16000)
+    (actor / "notes.wav").write_bytes(b"x")  # unparseable name
+    result = _build(tree, tmp_path / "shards", workers=2)
+    reasons = {os.path.basename(s["path"]): s["reason"] for s in result.manifest["skipped"]}
+    assert result.manifest["num_utterances"] == 9
+    assert "cannot decode" in reasons["03-01-02-01-01-01-01.wav"]
+    assert "cannot decode" in reasons["03-01-02-01-02-01-01.wav"] or "empty" in reasons["03-01-02-01-02-01-01.wav"]
+    assert "silent" in reasons["03-01-02-02-01-01-01.wav"]
+    assert "name" in reasons["notes.wav"]
+
+
+def test_reuse_then_rebuild_after_damage(tree, tmp_path):
+    first = _build(tree, tmp_path / "shards")
+    shard = first.shard_dir / first.manifest["shards"][0]["file"]
+    mtime = shard.stat().st_mtime_ns
+    again = _build(tree, tmp_path / "shards")
+    assert again.reused and shard.stat().st_mtime_ns == mtime
+    with open(shard, "r+b") as f:  # truncate the shard on disk
+        f.truncate(shard.stat().st_size // 2)
+    repaired = _build(tree, tmp_path / "shards")
+    assert not repaired.reused
+    assert sha256_file(shard) == repaired.manifest["shards"][0]["sha256"]
+    assert repaired.manifest["num_utterances"] == 9
+    changed = build_shards("ravdess", tree, tmp_path / "shards", features=FeatureConfig(n_mels=16),
+                           progress=False, log=lambda *a: None)
+    assert not changed.reused and changed.manifest["features"]["n_mels"] == 16
+
+
+def test_interrupted_build_is_not_trusted(tree, tmp_path, monkeypatch):
+    import shards.build as sb
+
+    calls = {"n": 0}
+    real = sb._write_shard
+
+    def crash_on_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sb, "_write_shard", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        _build(tree, tmp_path / "shards")
+    with pytest.raises(ShardError, match="no manifest"):
+        read_manifest(tmp_path / "shards")
+    monkeypatch.setattr(sb, "_write_shard", real)
+    result = _build(tree, tmp_path / "shards")
+    assert not result.reused and result.manifest["num_utterances"] == 9
+    assert sorted(p.name for p in result.shard_dir.glob("*.tar*")) == sorted(s["file"] for s in result.manifest["shards"])
+
+
+def test_workers_read_disjoint_parts(tree, tmp_path):
+    m = _build(tree, tmp_path / "shards").manifest
+    keys = [u["key"] for u in m["utterances"]]
+    for world in (2, 3, 5):  # 3 shards: more, as many, and fewer shards than workers
+        parts = [load_examples(tmp_path / "shards", m, keys, rank, world) for rank in range(world)]
+        got = [e.key for part in parts for e in part]
+        assert sorted(got) == sorted(keys)
+        assert all(part for part in parts[:min(world, 9)])
+
+
+def test_keys_have_no_dots_and_errors_name_paths(tmp_path):
+    u = Utterance(path="/x/a.b.wav", corpus="c", utterance_id="a.b c", speaker="1", label="x")
+    assert u.key == "c_a_b_c"
+    with pytest.raises(CorpusError, match=str(tmp_path / "missing")):
+        _build(tmp_path / "missing", tmp_path / "s")
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(CorpusError, match="is a file"):
+        _build(a_file, tmp_path / "s")
+
+
+def test_out_folder_that_is_a_file(tree, tmp_path):
+    out = tmp_path / "out"
+    out.write_text("occupied")
+    with pytest.raises(ShardError, match="not a folder"):
+        _build(tree, out)
+    assert out.read_text() == "occupied"
+
+
+def test_cli_list_and_dry_run(tree, capsys):
+    assert main(["--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "ravdess" in listing and "surprised" in listing and "synthetic" in listing
+    assert main(["--dataset", "ravdess", "--data-root", str(tree), "--dry-run"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["files"] == 9 and summary["speakers"] == {"01": 3, "02": 3, "03": 3}
+    assert summary["hours"] == pytest.approx(9 * 0.4 / 3600, rel=0.01)
+    assert main(["--dataset", "ravdess", "--data-root", str(tree / "nope")]) == 2
+    assert "no such folder" in capsys.readouterr().err

@@ -1,0 +1,2 @@
+"""The hyperparameter search: Ray Tune + Optuna over EmoHRNet trained with Ray Train
+(``python -m tune.search``)."""

@@ -1,0 +1,310 @@
+"""The search: Ray Tune + Optuna (TPE) over EmoHRNet trained with Ray Train DDP.
+
+Usage::
+
+    python -m tune.search                                   # the built-in synthetic corpus
+    python -m tune.search --dataset ravdess --data-root ../shared/data/ravdess
+    python -m tune.search --dataset iemocap --address auto  # on a Ray cluster (ray up cluster.yaml)
+
+Steps: build or reuse the shards (:mod:`shards.build`); start or join Ray; run Ray Tune with
+``OptunaSearch`` (TPE, its study in SQLite in the experiment folder) whose first trial is the
+paper's settings (``points_to_evaluate``), and ASHA stopping weak trials early; every trial logs
+to TensorBoard. At the end it prints the trials table (parameters, best val UA and its epoch),
+the test UA of the best trial (selected on validation UA only) with the protocol named, and
+writes ``best.json`` in the experiment folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from emohrnet import paths
+from emohrnet.corpora import CorpusError, corpus_class, list_corpora
+from emohrnet.storage import atomic_write_text
+from shards.build import ShardError, add_feature_args, build_shards, features_from_args
+
+from .space import DEFAULT_WIDTHS, PAPER_FIXED, baseline_point, search_space
+from .trial import TrialResources, run_trial
+
+METRIC, MODE = "val_ua", "max"
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # The embedded default: minutes on a laptop CPU. Shorter segments and 64 mel bands keep
+    # the paper's W18 baseline affordable; the searched settings are the paper's.
+    "synthetic": {"epochs": 5, "num_samples": 3, "widths": (8, 12, 18), "n_mels": 64, "segment_seconds": 2.0,
+                  "batch_size": 16},
+}
+DEFAULT_PROFILE: dict[str, Any] = {"epochs": PAPER_FIXED["epochs"], "num_samples": 20, "widths": DEFAULT_WIDTHS,
+                                   "n_mels": 128, "segment_seconds": 3.0, "batch_size": PAPER_FIXED["batch_size"]}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; unset options take the dataset's profile defaults."""
+    p = argparse.ArgumentParser(prog="python -m tune.search", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default="synthetic", help=f"corpus: {', '.join(list_corpora())} (default synthetic)")
+    p.add_argument("--data-root", help="corpus folder (default: $EMOHRNET_<DATASET>_ROOT)")
+    p.add_argument("--num-samples", type=int, help="trials (default 20; synthetic 3)")
+    p.add_argument("--epochs", type=int, help="epochs per trial (default 100, the paper's; synthetic 5)")
+    p.add_argument("--workers", type=int, default=2, help="DDP workers per trial (default 2)")
+    p.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per worker (default 1)")
+    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per worker (default 0: CPU, gloo)")
+    p.add_argument("--fold", type=int, default=0, help="fold (random protocol: split seed)")
+    p.add_argument("--protocol", choices=("speaker", "random"),
+                   help="speaker-independent folds (default) or the paper's likely random split")
+    p.add_argument("--widths", help="comma-separated HRNet widths to search (default 12,18,24,32; synthetic 8,12,18)")
+    p.add_argument("--stem-channels", type=int, default=PAPER_FIXED["stem_channels"],
+                   help="channels of the input module (default 64, HRNet's)")
+    p.add_argument("--blocks", type=int, default=PAPER_FIXED["blocks_per_branch"],
+                   help="residual blocks per branch (default 4, HRNet's)")
+    p.add_argument("--modules", default="1,1,4,3", help="modules per stage (default 1,1,4,3, HRNet-W18's)")
+    p.add_argument("--batch-size", type=int, help="global batch (default 64, the paper's; synthetic 16)")
+    p.add_argument("--segment-seconds", type=float, help="training segment length in s (default 3; synthetic 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the search and of training")
+    p.add_argument("--max-concurrent", type=int, help="trials at once (default: as resources allow)")
+    p.add_argument("--grace-period", type=int, help="ASHA: epochs before a trial may be stopped")
+    p.add_argument("--storage-path", help="experiments folder (default $EMOHRNET_HOME/experiments; "
+                   "shared storage on a cluster)")
+    p.add_argument("--name", help="experiment name (default <dataset>-<protocol>-fold<K>-<time>)")
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--shard-dir", help="use or build the shards in this folder")
+    p.add_argument("--build-workers", type=int, default=os.cpu_count() or 1, help="processes building shards")
+    add_feature_args(p)
+    p.set_defaults(n_mels=None)
+    args = p.parse_args(argv)
+    if args.dataset not in list_corpora():
+        p.error(f"unknown dataset {args.dataset!r}; known: {', '.join(list_corpora())}")
+    profile = PROFILES.get(args.dataset, DEFAULT_PROFILE)
+    for key in ("epochs", "num_samples", "n_mels", "segment_seconds", "batch_size"):
+        if getattr(args, key) is None:
+            setattr(args, key, profile[key])
+    args.widths = tuple(int(w) for w in args.widths.split(",")) if args.widths else tuple(profile["widths"])
+    args.modules = [int(m) for m in args.modules.split(",")]
+    if args.protocol is None:
+        args.protocol = getattr(corpus_class(args.dataset), "default_protocol", "speaker")
+    return args
+
+
+def init_ray(args: argparse.Namespace) -> dict[str, float]:
+    """Join the cluster at ``--address``/``$RAY_ADDRESS`` or start a local Ray.
+
+    A local Ray gets at least enough logical CPUs for one trial (its driver plus its workers),
+    so the worker group starts on a 2-core machine; its dashboard binds to 127.0.0.1 only.
+
+    Returns:
+        the cluster's total resources.
+    """
+    import ray
+
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address)
+    else:
+        need = args.workers * args.cpus_per_worker + 1
+        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(need)), dashboard_host="127.0.0.1",
+                 log_to_driver=True)
+    return ray.cluster_resources()
+
+
+def max_concurrent(args: argparse.Namespace, total: dict[str, float]) -> int:
+    """Trials that fit at once: limited by CPUs (driver + workers) and GPUs per trial."""
+    by_cpu = total.get("CPU", 1) // (args.workers * args.cpus_per_worker + 1)
+    fits = by_cpu
+    if args.gpus_per_worker:
+        fits = min(fits, total.get("GPU", 0) // (args.workers * args.gpus_per_worker))
+    return max(1, int(fits))
+
+
+def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
+    """Build/reuse the shards, run the search and summarise it.
+
+    Returns:
+        the summary written to ``best.json`` (see :func:`summarize`).
+    """
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    shards = build_shards(args.dataset, args.data_root, args.shard_dir, workers=args.build_workers,
+                          features=features_from_args(args), log=log)
+    storage = Path(args.storage_path or paths.experiments_dir()).expanduser().resolve()
+    name = args.name or f"{args.dataset}-{args.protocol}-fold{args.fold}-{time.strftime('%Y%m%d-%H%M%S')}"
+    exp_dir = storage / name
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    log(f"TensorBoard: tensorboard --logdir {exp_dir}")
+
+    total = init_ray(args)
+    fixed = {"shard_dir": str(shards.shard_dir), "protocol": args.protocol, "fold": args.fold,
+             "epochs": args.epochs, "batch_size": args.batch_size, "stem_channels": args.stem_channels,
+             "blocks_per_branch": args.blocks, "modules": args.modules, "segment_seconds": args.segment_seconds,
+             "seed": args.seed, "beta1": PAPER_FIXED["beta1"], "beta2": PAPER_FIXED["beta2"],
+             "weight_decay": PAPER_FIXED["weight_decay"]}
+    baseline, deviations = baseline_point(args.widths)
+    deviations += [f"{k} {fixed[k]} instead of {v}" for k, v in PAPER_FIXED.items() if fixed[k] != v]
+    searcher = OptunaSearch(
+        metric=METRIC, mode=MODE, points_to_evaluate=[baseline], seed=args.seed, study_name=name,
+        storage=optuna.storages.RDBStorage(f"sqlite:///{exp_dir / 'optuna.db'}"),
+    )
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=args.epochs,
+                              grace_period=args.grace_period or max(1, args.epochs // 4), reduction_factor=3)
+    resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker,
+                               str(exp_dir / "train_runs"))
+    trainable = tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed), {"CPU": 1})
+    tuner = tune.Tuner(
+        trainable,
+        param_space=search_space(args.widths),
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=args.num_samples,
+                                    metric=METRIC, mode=MODE,
+                                    max_concurrent_trials=args.max_concurrent or max_concurrent(args, total),
+                                    trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}"),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage)),
+    )
+    grid = tuner.fit()
+    summary = summarize(grid, args, shards.shard_dir, exp_dir, baseline, deviations, fixed, log)
+    atomic_write_text(exp_dir / "best.json", json.dumps(summary, indent=1, default=str))
+    log(format_summary(summary))
+    log(f"Summary written to {exp_dir / 'best.json'}")
+    log(f"TensorBoard: tensorboard --logdir {exp_dir}")
+    return summary
+
+
+def summarize(grid, args, shard_dir: Path, exp_dir: Path, baseline: dict, deviations: list[str],
+              fixed: dict[str, Any], log=print) -> dict[str, Any]:
+    """Collect every trial's best validation epoch; pick the best trial on val UA; get its test UA.
+
+    The test UA comes from the trial's last report (its best epoch scored on test after the last
+    epoch) or, for a trial that ASHA stopped early, from scoring its best checkpoint here.
+    """
+    from emohrnet.splits import make_split
+    from shards.build import read_manifest
+
+    trials = []
+    for result in grid:
+        df = result.metrics_dataframe
+        if df is None or df.empty or METRIC not in df:
+            trials.append({"trial_id": result.metrics.get("trial_id", "?"), "status": "error",
+                           "error": str(result.error) if result.error else "no metrics"})
+            continue
+        best_row = df.loc[df[METRIC].idxmax()]
+        last = df.iloc[-1]
+        config = {k: result.config[k] for k in ("lr", "freq_mask", "time_mask", "width")}
+        trials.append({
+            "trial_id": str(last["trial_id"]),
+            "baseline": all(_same(config[k], baseline[k]) for k in baseline),
+            "params": config,
+            "best_val_ua": float(best_row[METRIC]),
+            "best_val_wa": float(best_row["val_wa"]),
+            "best_epoch": int(best_row["epoch"]),
+            "epochs_run": int(len(df)),
+            "status": "completed" if len(df) >= args.epochs else "stopped early (ASHA)",
+            "checkpoint": best_row.get("checkpoint_path"),
+            "test_ua": _float(last.get("test_ua")),
+            "test_wa": _float(last.get("test_wa")),
+            "config": {**fixed, **result.config},
+            "path": result.path,
+        })
+    scored = [t for t in trials if "best_val_ua" in t]
+    if not scored:
+        raise RuntimeError(f"no trial reported metrics; see the errors in {exp_dir}")
+    best = max(scored, key=lambda t: t["best_val_ua"])
+    manifest = read_manifest(shard_dir)
+    split = make_split(manifest["utterances"], manifest["folds"], args.protocol, args.fold)
+    test_source = "the trial's final report (best epoch's weights, scored once on test)"
+    if best["test_ua"] is None and best["checkpoint"]:
+        scores = score_checkpoint(best["checkpoint"], shard_dir, manifest, split.test)
+        best["test_ua"], best["test_wa"] = scores["ua"], scores["wa"]
+        test_source = "scored by the search driver on the trial's best checkpoint (trial stopped early)"
+    return {
+        "dataset": args.dataset,
+        "protocol": args.protocol,
+        "fold": args.fold,
+        "split": split.describe(),
+        "baseline": {"params": baseline, "deviations_from_paper": deviations},
+        "best_trial": best["trial_id"],
+        "best_is_baseline": best["baseline"],
+        "best_config": best["config"],
+        "best_val_ua": best["best_val_ua"],
+        "best_val_wa": best["best_val_wa"],
+        "best_epoch": best["best_epoch"],
+        "test_ua": best["test_ua"],
+        "test_wa": best["test_wa"],
+        "test_source": test_source,
+        "checkpoint": best["checkpoint"],
+        "experiment_dir": str(exp_dir),
+        "shard_dir": str(shard_dir),
+        "tensorboard": f"tensorboard --logdir {exp_dir}",
+        "trials": trials,
+    }
+
+
+def score_checkpoint(checkpoint: str, shard_dir: Path, manifest: dict, keys: list[str]) -> dict[str, Any]:
+    """Score a checkpoint's best weights on the utterances ``keys`` (CPU, whole utterances)."""
+    import torch
+
+    from emohrnet.checkpoint import load_model
+    from emohrnet.data import load_examples
+    from emohrnet.train import evaluate
+
+    model, state = load_model(checkpoint)
+    examples = load_examples(shard_dir, manifest, keys)
+    return evaluate(model, examples, len(state["classes"]), torch.device("cpu"), reduce=False)
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """The trials table and the best trial's validation and test UA, as text."""
+    lines = [f"\nSearch on {s['dataset']}: {s['split']}", ""]
+    head = f"{'trial':10s} {'lr':>9s} {'F':>3s} {'T':>4s} {'width':>5s} {'val UA':>7s} {'epoch':>5s}  status"
+    lines += [head, "-" * len(head)]
+    for t in s["trials"]:
+        if "best_val_ua" not in t:
+            lines.append(f"{t['trial_id']:10s} {'':>9s} {'':>3s} {'':>4s} {'':>5s} {'':>7s} {'':>5s}  {t['status']}")
+            continue
+        p = t["params"]
+        tag = " (baseline: paper settings)" if t["baseline"] else ""
+        lines.append(f"{t['trial_id']:10s} {p['lr']:9.2e} {p['freq_mask']:3d} {p['time_mask']:4d} {p['width']:5d} "
+                     f"{t['best_val_ua']:7.2%} {t['best_epoch']:5d}  {t['status']}{tag}")
+    dev = s["baseline"]["deviations_from_paper"]
+    if dev:
+        lines.append(f"baseline differs from the paper in: {'; '.join(dev)}")
+    lines.append("")
+    test = f"{s['test_ua']:.2%}" if s["test_ua"] is not None else "n/a"
+    test_wa = f"{s['test_wa']:.2%}" if s["test_wa"] is not None else "n/a"
+    lines.append(f"Best trial {s['best_trial']} (chosen on validation UA): val UA {s['best_val_ua']:.2%} at epoch "
+                 f"{s['best_epoch']}; test UA {test}, test WA {test_wa}")
+    lines.append(f"Protocol: {s['protocol']} -- {s['split']}")
+    lines.append(f"Test score source: {s['test_source']}")
+    return "\n".join(lines)
+
+
+def _same(a, b) -> bool:
+    return math.isclose(float(a), float(b), rel_tol=1e-9)
+
+
+def _float(value) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    args = parse_args(argv)
+    try:
+        run_search(args)
+    except (CorpusError, ShardError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""One trial of the search: a Ray Train ``TorchTrainer`` run inside a Tune function trainable.
+
+Ray 2.60 runs Ray Train V2, where ``Tuner(trainer)`` is refused: the Tune trial is a small
+driver function that starts a ``TorchTrainer`` with the trial's config and forwards each epoch's
+metrics (and checkpoint path) to Tune with ``TuneReportCallback``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrialResources:
+    """How each trial trains.
+
+    Attributes:
+        num_workers: DDP workers per trial.
+        cpus_per_worker: CPUs each worker reserves (and torch threads it uses).
+        gpus_per_worker: GPUs each worker reserves (0: CPU training with gloo; else NCCL).
+        storage_path: where each trial's Ray Train run keeps its checkpoints (shared storage on
+            a multi-node cluster).
+        max_failures: worker-group restarts from the last checkpoint before a trial fails.
+    """
+
+    num_workers: int = 2
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    storage_path: str = ""
+    max_failures: int = 2
+
+
+def run_trial(config: dict[str, Any], resources: TrialResources, fixed: dict[str, Any]) -> None:
+    """Tune function trainable: train one configuration with Ray Train (DDP).
+
+    Args:
+        config: the trial's searched parameters (:class:`emohrnet.train.TrainConfig` fields).
+        resources: scaling of the trial's Ray Train run.
+        fixed: the settings every trial shares (shard folder, protocol, fold, epochs, ...).
+    """
+    from ray import tune
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from emohrnet.train import checkpoint_config, train_loop_per_worker
+
+    worker = {"CPU": resources.cpus_per_worker}
+    if resources.gpus_per_worker:
+        worker["GPU"] = resources.gpus_per_worker
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={**fixed, **config},
+        scaling_config=ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.gpus_per_worker > 0,
+                                     resources_per_worker=worker),
+        run_config=RunConfig(
+            name=tune.get_context().get_trial_id(),
+            storage_path=resources.storage_path,
+            callbacks=[TuneReportCallback()],
+            checkpoint_config=checkpoint_config(),
+            failure_config=FailureConfig(max_failures=resources.max_failures),
+        ),
+    )
+    trainer.fit()
