@@ -64,4 +64,4 @@ def weighted_accuracy(cm: torch.Tensor) -> float:
 def per_class_recall(cm: torch.Tensor) -> list[float]:
     """Recall of each class (``nan`` where a class has no reference utterance)."""
     support = cm.sum(dim=1).double()
-    return [float(d / s) if s > 0 else float("nan") for d, s in zip(cm.diagonal().double(), support)]
+    return [float(d / s) if s > 0 else float("nan") for d, s in zip(cm.diagonal().double(), support, strict=True)]

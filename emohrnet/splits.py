@@ -46,6 +46,11 @@ class Split:
     def describe(self) -> str:
         """One line naming the protocol, e.g. for result tables and TensorBoard."""
         n = f"{len(self.train)}/{len(self.val)}/{len(self.test)} utterances train/val/test"
+        if self.protocol == "speaker" and set(self.speakers["val"]) <= set(self.speakers["train"]):
+            return (
+                f"speaker-independent test, fold {self.fold}: test speakers {','.join(self.speakers['test'])}; "
+                f"validation is 10% of the training speakers' utterances (only two speaker groups); {n}"
+            )
         if self.protocol == "speaker":
             return (
                 f"speaker-independent fold {self.fold}: test speakers {','.join(self.speakers['test'])}; "
@@ -61,31 +66,42 @@ class Split:
 def speaker_split(entries: Sequence[dict[str, Any]], groups: Sequence[Sequence[str]], fold: int) -> Split:
     """Speaker-independent split of fold ``fold``.
 
+    With three or more groups, fold ``k`` tests on group ``k``, validates on group
+    ``(k + 1) % n`` and trains on the rest. With exactly two groups (TESS's two speakers), it
+    tests on group ``k`` and holds out a stratified 10% of the other group's utterances for
+    validation: the test stays speaker-independent, validation does not (said in
+    :meth:`Split.describe`).
+
     Args:
-        entries: manifest entries with ``key`` and ``speaker``.
-        groups: the corpus's speaker groups (at least 3, so train, val and test are non-empty).
+        entries: manifest entries with ``key``, ``speaker`` and ``label``.
+        groups: the corpus's speaker groups (at least 2).
         fold: ``0 <= fold < len(groups)``.
 
     Raises:
-        ValueError: fewer than 3 groups, or ``fold`` out of range.
+        ValueError: fewer than 2 groups, or ``fold`` out of range.
     """
     n = len(groups)
-    if n < 3:
+    if n < 2:
         raise ValueError(
-            f"speaker-independent splits need at least 3 speaker groups, the corpus has {n}; "
+            f"speaker-independent splits need at least 2 speaker groups, the corpus has {n}; "
             "use --protocol random"
         )
     if not 0 <= fold < n:
         raise ValueError(f"fold {fold} is out of range: this corpus has folds 0..{n - 1}")
-    test_s, val_s = set(groups[fold]), set(groups[(fold + 1) % n])
+    test_s = set(groups[fold])
+    val_s = set(groups[(fold + 1) % n]) if n >= 3 else set()
     parts: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    speakers: dict[str, set[str]] = {"train": set(), "val": set(), "test": set()}
     for e in entries:
         part = "test" if e["speaker"] in test_s else "val" if e["speaker"] in val_s else "train"
         parts[part].append(e["key"])
-        speakers[part].add(e["speaker"])
-    return Split("speaker", fold, parts["train"], parts["val"], parts["test"],
-                 {k: sorted(v) for k, v in speakers.items()})
+    if n == 2:
+        pool = [e for e in entries if e["speaker"] not in test_s]
+        train, val = train_test_split([e["key"] for e in pool], test_size=0.1, random_state=fold,
+                                      stratify=[e["label"] for e in pool])
+        parts["train"], parts["val"] = sorted(train), sorted(val)
+    speaker_of = {e["key"]: e["speaker"] for e in entries}
+    speakers = {name: sorted({speaker_of[k] for k in keys}) for name, keys in parts.items()}
+    return Split("speaker", fold, parts["train"], parts["val"], parts["test"], speakers)
 
 
 def random_split(

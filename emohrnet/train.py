@@ -7,7 +7,8 @@ time shifts on training batches only (:mod:`emohrnet.augment`). ``batch_size`` i
 batch: each of N workers takes ``batch_size // N`` per step.
 
 Every epoch reports ``train_loss``, ``val_loss``, ``val_ua``, ``val_wa`` and ``lr`` (plus
-``epoch``, ``best_val_ua`` and ``best_epoch``) with a checkpoint; the run keeps the checkpoint of
+``epoch``, ``best_val_ua``, ``best_epoch`` and ``start_epoch``, the epoch this run of the worker
+group started from: above 0 after a restart from a checkpoint) with a checkpoint; the run keeps the checkpoint of
 the best ``val_ua`` (:func:`checkpoint_config`) and the latest one (for restarts). After the last
 epoch the best epoch's weights are scored on the test set once; that report also carries
 ``test_ua``, ``test_wa`` and ``test_loss``. Model selection never looks at the test set.
@@ -228,7 +229,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             best = {"val_ua": val["ua"], "epoch": epoch, "state": _cpu_state(core)}
         metrics = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"], "val_ua": val["ua"],
                    "val_wa": val["wa"], "lr": optimizer.param_groups[0]["lr"],
-                   "best_val_ua": best["val_ua"], "best_epoch": best["epoch"]}
+                   "best_val_ua": best["val_ua"], "best_epoch": best["epoch"], "start_epoch": start}
         if epoch == cfg.epochs - 1:
             metrics.update(_test_best(cfg, manifest, split.test, core, best["state"], best["epoch"],
                                       rank, world, device))

@@ -375,7 +375,13 @@ def summarize(dataset: str, data_root: str | Path | None, corpus_options: dict[s
     }
 
 
-def _parse_options(pairs: list[str]) -> dict[str, Any]:
+def parse_corpus_options(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings to reader options; values are parsed as JSON when they can be
+    (``true``, ``3``), else kept as strings.
+
+    Raises:
+        SystemExit: a pair without ``=``.
+    """
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -428,12 +434,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--dataset is required (or --list)")
     try:
         if args.dry_run:
-            print(json.dumps(summarize(args.dataset, args.data_root, _parse_options(args.corpus_option)),
+            print(json.dumps(summarize(args.dataset, args.data_root, parse_corpus_options(args.corpus_option)),
                              indent=1))
             return 0
         result = build_shards(args.dataset, args.data_root, args.out, workers=args.workers,
                               features=features_from_args(args), shard_size=args.shard_size,
-                              corpus_options=_parse_options(args.corpus_option), force=args.force)
+                              corpus_options=parse_corpus_options(args.corpus_option), force=args.force)
     except (CorpusError, ShardError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_home(tmp_path_factory):
     """Everything emohrnet writes by default goes to a temporary folder."""

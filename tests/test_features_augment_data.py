@@ -74,7 +74,7 @@ def test_train_batches_same_steps_on_uneven_workers():
 def test_eval_batches_cover_whole_utterances_of_equal_length():
     examples = _examples(13)
     seen = []
-    for x, y, keys in eval_batches(examples, max_batch=2):
+    for x, _, keys in eval_batches(examples, max_batch=2):
         assert x.shape[0] == len(keys) <= 2
         assert len({next(e for e in examples if e.key == k).mel.shape[1] for k in keys}) == 1
         assert x.shape[-1] == next(e for e in examples if e.key == keys[0]).mel.shape[1]  # no crop

@@ -37,8 +37,8 @@ def test_first_trial_is_the_papers_settings(search):
     summary, _ = search
     assert len(summary["trials"]) == 2
     first = summary["trials"][0]
-    assert first["baseline"] and first["params"] == {"lr": 1e-3, "freq_mask": 27, "time_mask": 100, "width": 4}
-    assert "width 4 instead of 18 (W18 not in --widths)" in summary["baseline"]["deviations_from_paper"]
+    assert first["baseline"] and first["params"] == {"lr": 1e-3, "freq_mask": 27, "time_mask": 100, "width": 6}
+    assert "width 6 instead of 18 (W18 not in --widths)" in summary["baseline"]["deviations_from_paper"]
     assert not summary["trials"][1]["baseline"]
     assert all(t["epochs_run"] == 2 for t in summary["trials"])
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from fixtures import write_ravdess_tree
 
 from emohrnet.audio import load_audio
 from emohrnet.corpora import CorpusError, Utterance
@@ -16,8 +17,6 @@ from emohrnet.data import load_examples
 from emohrnet.features import FeatureConfig, LogMel
 from emohrnet.storage import sha256_file
 from shards.build import ShardError, build_shards, main, read_manifest
-
-from fixtures import write_ravdess_tree
 
 FEATURES = FeatureConfig(n_mels=32)
 
@@ -106,7 +105,8 @@ def test_interrupted_build_is_not_trusted(tree, tmp_path, monkeypatch):
     monkeypatch.setattr(sb, "_write_shard", real)
     result = _build(tree, tmp_path / "shards")
     assert not result.reused and result.manifest["num_utterances"] == 9
-    assert sorted(p.name for p in result.shard_dir.glob("*.tar*")) == sorted(s["file"] for s in result.manifest["shards"])
+    on_disk = sorted(p.name for p in result.shard_dir.glob("*.tar*"))
+    assert on_disk == sorted(s["file"] for s in result.manifest["shards"])
 
 
 def test_workers_read_disjoint_parts(tree, tmp_path):

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from fixtures import write_ravdess_tree
+from realdata import RAVDESS, needs_ravdess
 
 from emohrnet.corpora import get_corpus
 from emohrnet.splits import make_split, random_split, speaker_split
-
-from realdata import RAVDESS, needs_ravdess
-from fixtures import write_ravdess_tree
 
 
 def _entries(utterances):
@@ -71,7 +70,18 @@ def test_bad_fold_and_protocol():
     groups = [["0"], ["1"], ["2", "3"]]
     with pytest.raises(ValueError, match="out of range"):
         speaker_split(entries, groups, 3)
-    with pytest.raises(ValueError, match="at least 3"):
-        speaker_split(entries, groups[:2], 0)
     with pytest.raises(ValueError, match="unknown protocol"):
         make_split(entries, groups, "loso", 0)
+
+
+def test_two_speaker_corpus_keeps_test_speaker_independent():
+    entries = [{"key": f"k{i}", "speaker": "OAF" if i < 40 else "YAF", "label": "abcd"[i % 4]} for i in range(80)]
+    for fold in (0, 1):
+        split = speaker_split(entries, [["OAF"], ["YAF"]], fold)
+        test_speaker = ["OAF", "YAF"][fold]
+        assert split.speakers["test"] == [test_speaker]
+        assert test_speaker not in split.speakers["train"] + split.speakers["val"]
+        assert len(split.val) == 4 and not set(split.val) & set(split.train)
+        assert "validation is 10% of the training speakers" in split.describe()
+    with pytest.raises(ValueError, match="at least 2"):
+        speaker_split(entries, [["OAF", "YAF"]], 0)

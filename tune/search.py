@@ -28,7 +28,7 @@ from typing import Any
 from emohrnet import paths
 from emohrnet.corpora import CorpusError, corpus_class, list_corpora
 from emohrnet.storage import atomic_write_text
-from shards.build import ShardError, add_feature_args, build_shards, features_from_args
+from shards.build import ShardError, add_feature_args, build_shards, features_from_args, parse_corpus_options
 
 from .space import DEFAULT_WIDTHS, PAPER_FIXED, baseline_point, search_space
 from .trial import TrialResources, run_trial
@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tune.search", description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="synthetic", help=f"corpus: {', '.join(list_corpora())} (default synthetic)")
     p.add_argument("--data-root", help="corpus folder (default: $EMOHRNET_<DATASET>_ROOT)")
+    p.add_argument("--corpus-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="corpus reader option, e.g. classes=five for iemocap (repeatable)")
     p.add_argument("--num-samples", type=int, help="trials (default 20; synthetic 3)")
     p.add_argument("--epochs", type=int, help="epochs per trial (default 100, the paper's; synthetic 5)")
     p.add_argument("--workers", type=int, default=2, help="DDP workers per trial (default 2)")
@@ -73,6 +75,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "shared storage on a cluster)")
     p.add_argument("--name", help="experiment name (default <dataset>-<protocol>-fold<K>-<time>)")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--study-storage", help="Optuna study database, any SQLAlchemy URL, e.g. "
+                   "postgresql://user@host/db (default: SQLite optuna.db in the experiment folder)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted search (--name NAME, default the newest of this dataset): "
+                   "finished trials are not run again and the Optuna study keeps its history")
     p.add_argument("--shard-dir", help="use or build the shards in this folder")
     p.add_argument("--build-workers", type=int, default=os.cpu_count() or 1, help="processes building shards")
     add_feature_args(p)
@@ -132,12 +139,22 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    shards = build_shards(args.dataset, args.data_root, args.shard_dir, workers=args.build_workers,
-                          features=features_from_args(args), log=log)
     storage = Path(args.storage_path or paths.experiments_dir()).expanduser().resolve()
-    name = args.name or f"{args.dataset}-{args.protocol}-fold{args.fold}-{time.strftime('%Y%m%d-%H%M%S')}"
-    exp_dir = storage / name
-    exp_dir.mkdir(parents=True, exist_ok=True)
+    if args.resume:
+        exp_dir = find_experiment(storage, args)
+        args = load_search_args(exp_dir, address=args.address)
+        log(f"resuming {exp_dir}")
+    else:
+        name = args.name or f"{args.dataset}-{args.protocol}-fold{args.fold}-{time.strftime('%Y%m%d-%H%M%S')}"
+        exp_dir = storage / name
+    shards = build_shards(args.dataset, args.data_root, args.shard_dir, workers=args.build_workers,
+                          features=features_from_args(args), corpus_options=parse_corpus_options(args.corpus_option),
+                          log=log)
+    try:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ShardError(f"{exp_dir}: cannot create the experiment folder ({err.strerror or err}); "
+                         "choose a writable --storage-path") from None
     log(f"TensorBoard: tensorboard --logdir {exp_dir}")
 
     total = init_ray(args)
@@ -148,31 +165,86 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
              "weight_decay": PAPER_FIXED["weight_decay"]}
     baseline, deviations = baseline_point(args.widths)
     deviations += [f"{k} {fixed[k]} instead of {v}" for k, v in PAPER_FIXED.items() if fixed[k] != v]
-    searcher = OptunaSearch(
-        metric=METRIC, mode=MODE, points_to_evaluate=[baseline], seed=args.seed, study_name=name,
-        storage=optuna.storages.RDBStorage(f"sqlite:///{exp_dir / 'optuna.db'}"),
-    )
-    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=args.epochs,
-                              grace_period=args.grace_period or max(1, args.epochs // 4), reduction_factor=3)
     resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker,
                                str(exp_dir / "train_runs"))
     trainable = tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed), {"CPU": 1})
-    tuner = tune.Tuner(
-        trainable,
-        param_space=search_space(args.widths),
-        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=args.num_samples,
-                                    metric=METRIC, mode=MODE,
-                                    max_concurrent_trials=args.max_concurrent or max_concurrent(args, total),
-                                    trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}"),
-        run_config=tune.RunConfig(name=name, storage_path=str(storage)),
-    )
+    if args.resume:
+        tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        atomic_write_text(exp_dir / SEARCH_ARGS, json.dumps(vars(args), indent=1))
+        searcher = OptunaSearch(
+            metric=METRIC, mode=MODE, points_to_evaluate=[baseline], seed=args.seed, study_name=exp_dir.name,
+            storage=optuna.storages.RDBStorage(study_storage_url(args, exp_dir)),
+        )
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=args.epochs,
+                                  grace_period=args.grace_period or max(1, args.epochs // 4), reduction_factor=3)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=search_space(args.widths),
+            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=args.num_samples,
+                                        metric=METRIC, mode=MODE,
+                                        max_concurrent_trials=args.max_concurrent or max_concurrent(args, total),
+                                        trial_dirname_creator=_trial_dirname),
+            run_config=tune.RunConfig(name=exp_dir.name, storage_path=str(storage)),
+        )
     grid = tuner.fit()
+    unfinished = max(0, args.num_samples - len(grid)) + sum(not r.metrics.get("done", False) for r in grid)
+    if unfinished:
+        raise SearchInterrupted(
+            f"the search stopped with {unfinished} of {args.num_samples} trials unfinished; its state is saved. "
+            f"Continue it with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
     summary = summarize(grid, args, shards.shard_dir, exp_dir, baseline, deviations, fixed, log)
     atomic_write_text(exp_dir / "best.json", json.dumps(summary, indent=1, default=str))
     log(format_summary(summary))
     log(f"Summary written to {exp_dir / 'best.json'}")
     log(f"TensorBoard: tensorboard --logdir {exp_dir}")
     return summary
+
+
+SEARCH_ARGS = "search_args.json"
+
+
+class SearchInterrupted(RuntimeError):
+    """The search stopped before every trial finished (Ctrl+C, a lost driver); ``--resume``
+    continues it."""
+
+
+def study_storage_url(args: argparse.Namespace, exp_dir: Path) -> str:
+    """The Optuna study's database: ``--study-storage`` or SQLite in the experiment folder."""
+    return args.study_storage or f"sqlite:///{exp_dir / 'optuna.db'}"
+
+
+def find_experiment(storage: Path, args: argparse.Namespace) -> Path:
+    """The experiment to resume: ``storage/--name``, else the newest one of ``--dataset``.
+
+    Raises:
+        ValueError: there is none, or it was not started by ``tune.search``.
+    """
+    if args.name:
+        exp_dir = storage / args.name
+    else:
+        found = sorted(storage.glob(f"{args.dataset}-*/{SEARCH_ARGS}"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise ValueError(f"no {args.dataset} search to resume in {storage}; pass --name NAME")
+        exp_dir = found[-1].parent
+    if not (exp_dir / SEARCH_ARGS).is_file():
+        raise ValueError(f"{exp_dir}: not a search started by tune.search (no {SEARCH_ARGS}); "
+                         "check --name and --storage-path")
+    return exp_dir
+
+
+def load_search_args(exp_dir: Path, **overrides: Any) -> argparse.Namespace:
+    """The arguments an experiment was started with (``search_args.json``), with ``overrides``
+    (e.g. a new ``address``) where given."""
+    saved = json.loads((exp_dir / SEARCH_ARGS).read_text())
+    saved.update({k: v for k, v in overrides.items() if v is not None})
+    saved["resume"] = True
+    saved["widths"] = tuple(saved["widths"])
+    return argparse.Namespace(**saved)
+
+
+def _trial_dirname(trial) -> str:
+    return f"trial_{trial.trial_id}"
 
 
 def summarize(grid, args, shard_dir: Path, exp_dir: Path, baseline: dict, deviations: list[str],
@@ -226,6 +298,7 @@ def summarize(grid, args, shard_dir: Path, exp_dir: Path, baseline: dict, deviat
         "protocol": args.protocol,
         "fold": args.fold,
         "split": split.describe(),
+        "protocol_note": manifest["corpus"].get("protocol_note", ""),
         "baseline": {"params": baseline, "deviations_from_paper": deviations},
         "best_trial": best["trial_id"],
         "best_is_baseline": best["baseline"],
@@ -279,6 +352,8 @@ def format_summary(s: dict[str, Any]) -> str:
     lines.append(f"Best trial {s['best_trial']} (chosen on validation UA): val UA {s['best_val_ua']:.2%} at epoch "
                  f"{s['best_epoch']}; test UA {test}, test WA {test_wa}")
     lines.append(f"Protocol: {s['protocol']} -- {s['split']}")
+    if s.get("protocol_note"):
+        lines.append(f"Note on this corpus: {s['protocol_note']}")
     lines.append(f"Test score source: {s['test_source']}")
     return "\n".join(lines)
 
@@ -300,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         run_search(args)
+    except SearchInterrupted as err:
+        print(f"interrupted: {err}", file=sys.stderr)
+        return 130
     except (CorpusError, ShardError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -87,7 +87,11 @@ class Corpus(abc.ABC):
         classes: the class names in label-index order.
         layout: a one-paragraph description of the expected folder layout, used in errors.
         n_folds: number of speaker-independent folds (see :meth:`fold_groups`).
-        source: where the corpus is described (citation) and obtained.
+        source: where the corpus is described (citation) and obtained, and its license.
+        default_protocol: the protocol a search uses unless told otherwise (``"speaker"``).
+        protocol_note: what users of this corpus should know about its protocols (TESS: two
+            speakers only), printed with results.
+        expected_utterances: utterances in the complete release (documentation only).
     """
 
     name: ClassVar[str]
@@ -95,6 +99,9 @@ class Corpus(abc.ABC):
     layout: ClassVar[str]
     n_folds: ClassVar[int] = 5
     source: ClassVar[str] = ""
+    default_protocol: ClassVar[str] = "speaker"
+    protocol_note: ClassVar[str] = ""
+    expected_utterances: ClassVar[int | None] = None
 
     def __init__(self, root: str | Path, **options: Any) -> None:
         """Args:
@@ -177,4 +184,6 @@ class Corpus(abc.ABC):
             "n_folds": self.n_folds,
             "options": dict(self.options),
             "source": self.source,
+            "default_protocol": self.default_protocol,
+            "protocol_note": self.protocol_note,
         }

@@ -17,16 +17,16 @@ Theory of Speech Production*):
   controlling the source's spectral tilt) following an F0 contour, with per-period jitter
   (period perturbation) and shimmer (amplitude perturbation), plus aspiration noise that is
   louder in the open phase (breathiness).
-- **Filter**: a cascade of four second-order formant resonators (Klatt 1980) whose frequencies
-  move between vowel targets (Peterson & Barney 1952 averages, scaled by the speaker's vocal
-  tract length), one vowel per syllable, plus a spectral-tilt filter (dB/octave). The
+- **Filter**: a cascade of five second-order formant resonators (Klatt 1980): F1-F3 move
+  between vowel targets (Peterson & Barney 1952 averages, scaled by the speaker's vocal tract
+  length), one vowel per syllable; F4 and F5 are fixed. Then a spectral-tilt filter (dB/octave). The
   time-varying filter is applied frame by frame in the frequency domain (windowed overlap-add
   convolution, 32 ms Hann frames every 16 ms), using the resonators' exact frequency response.
 - **Prosody**: syllables at a speaking rate (syllables/s) under an amplitude envelope with a
   consonant-like onset (frication noise burst) and a voiced nucleus; F0 declines over the
   utterance with a pitch accent on each syllable; a slow random F0 wander.
 - **Recording**: lead/trail pauses, a per-utterance level, and a pink background noise floor
-  (-60 dBFS or so) so that no file is silent.
+  (-70 to -62 dBFS, per speaker) so that no file is silent.
 
 The four classes differ in the prosodic and voice-quality correlates of emotion reported by
 Banse & Scherer (1996, J. Pers. Soc. Psychol. 70(3):614-636), Scherer (2003, Speech
@@ -153,6 +153,7 @@ class Prosody:
     accent_sharpness: float
 
 
+# fmt: off
 PROSODY: dict[str, Prosody] = {
     # Baseline: modal voice, moderate pitch movement and rate.
     "neutral": Prosody(
@@ -179,6 +180,7 @@ PROSODY: dict[str, Prosody] = {
         f1_scale=0.97, accent_sharpness=1.0,
     ),
 }
+# fmt: on
 """Per-class prosody (:class:`Prosody`), following the emotion profiles of Banse & Scherer
 (1996) and Scherer (2003)."""
 
@@ -190,7 +192,7 @@ class SpeakerVoice:
     Attributes:
         speaker: speaker id, ``"spkNN"``.
         sex: ``"male"`` (odd NN) or ``"female"`` (even NN).
-        f0: base F0, Hz (male about 115, female about 210, 2 semitones spread).
+        f0: base F0, Hz (male about 115, female about 210; 1.5 semitones standard deviation).
         formant_scale: formant-frequency multiplier (vocal-tract length; male about 1.0,
             female about 1.17).
         tilt_db: the speaker's spectral-tilt offset, dB per octave.
@@ -234,7 +236,7 @@ def speaker_voice(seed: int, number: int) -> SpeakerVoice:
     return SpeakerVoice(
         speaker=f"spk{number:02d}",
         sex="male" if male else "female",
-        f0=(115.0 if male else 210.0) * 2.0 ** (rng.normal(0.0, 2.0) / 12.0),
+        f0=(115.0 if male else 210.0) * 2.0 ** (rng.normal(0.0, 1.5) / 12.0),
         formant_scale=(1.0 if male else 1.17) * math.exp(rng.normal(0.0, 0.04)),
         tilt_db=float(rng.normal(0.0, 1.0)),
         oq_offset=float(rng.normal(0.0, 0.04)),
@@ -361,7 +363,7 @@ def synthesize(
         voice: the speaker (:func:`speaker_voice`).
         emotion: a key of :data:`PROSODY`.
         rng: the utterance's random generator (all per-utterance variation is drawn from it).
-        duration: length in seconds (at least 0.3).
+        duration: length in seconds (at least 0.5).
         variation: scale of the per-utterance random variation of prosody and voice quality
             (0 = every utterance of a class and speaker has the class's mean prosody; larger =
             more overlap between classes, a harder task).
@@ -550,11 +552,19 @@ class Synthetic(Corpus):
                 f"synthetic: unknown options {sorted(options)}; known: n_speakers, n_per_class, seed, "
                 "duration, variation"
             )
-        if isinstance(duration, (int, float)):
-            lo = hi = float(duration)
-        else:
-            lo, hi = (float(d) for d in duration)
-        n_speakers, n_per_class, seed, variation = int(n_speakers), int(n_per_class), int(seed), float(variation)
+        try:
+            if isinstance(duration, str):  # "1.5,2.5" or "2" from a command line
+                duration = [float(d) for d in duration.split(",")]
+            if isinstance(duration, (int, float)):
+                lo = hi = float(duration)
+            else:
+                lo, hi = (float(d) for d in duration)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"synthetic: duration must be seconds or (min, max) seconds, got {duration!r}"
+            ) from None
+        n_speakers, n_per_class, seed = int(n_speakers), int(n_per_class), int(seed)
+        variation = float(variation)
         if not 1 <= n_speakers <= 99:
             raise ValueError(f"synthetic: n_speakers must be 1-99, got {n_speakers}")
         if not 1 <= n_per_class <= 999:
@@ -562,11 +572,17 @@ class Synthetic(Corpus):
         if seed < 0:
             raise ValueError(f"synthetic: seed must be non-negative, got {seed}")
         if not 0.5 <= lo <= hi <= 60.0:
-            raise ValueError(f"synthetic: duration must be (min, max) with 0.5 <= min <= max <= 60 s, got {duration}")
+            raise ValueError(
+                f"synthetic: duration must be (min, max) with 0.5 <= min <= max <= 60 s, got {duration}"
+            )
         if not (variation >= 0.0 and math.isfinite(variation)):
             raise ValueError(f"synthetic: variation must be finite and >= 0, got {variation}")
         super().__init__(
-            root, n_speakers=n_speakers, n_per_class=n_per_class, seed=seed, duration=[lo, hi],
+            root,
+            n_speakers=n_speakers,
+            n_per_class=n_per_class,
+            seed=seed,
+            duration=[lo, hi],
             variation=variation,
         )
 
@@ -665,7 +681,9 @@ class Synthetic(Corpus):
             raise
         log.info(
             "generated the synthetic corpus (%d files) in %s in %.1f s",
-            len(self.expected_files()), root, time.perf_counter() - start,
+            len(self.expected_files()),
+            root,
+            time.perf_counter() - start,
         )
         return True
 
@@ -737,15 +755,12 @@ class Synthetic(Corpus):
                 continue
             number, label, index = m.groups()
             if label not in self.classes:
-                skipped.append(
-                    Skipped(str(path), f"class {label!r} is not one of {', '.join(self.classes)}")
-                )
+                skipped.append(Skipped(str(path), f"class {label!r} is not one of {', '.join(self.classes)}"))
                 continue
             folder = _SPEAKER_DIR.match(path.parent.name)
             if not folder or folder.group(1) != number:
-                skipped.append(
-                    Skipped(str(path), f"speaker spk{number} in the name but the folder is {path.parent.name}")
-                )
+                reason = f"speaker spk{number} in the name but the folder is {path.parent.name}"
+                skipped.append(Skipped(str(path), reason))
                 continue
             utterances.append(
                 Utterance(

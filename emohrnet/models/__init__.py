@@ -13,10 +13,12 @@ from typing import Any
 
 from torch import nn
 
+from emohrnet.models.cnn1d_attention import CNN1DAttention
 from emohrnet.models.hrnet import EmoHRNet, HighResolutionModule, width_preset
 
 MODELS: dict[str, type[nn.Module]] = {
     "emohrnet": EmoHRNet,
+    "cnn1d_attention": CNN1DAttention,
 }
 """Registered models: name -> ``nn.Module`` class whose constructor takes ``num_classes`` first."""
 
@@ -56,6 +58,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 __all__ = [
     "MODELS",
+    "CNN1DAttention",
     "EmoHRNet",
     "HighResolutionModule",
     "build_model",

@@ -1,0 +1,477 @@
+"""Emotion prediction for audio files with a trained checkpoint.
+
+``python -m emohrnet.predict --checkpoint PATH AUDIO... [--format table|jsonl|csv]
+[--window-seconds 3.0] [--hop-seconds 1.5] [--out FILE]``
+
+``AUDIO`` are files (any format ``soundfile`` reads, any rate and channel count) or folders
+(every ``.wav``/``.flac`` below them, sorted). The checkpoint carries everything needed: the
+model's weights (the best validation epoch's), its architecture, the class names and the
+log-mel parameters, so no shard manifest or other file is read.
+
+Windowing: a file of at most ``window_seconds`` is scored as one window, the whole utterance,
+unpadded (exactly what evaluation during training does). A longer file is cut into windows of
+``window_seconds`` every ``hop_seconds``, plus one final window aligned to the end of the file when
+the hops do not reach it, so every sample is scored; each window is scored as an utterance of its
+own (its log-mel is normalized over the window, as training normalizes over each utterance), and
+the whole-file probabilities are the mean of the windows' probabilities.
+
+Output: ``table`` (default) prints one aligned row per file; ``jsonl`` and ``csv`` write one row
+per file (``window`` null/empty, start 0, end = duration) followed by one row per window
+(``window`` = 0, 1, ..., with its start and end in seconds). Unreadable files are reported on
+stderr with their reason and skipped. Exit code 0 when at least one file was scored, 1 when none
+was, 2 for bad arguments or an unusable checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+from .audio import AudioError, load_audio
+from .checkpoint import load_model
+from .features import FeatureConfig, LogMel
+from .storage import atomic_write_text
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+"""Suffixes (case-insensitive) of the files taken from a folder given as input."""
+
+FORMATS = ("table", "jsonl", "csv")
+"""Output formats of the command line."""
+
+
+@dataclass(frozen=True)
+class WindowPrediction:
+    """The prediction for one window of a file.
+
+    Attributes:
+        index: position of the window in the file, from 0.
+        start: start of the window in seconds from the start of the file.
+        end: end of the window in seconds (``start + window_seconds``, or the file's duration for
+            a file scored as a single window).
+        label: the most probable class.
+        probabilities: class name -> probability (softmax of the logits; sums to 1).
+    """
+
+    index: int
+    start: float
+    end: float
+    label: str
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class FilePrediction:
+    """The prediction for a whole file (or waveform).
+
+    Attributes:
+        path: the file as given, or ``None`` for a waveform passed to
+            :meth:`Predictor.predict_wave` without one.
+        label: the most probable class of the mean probabilities.
+        probabilities: class name -> mean of the windows' probabilities (sums to 1).
+        windows: the per-window predictions, in time order (one for a file no longer than the
+            window).
+        duration: length of the audio in seconds.
+    """
+
+    path: str | None
+    label: str
+    probabilities: dict[str, float]
+    windows: list[WindowPrediction] = field(default_factory=list)
+    duration: float = 0.0
+
+
+def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> list[tuple[int, int]]:
+    """Where the windows of a waveform lie, as ``(start, end)`` sample indices (end exclusive).
+
+    A waveform of at most ``window_samples`` samples is one window ``(0, num_samples)``. A longer
+    one gets windows of exactly ``window_samples`` starting at ``0, hop, 2 * hop, ...`` as long as
+    they fit, plus a final window ``(num_samples - window_samples, num_samples)`` when the last of
+    those ends before the waveform does.
+
+    Args:
+        num_samples: length of the waveform (>= 1).
+        window_samples: window length in samples (>= 1).
+        hop_samples: step between window starts in samples, ``1 <= hop <= window``.
+
+    Returns:
+        the spans, in time order.
+
+    Raises:
+        ValueError: a length out of range.
+    """
+    if num_samples < 1:
+        raise ValueError(f"window_spans: need at least one sample, got {num_samples}")
+    if window_samples < 1 or not 1 <= hop_samples <= window_samples:
+        raise ValueError(f"window_spans: need 1 <= hop ({hop_samples}) <= window ({window_samples})")
+    if num_samples <= window_samples:
+        return [(0, num_samples)]
+    spans = [(s, s + window_samples) for s in range(0, num_samples - window_samples + 1, hop_samples)]
+    if spans[-1][1] < num_samples:
+        spans.append((num_samples - window_samples, num_samples))
+    return spans
+
+
+class Predictor:
+    """Scores audio with a trained checkpoint.
+
+    The model is rebuilt from the checkpoint alone (best validation weights, eval mode); the
+    log-mel front end uses the checkpoint's :class:`~emohrnet.features.FeatureConfig`. The model
+    sees ``(batch, 1, n_mels, frames)`` log-mels at 100 frames per second (10 ms hop at 16 kHz).
+
+    Args:
+        checkpoint: a checkpoint folder or its ``checkpoint.pt``.
+        window_seconds: longest audio (seconds) scored as a single window; longer audio is cut
+            into windows of this length.
+        hop_seconds: step between window starts (seconds), ``0 < hop_seconds <= window_seconds``.
+        batch_size: windows run through the model at once.
+        device: torch device for the model (``"cpu"``, ``"cuda"``).
+
+    Attributes:
+        model: the network, ``(batch, 1, n_mels, frames) -> (batch, num_classes)`` logits.
+        classes: the class names, in logit order.
+        features: the front-end parameters.
+        state: the checkpoint's metadata (``dataset``, ``best_val_ua``, ``split``, ...).
+
+    Raises:
+        FileNotFoundError: no checkpoint at ``checkpoint``.
+        ValueError: the file is not an emohrnet checkpoint, lacks the model name, class list or
+            feature config, its class count disagrees with the model, or the window settings are
+            out of range (a window shorter than :attr:`min_samples`).
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        window_seconds: float = 3.0,
+        hop_seconds: float = 1.5,
+        batch_size: int = 16,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if not window_seconds > 0 or not 0 < hop_seconds <= window_seconds:
+            raise ValueError(
+                f"need window_seconds > 0 and 0 < hop_seconds <= window_seconds, got {window_seconds}, {hop_seconds}"
+            )
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        try:
+            model, state = load_model(checkpoint)
+        except KeyError as err:
+            raise ValueError(f"{checkpoint}: checkpoint lacks {err}; it cannot be used for prediction") from None
+        for key in ("classes", "features"):
+            if not state.get(key):
+                raise ValueError(f"{checkpoint}: checkpoint lacks {key!r}; it cannot be used for prediction")
+        self.classes: list[str] = [str(c) for c in state["classes"]]
+        num_classes = state["model_config"].get("num_classes", len(self.classes))
+        if num_classes != len(self.classes):
+            raise ValueError(
+                f"{checkpoint}: the model has {num_classes} outputs but the checkpoint names "
+                f"{len(self.classes)} classes"
+            )
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.state = state
+        self.features = FeatureConfig.from_dict(state["features"])
+        self.logmel = LogMel(self.features).to(self.device)
+        self.window_seconds = float(window_seconds)
+        self.hop_seconds = float(hop_seconds)
+        self.batch_size = int(batch_size)
+        rate = self.features.sample_rate
+        self.window_samples = max(1, round(self.window_seconds * rate))
+        self.hop_samples = min(self.window_samples, max(1, round(self.hop_seconds * rate)))
+        if self.window_samples < self.min_samples:
+            raise ValueError(
+                f"window_seconds {window_seconds} is shorter than the front end's minimum of "
+                f"{self.min_samples / rate:.4f} s"
+            )
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate (Hz) of the waveforms the model works on (the checkpoint's feature rate)."""
+        return self.features.sample_rate
+
+    @property
+    def min_samples(self) -> int:
+        """Fewest samples the front end can take: ``n_fft // 2 + 1`` (257, about 16 ms at 16 kHz).
+
+        The centered STFT pads ``n_fft // 2`` samples on each side by reflection, which needs more
+        samples than that.
+        """
+        return self.features.n_fft // 2 + 1
+
+    def predict_file(self, path: str | Path) -> FilePrediction:
+        """Score an audio file.
+
+        Args:
+            path: any file ``soundfile`` decodes (WAV, FLAC, ...), any rate and channel count;
+                it is mixed to mono and resampled to :attr:`sample_rate`.
+
+        Returns:
+            the whole-file prediction with its windows; ``path`` is kept as given (a string).
+
+        Raises:
+            AudioError: the file cannot be decoded, is empty, silent, not finite, or shorter than
+                :attr:`min_samples` after resampling.
+        """
+        wave = load_audio(path, self.sample_rate)
+        if wave.numel() < self.min_samples:
+            raise AudioError(
+                path, f"too short: {wave.numel() / self.sample_rate * 1000:.1f} ms, need at least "
+                f"{self.min_samples / self.sample_rate * 1000:.1f} ms"
+            )
+        return self.predict_wave(wave, path=str(path))
+
+    def predict_wave(
+        self, wave: torch.Tensor | np.ndarray, sample_rate: int | None = None, path: str | None = None
+    ) -> FilePrediction:
+        """Score a mono waveform.
+
+        Args:
+            wave: ``(samples,)`` float waveform, full scale 1.0.
+            sample_rate: its rate in Hz; ``None`` means :attr:`sample_rate` (16 kHz by default),
+                another rate is resampled.
+            path: what to put in :attr:`FilePrediction.path`.
+
+        Returns:
+            the prediction: one window for audio of at most ``window_seconds``, else overlapping
+            windows (see :func:`window_spans`) and their mean probabilities.
+
+        Raises:
+            ValueError: ``wave`` is not 1-D, holds non-finite values, or has fewer than
+                :attr:`min_samples` samples (after resampling).
+        """
+        wave = torch.as_tensor(wave, dtype=torch.float32)
+        if wave.ndim != 1 or wave.numel() == 0:
+            raise ValueError(f"predict_wave expects a non-empty (samples,) waveform, got shape {tuple(wave.shape)}")
+        if not torch.isfinite(wave).all():
+            raise ValueError("predict_wave: the waveform holds NaN or infinite samples")
+        if sample_rate is not None and sample_rate != self.sample_rate:
+            wave = AF.resample(wave, orig_freq=int(sample_rate), new_freq=self.sample_rate)
+        if wave.numel() < self.min_samples:
+            raise ValueError(f"predict_wave: {wave.numel()} samples; the front end needs at least {self.min_samples}")
+        rate = self.sample_rate
+        spans = window_spans(wave.numel(), self.window_samples, self.hop_samples)
+        probs = self._window_probabilities(wave, spans)
+        duration = wave.numel() / rate
+        windows = []
+        for i, ((start, end), p) in enumerate(zip(spans, probs, strict=True)):
+            windows.append(
+                WindowPrediction(i, round(start / rate, 6), round(end / rate, 6), self._label(p), self._named(p))
+            )
+        mean = probs.mean(axis=0)
+        return FilePrediction(path, self._label(mean), self._named(mean), windows, round(duration, 6))
+
+    def _window_probabilities(self, wave: torch.Tensor, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Softmax probabilities ``(windows, num_classes)`` (float64) of equal-length spans."""
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(spans), self.batch_size):
+                chunk = torch.stack([wave[s:e] for s, e in spans[i : i + self.batch_size]]).to(self.device)
+                spec = self.logmel(chunk).unsqueeze(1)  # (batch, 1, n_mels, frames)
+                logits = self.model(spec).double()
+                out.append(logits.softmax(dim=-1).cpu().numpy())
+        return np.concatenate(out)
+
+    def _label(self, p: np.ndarray) -> str:
+        return self.classes[int(np.argmax(p))]
+
+    def _named(self, p: np.ndarray) -> dict[str, float]:
+        return {c: float(v) for c, v in zip(self.classes, p, strict=True)}
+
+
+# --------------------------------------------------------------------------- input files
+def find_audio(inputs: Iterable[str | Path], errors: TextIO | None = None) -> list[Path]:
+    """The files to score: files as given, folders expanded to their ``.wav``/``.flac`` files.
+
+    Folders are searched recursively; their files are sorted by path. A path listed twice is
+    scored once. Inputs that do not exist, and folders without audio, are reported on ``errors``
+    (one line each) and skipped.
+
+    Args:
+        inputs: files and folders.
+        errors: where to report skipped inputs (``None``: nowhere).
+
+    Returns:
+        the files, in input order.
+    """
+    files: list[Path] = []
+    seen: set[Path] = set()
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            if not found and errors is not None:
+                print(f"{path}: skipped: no .wav or .flac files below this folder", file=errors)
+        elif path.exists():
+            found = [path]
+        else:
+            if errors is not None:
+                print(f"{path}: skipped: no such file or folder", file=errors)
+            found = []
+        for p in found:
+            key = p.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(p)
+    return files
+
+
+# --------------------------------------------------------------------------- output formats
+def json_records(pred: FilePrediction) -> Iterator[dict[str, Any]]:
+    """JSON Lines records of a prediction: the whole file (``window`` None), then each window.
+
+    Keys: ``path``, ``window`` (None or index), ``start``, ``end`` (seconds), ``label``,
+    ``probabilities`` (class -> probability).
+    """
+    yield {"path": pred.path, "window": None, "start": 0.0, "end": pred.duration, "label": pred.label,
+           "probabilities": pred.probabilities}
+    for w in pred.windows:
+        yield {"path": pred.path, "window": w.index, "start": w.start, "end": w.end, "label": w.label,
+               "probabilities": w.probabilities}
+
+
+def csv_header(classes: Sequence[str]) -> list[str]:
+    """CSV columns: ``path, window, start, end, label`` and ``prob_<class>`` per class."""
+    return ["path", "window", "start", "end", "label"] + [f"prob_{c}" for c in classes]
+
+
+def csv_rows(pred: FilePrediction, classes: Sequence[str]) -> Iterator[list[Any]]:
+    """CSV rows of a prediction (see :func:`csv_header`): the whole file (empty ``window``), then each window."""
+    for rec in json_records(pred):
+        window = "" if rec["window"] is None else rec["window"]
+        yield [rec["path"], window, rec["start"], rec["end"], rec["label"]] + [
+            rec["probabilities"][c] for c in classes
+        ]
+
+
+def format_table(preds: Sequence[FilePrediction], classes: Sequence[str]) -> str:
+    """Aligned text table, one row per file: path, seconds, windows, label, probability per class."""
+    header = ["file", "seconds", "windows", "label", *classes]
+    rows = [
+        [p.path or "", f"{p.duration:.2f}", str(len(p.windows)), p.label,
+         *(f"{p.probabilities[c]:.3f}" for c in classes)]
+        for p in preds
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    left = {0, 3}  # text columns; numbers are right-aligned
+    lines = []
+    for r in [header, *rows]:
+        cells = [v.ljust(w) if i in left else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+class _Writer:
+    """Writes predictions in one format; streams to a text stream or collects for :meth:`text`."""
+
+    def __init__(self, fmt: str, classes: Sequence[str], stream: TextIO | None) -> None:
+        self.fmt, self.classes = fmt, list(classes)
+        self.stream = stream if stream is not None and fmt != "table" else None
+        self.buffer = io.StringIO()
+        self.preds: list[FilePrediction] = []
+        self.csv = csv.writer(self.stream or self.buffer, lineterminator="\n") if fmt == "csv" else None
+        if self.csv is not None:
+            self.csv.writerow(csv_header(self.classes))
+
+    def add(self, pred: FilePrediction) -> None:
+        if self.fmt == "table":
+            self.preds.append(pred)
+        elif self.fmt == "jsonl":
+            out = self.stream or self.buffer
+            for rec in json_records(pred):
+                out.write(json.dumps(rec) + "\n")
+        else:
+            self.csv.writerows(csv_rows(pred, self.classes))
+        if self.stream is not None:
+            self.stream.flush()
+
+    def text(self) -> str:
+        """What was collected (everything, unless it was streamed)."""
+        if self.fmt == "table":
+            return format_table(self.preds, self.classes) if self.preds else ""
+        return self.buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- command line
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser of ``python -m emohrnet.predict``."""
+    p = argparse.ArgumentParser(
+        prog="python -m emohrnet.predict",
+        description="Predict the emotion of audio files with a trained emohrnet checkpoint.",
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder or its checkpoint.pt")
+    p.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files, or folders (every .wav/.flac below)")
+    p.add_argument("--format", choices=FORMATS, default="table",
+                   help="table: one row per file; jsonl/csv: a row per file and per window (default table)")
+    p.add_argument("--window-seconds", type=float, default=3.0,
+                   help="files longer than this are scored in windows of this length (default 3.0)")
+    p.add_argument("--hop-seconds", type=float, default=1.5, help="step between windows (default 1.5)")
+    p.add_argument("--batch-size", type=int, default=16, help="windows per model call (default 16)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--out", type=Path, help="write the results to this file (atomically) instead of stdout")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run the command line; returns the exit code (0: some file scored, 1: none, 2: bad checkpoint).
+
+    With ``--out`` the file is written (atomically) only when at least one file was scored.
+
+    Raises:
+        SystemExit: (code 2) bad arguments, from argparse.
+    """
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.window_seconds > 0 or not 0 < args.hop_seconds <= args.window_seconds:
+        parser.error("need --window-seconds > 0 and 0 < --hop-seconds <= --window-seconds")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be >= 1")
+    try:
+        predictor = Predictor(args.checkpoint, args.window_seconds, args.hop_seconds, args.batch_size, args.device)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=stderr)
+        return 2
+
+    files = find_audio(args.audio, stderr)
+    writer = _Writer(args.format, predictor.classes, None if args.out else stdout)
+    scored = 0
+    for path in files:
+        try:
+            pred = predictor.predict_file(path)
+        except AudioError as err:
+            print(f"{path}: skipped: {err.reason}", file=stderr)
+            continue
+        except OSError as err:
+            print(f"{path}: skipped: {err}", file=stderr)
+            continue
+        writer.add(pred)
+        scored += 1
+    text = writer.text()
+    if args.out and scored:
+        atomic_write_text(args.out, text)
+    elif text and scored:
+        stdout.write(text)
+        stdout.flush()
+    skipped = len(files) - scored
+    if scored == 0:
+        print(f"no file scored ({skipped} unreadable)" if files else "no audio files found", file=stderr)
+        return 1
+    if skipped:
+        print(f"{scored} file(s) scored, {skipped} skipped", file=stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,537 @@
+"""The cluster launcher configs (cluster.yaml for AWS, cluster-gcp.yaml for GCP), checked offline.
+
+`ray up` first merges a config with its provider's defaults (``prepare_config``) and validates the
+result (``validate_config``: jsonschema against ``ray/autoscaler/ray-schema.json``, shipped inside
+the ray package, plus a few cross-field rules) before it contacts the cloud. These tests run those
+two steps of Ray 2.60 itself, then check what the configs install and expose:
+
+- the setup installs the project from the mounted checkout (``pip install -e``), so every pin in
+  pyproject.toml applies on every node, and anything installed explicitly that pyproject pins
+  (e.g. ray) carries the same version;
+- the dashboard binds to 127.0.0.1, nothing anywhere says 0.0.0.0, every ``ray start`` keeps token
+  authentication on and the token is shipped to the nodes;
+- every node mounts the same shared folder that holds EMOHRNET_HOME (shards, experiments), and the
+  bucket URLs are object-store URLs (s3:// on AWS, gs:// on GCP);
+- min_workers <= max_workers, and GPU node types advertise the GPUs their machines have.
+
+Each check is a helper returning a list of problems; the ``test_*_catches_*`` tests feed the helpers
+broken copies of the configs to show that they fail when they should.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ("cluster.yaml", "cluster-gcp.yaml")
+BUCKET_SCHEME = {"aws": "s3://", "gcp": "gs://"}
+PROJECT = "emohrnet"
+
+# GPUs per machine for the instance types these configs may use (AWS does not list them in the config).
+AWS_GPUS = {"g4dn.xlarge": 1, "g4dn.2xlarge": 1, "g4dn.12xlarge": 4, "g5.xlarge": 1, "g5.2xlarge": 1,
+            "g5.4xlarge": 1, "g5.12xlarge": 4, "g5.48xlarge": 8, "g6.xlarge": 1, "g6.12xlarge": 4,
+            "p3.2xlarge": 1, "p3.8xlarge": 4, "p4d.24xlarge": 8}
+
+# Sections of a cluster config that hold shell commands, global and per node type.
+COMMAND_SECTIONS = ("initialization_commands", "setup_commands", "head_setup_commands", "worker_setup_commands",
+                    "head_start_ray_commands", "worker_start_ray_commands")
+NODE_COMMAND_SECTIONS = ("initialization_commands", "worker_setup_commands")
+# pip options that take a value (the value is not a requirement).
+PIP_OPTIONS_WITH_VALUE = {"-r", "--requirement", "-c", "--constraint", "-i", "--index-url", "--extra-index-url",
+                          "-f", "--find-links", "--target", "-t", "--prefix", "--root", "--python", "--cache-dir",
+                          "--upgrade-strategy", "--config-settings", "-C", "--platform", "--python-version",
+                          "--implementation", "--abi", "--only-binary", "--no-binary", "--src"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load(name: str) -> dict[str, Any]:
+    """A cluster config as `ray up` reads it (YAML)."""
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+def ray_prepare_and_validate(config: dict[str, Any]) -> dict[str, Any]:
+    """What `ray up` does offline: merge the provider's defaults, then Ray's own validation.
+
+    Raises:
+        jsonschema.ValidationError: the config breaks ray-schema.json.
+        ValueError: Ray's cross-field rules (head_node_type, sum of min_workers <= max_workers).
+    """
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    prepared = prepare_config(copy.deepcopy(config))
+    validate_config(prepared)
+    return prepared
+
+
+def ray_schema() -> dict[str, Any]:
+    """The cluster-config JSON schema shipped inside the ray package (the one validate_config uses)."""
+    import ray.autoscaler
+
+    return json.loads((Path(ray.autoscaler.__file__).parent / "ray-schema.json").read_text())
+
+
+def schema_errors(config: dict[str, Any]) -> list[str]:
+    """Every violation of Ray's schema by the config as written (before defaults are merged)."""
+    schema = ray_schema()
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(config)]
+
+
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def pinned_requirements(project: dict[str, Any]) -> dict[str, str]:
+    """``{name: version}`` for every requirement pyproject.toml pins with ``==`` (extras included)."""
+    reqs = list(project["project"].get("dependencies", []))
+    for extra in project["project"].get("optional-dependencies", {}).values():
+        reqs += extra
+    pins = {}
+    for text in reqs:
+        req = Requirement(text)
+        specs = list(req.specifier)
+        if len(specs) == 1 and specs[0].operator == "==":
+            pins[canonicalize_name(req.name)] = specs[0].version
+    return pins
+
+
+# --------------------------------------------------------------------------------------------------
+# Commands
+
+
+def commands(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(section, command)`` for every shell command in the config."""
+    out = [(section, cmd) for section in COMMAND_SECTIONS for cmd in config.get(section) or []]
+    for name, node_type in (config.get("available_node_types") or {}).items():
+        out += [(f"{name}.{section}", cmd) for section in NODE_COMMAND_SECTIONS for cmd in node_type.get(section) or []]
+    return out
+
+
+def simple_commands(command: str) -> list[list[str]]:
+    """A shell command line split into its simple commands (at ; && || | ( ) { }), each as words."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()")
+    lexer.whitespace_split = True
+    out: list[list[str]] = [[]]
+    for token in lexer:
+        if (token and set(token) <= set(";&|()")) or token in ("{", "}"):
+            out.append([])
+        else:
+            out[-1].append(token)
+    return [words for words in out if words]
+
+
+def pip_installs(command: str) -> list[dict[str, Any]]:
+    """Every ``pip install`` in a command: ``{"requirements": [...], "editable": [...], "options": [...]}``.
+
+    Recognises ``pip``/``pip3`` (any path), ``python -m pip`` and ``uv pip``.
+    """
+    found = []
+    for words in simple_commands(command):
+        names = [Path(w).name for w in words]
+        start = None
+        for i in range(len(words) - 1):
+            if names[i] in ("pip", "pip3") and words[i + 1] == "install":
+                start = i + 2
+                break
+        if start is None:
+            continue
+        install = {"requirements": [], "editable": [], "options": []}
+        args = iter(words[start:])
+        for arg in args:
+            if arg in ("-e", "--editable"):
+                install["editable"].append(next(args, ""))
+            elif arg.startswith("--editable="):
+                install["editable"].append(arg.split("=", 1)[1])
+            elif arg in PIP_OPTIONS_WITH_VALUE:
+                install["options"].append(f"{arg} {next(args, '')}")
+            elif arg.startswith("-"):
+                install["options"].append(arg)
+            else:
+                install["requirements"].append(arg)
+        found.append(install)
+    return found
+
+
+def _norm_dir(path: str) -> str:
+    return path.rstrip("/") or "/"
+
+
+# --------------------------------------------------------------------------------------------------
+# Checks: each returns a list of problems (empty: fine)
+
+
+def explicit_pin_problems(config: dict[str, Any], pins: dict[str, str]) -> list[str]:
+    """Packages the setup installs by name that pyproject.toml pins must carry the same ``==`` version;
+    the project itself must not come from an index or URL (only from the mounted checkout)."""
+    problems = []
+    for section, cmd in commands(config):
+        for install in pip_installs(cmd):
+            for text in install["requirements"]:
+                try:
+                    req = Requirement(text)
+                except InvalidRequirement:
+                    if PROJECT in text:
+                        problems.append(f"{section}: installs {PROJECT} from {text!r}, not the mounted checkout")
+                    continue
+                name = canonicalize_name(req.name)
+                if name == PROJECT:
+                    problems.append(f"{section}: installs {text!r} from an index, not the mounted checkout")
+                elif name in pins and str(req.specifier) != f"=={pins[name]}":
+                    problems.append(f"{section}: installs {text!r} but pyproject.toml pins {name}=={pins[name]}")
+    return problems
+
+
+def project_install_problems(config: dict[str, Any], project: dict[str, Any]) -> list[str]:
+    """The checkout is mounted (pyproject.toml, readme, every package) and installed with ``pip install -e``
+    on every node (``setup_commands``), with its dependencies."""
+    mounts = config.get("file_mounts") or {}
+    problems = []
+    homes = [remote for remote, local in mounts.items()
+             if Path(local).as_posix() == "pyproject.toml" and remote.endswith("/pyproject.toml")]
+    if len(homes) != 1:
+        return [f"file_mounts must copy ./pyproject.toml exactly once (found {len(homes)})"]
+    home = homes[0].rsplit("/", 1)[0]
+    wanted = {f"{home}/{project['project'].get('readme', 'README.md')}": project["project"].get("readme", "README.md")}
+    for pattern in project.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {}).get("include", []):
+        package = pattern.rstrip("*").rstrip(".")
+        if (ROOT / package).is_dir():
+            wanted[f"{home}/{package}"] = package
+    for remote, local in wanted.items():
+        if remote not in mounts:
+            problems.append(f"file_mounts lacks {remote} (from ./{local})")
+        elif Path(mounts[remote]).as_posix().removeprefix("./") != local:
+            problems.append(f"file_mounts copies {mounts[remote]!r} to {remote}, expected ./{local}")
+    for local in mounts.values():
+        if not local.startswith("~") and not (ROOT / local).exists():
+            problems.append(f"file_mounts: {local} does not exist in the repository")
+    editable = [install for cmd in config.get("setup_commands") or [] for install in pip_installs(cmd)
+                if _norm_dir(home) in map(_norm_dir, install["editable"])]
+    if not editable:
+        problems.append(f"setup_commands (every node) must run `pip install -e {home}`")
+    for install in editable:
+        if "--no-deps" in install["options"]:
+            problems.append(f"`pip install -e {home}` uses --no-deps: pyproject.toml's pins would not be installed")
+    return problems
+
+
+def exposure_problems(prepared: dict[str, Any]) -> list[str]:
+    """Dashboard on 127.0.0.1 only; no 0.0.0.0 anywhere; no security-group ingress beyond SSH."""
+    problems = []
+    text = json.dumps(prepared)
+    if "0.0.0.0" in text:
+        problems.append("the config (with Ray's defaults merged) contains 0.0.0.0")
+    for section, cmd in commands(prepared):
+        for host in re.findall(r"--dashboard-host[= ](\S+)", cmd):
+            if host.strip("'\";") not in ("127.0.0.1", "localhost"):
+                problems.append(f"{section}: dashboard bound to {host}")
+    head_starts = [cmd for cmd in prepared.get("head_start_ray_commands") or []
+                   if re.search(r"\bray start\b.*--head", cmd)]
+    if not head_starts:
+        problems.append("head_start_ray_commands has no `ray start --head`")
+    for cmd in head_starts:
+        if not re.search(r"--dashboard-host[= ]127\.0\.0\.1\b", cmd):
+            problems.append("`ray start --head` must bind the dashboard to 127.0.0.1 (--dashboard-host=127.0.0.1)")
+    for rule in prepared.get("provider", {}).get("security_group", {}).get("IpPermissions", []):
+        if (rule.get("FromPort"), rule.get("ToPort")) != (22, 22):
+            problems.append(f"security group opens more than SSH: {rule}")
+    return problems
+
+
+def auth_problems(prepared: dict[str, Any]) -> list[str]:
+    """Every `ray start` runs with RAY_AUTH_MODE=token; the token file is shipped; nothing disables auth."""
+    problems = []
+    text = json.dumps(prepared)
+    if re.search(r"RAY_AUTH_MODE=(?!token\b)", text):
+        problems.append("RAY_AUTH_MODE is set to something other than token")
+    starts = [(s, c) for s, c in commands(prepared) if re.search(r"\bray start\b", c)]
+    if not starts:
+        problems.append("no `ray start` command")
+    for section, cmd in starts:
+        before = cmd[:re.search(r"\bray start\b", cmd).start()]
+        if not re.search(r"\bRAY_AUTH_MODE=token\b", before):
+            problems.append(f"{section}: `ray start` without RAY_AUTH_MODE=token: {cmd}")
+    if "~/.ray/auth_token" not in (prepared.get("file_mounts") or {}):
+        problems.append("file_mounts does not ship ~/.ray/auth_token to the nodes")
+    return problems
+
+
+def storage_problems(config: dict[str, Any]) -> list[str]:
+    """Bucket URLs are object-store URLs; EMOHRNET_HOME, shards and experiments live on the folder that
+    every node mounts; ``ray start`` exports that EMOHRNET_HOME."""
+    from emohrnet import paths
+
+    meta = (config.get("metadata") or {}).get("emohrnet")
+    if not meta:
+        return ["metadata.emohrnet is missing"]
+    problems = []
+    scheme = BUCKET_SCHEME[config["provider"]["type"]]
+    for key in ("bucket", "bucket_data", "bucket_shards", "bucket_experiments"):
+        url = str(meta.get(key, ""))
+        if not re.fullmatch(re.escape(scheme) + r"[a-z0-9][a-z0-9._-]{1,61}[a-zA-Z0-9]/\S*", url, re.I):
+            problems.append(f"metadata.emohrnet.{key} = {url!r} is not a {scheme} URL")
+    shared = _norm_dir(str(meta.get("shared_mount", "")))
+    for key in ("emohrnet_home", "data_root", "shard_dir", "storage_path"):
+        value = str(meta.get(key, ""))
+        if not value.startswith(shared + "/"):
+            problems.append(f"metadata.emohrnet.{key} = {value!r} is not on the shared mount {shared}")
+    mount = re.compile(r"\bmount\b[^;&|]*\s" + re.escape(shared) + r"(?=\s|;|$)")
+    if not shared.startswith("/") or not any(mount.search(cmd) for cmd in config.get("setup_commands") or []):
+        problems.append(f"setup_commands (every node) do not mount the shared folder {shared!r}")
+    home = meta.get("emohrnet_home", "")
+    for section in ("head_start_ray_commands", "worker_start_ray_commands"):
+        starts = [c for c in config.get(section) or [] if re.search(r"\bray start\b", c)]
+        if not starts or not all(re.search(rf"\bEMOHRNET_HOME={re.escape(home)}(?=\s|;|$)", c) for c in starts):
+            problems.append(f"{section}: `ray start` does not export EMOHRNET_HOME={home}")
+    # The project's own defaults under that home must be the advertised shard and experiment folders.
+    old = os.environ.get("EMOHRNET_HOME")
+    os.environ["EMOHRNET_HOME"] = home or "/nonexistent"
+    try:
+        defaults = {"shard_dir": str(paths.shards_dir()), "storage_path": str(paths.experiments_dir())}
+    finally:
+        if old is None:
+            os.environ.pop("EMOHRNET_HOME", None)
+        else:
+            os.environ["EMOHRNET_HOME"] = old
+    for key, default in defaults.items():
+        if _norm_dir(str(meta.get(key, ""))) != default:
+            problems.append(f"metadata.emohrnet.{key} = {meta.get(key)!r}, "
+                            f"but EMOHRNET_HOME={home} puts it at {default}")
+    return problems
+
+
+def worker_problems(prepared: dict[str, Any]) -> list[str]:
+    """min_workers <= max_workers (each node type and in total); a CPU head; GPU worker types whose
+    advertised GPUs match the machine."""
+    problems = []
+    types = prepared["available_node_types"]
+    total_min = 0
+    for name, node in types.items():
+        lo, hi = node.get("min_workers", 0), node.get("max_workers", prepared["max_workers"])
+        total_min += lo
+        if lo > hi:
+            problems.append(f"{name}: min_workers {lo} > max_workers {hi}")
+        if hi > prepared["max_workers"]:
+            problems.append(f"{name}: max_workers {hi} > the cluster's max_workers {prepared['max_workers']}")
+    if total_min > prepared["max_workers"]:
+        problems.append(f"sum of min_workers {total_min} > max_workers {prepared['max_workers']}")
+    head = types[prepared["head_node_type"]]
+    if head.get("resources", {}).get("GPU", 0):
+        problems.append("the head node advertises GPUs; it is meant to be a CPU node")
+    gpu_types = {n: t for n, t in types.items() if t.get("resources", {}).get("GPU", 0) >= 1}
+    if not gpu_types:
+        problems.append("no worker node type advertises a GPU")
+    provider = prepared["provider"]["type"]
+    for name, node in gpu_types.items():
+        gpus = node["resources"]["GPU"]
+        cfg = node["node_config"]
+        if provider == "gcp":
+            attached = sum(a.get("acceleratorCount", 0) for a in cfg.get("guestAccelerators", []))
+            if attached != gpus:
+                problems.append(f"{name}: resources GPU {gpus} but guestAccelerators attach {attached}")
+            if str(cfg.get("scheduling", {}).get("onHostMaintenance", "")).upper() != "TERMINATE":
+                problems.append(f"{name}: GPU VMs need scheduling.onHostMaintenance TERMINATE")
+        elif provider == "aws":
+            known = AWS_GPUS.get(cfg.get("InstanceType"))
+            if known is not None and known != gpus:
+                problems.append(f"{name}: {cfg['InstanceType']} has {known} GPUs, resources say {gpus}")
+    return problems
+
+
+def bash_syntax_problems(config: dict[str, Any]) -> list[str]:
+    """Every command parses as bash (`bash -n`)."""
+    problems = []
+    for section, cmd in commands(config):
+        result = subprocess.run(["bash", "-n", "-c", cmd], capture_output=True, text=True, timeout=10)
+        if result.returncode:
+            problems.append(f"{section}: {result.stderr.strip()} in {cmd!r}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------------
+# The configs as shipped
+
+
+@pytest.fixture(scope="module", params=CONFIGS)
+def config(request) -> dict[str, Any]:
+    return load(request.param)
+
+
+def test_configs_pass_rays_own_validation(config):
+    assert schema_errors(config) == []
+    prepared = ray_prepare_and_validate(config)
+    assert prepared["head_node_type"] in prepared["available_node_types"]
+
+
+def test_providers(config):
+    provider = config["provider"]
+    assert provider["type"] in BUCKET_SCHEME
+    assert provider.get("region") and provider.get("availability_zone")
+    if provider["type"] == "gcp":
+        assert provider.get("project_id")
+
+
+def test_setup_installs_the_pinned_versions(config):
+    pins = pinned_requirements(pyproject())
+    assert "ray" in pins and "torch" in pins
+    assert explicit_pin_problems(config, pins) == []
+    assert project_install_problems(config, pyproject()) == []
+
+
+def test_nothing_is_exposed_and_token_auth_stays_on(config):
+    prepared = ray_prepare_and_validate(config)
+    assert exposure_problems(prepared) == []
+    assert auth_problems(prepared) == []
+
+
+def test_shared_storage(config):
+    assert storage_problems(config) == []
+
+
+def test_workers(config):
+    assert worker_problems(ray_prepare_and_validate(config)) == []
+
+
+def test_commands_are_valid_bash(config):
+    assert bash_syntax_problems(config) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# The checks fail on broken copies
+
+
+@pytest.fixture(params=CONFIGS)
+def broken(request) -> dict[str, Any]:
+    """A fresh copy of a config to break."""
+    return load(request.param)
+
+
+def _pip(requirement: str) -> str:
+    return f"~/venv/bin/pip install {shlex.quote(requirement)}"
+
+
+def test_pin_check_catches_a_different_version(broken):
+    pins = pinned_requirements(pyproject())
+    same = f"ray[default,train,tune]=={pins['ray']}"
+    broken["setup_commands"].append(_pip(same))
+    assert explicit_pin_problems(broken, pins) == []  # the pinned version itself is fine
+    broken["setup_commands"].append(_pip("ray[default]==2.59.0"))
+    problems = explicit_pin_problems(broken, pins)
+    assert len(problems) == 1 and "2.59.0" in problems[0] and f"ray=={pins['ray']}" in problems[0]
+
+
+def test_pin_check_catches_unpinned_and_project_from_an_index(broken):
+    pins = pinned_requirements(pyproject())
+    broken["head_setup_commands"].append("python -m pip install -U torch optuna")
+    broken["available_node_types"]["head"].setdefault("worker_setup_commands", []).append(
+        f"uv pip install {PROJECT}==0.1.0")
+    problems = explicit_pin_problems(broken, pins)
+    assert any("'torch'" in p for p in problems)
+    assert any("'optuna'" in p for p in problems)
+    assert any("from an index" in p for p in problems)
+
+
+def test_project_check_catches_a_missing_or_dependency_free_install(broken):
+    project = pyproject()
+    original = copy.deepcopy(broken)
+    broken["setup_commands"] = [c for c in broken["setup_commands"] if "pip install -e" not in c]
+    assert any("pip install -e" in p for p in project_install_problems(broken, project))
+
+    broken = copy.deepcopy(original)
+    broken["setup_commands"] = [c.replace("pip install -e", "pip install --no-deps -e")
+                                for c in broken["setup_commands"]]
+    assert any("--no-deps" in p for p in project_install_problems(broken, project))
+
+    broken = copy.deepcopy(original)
+    del broken["file_mounts"]["~/emohrnet/tune"]
+    assert any("~/emohrnet/tune" in p for p in project_install_problems(broken, project))
+
+
+def test_exposure_check_catches_a_public_dashboard(broken):
+    original = copy.deepcopy(broken)
+    broken["head_start_ray_commands"] = [c.replace("127.0.0.1", "0.0.0.0") for c in broken["head_start_ray_commands"]]
+    problems = exposure_problems(ray_prepare_and_validate(broken))
+    assert any("0.0.0.0" in p for p in problems) and any("dashboard" in p for p in problems)
+
+    # Without its own start commands a config gets Ray's defaults, which bind the dashboard to 0.0.0.0.
+    broken = copy.deepcopy(original)
+    del broken["head_start_ray_commands"]
+    assert exposure_problems(ray_prepare_and_validate(broken))
+
+
+def test_auth_check_catches_a_start_without_token_mode(broken):
+    broken["worker_start_ray_commands"] = [c.replace("RAY_AUTH_MODE=token ", "") for c in
+                                           broken["worker_start_ray_commands"]]
+    assert any("worker_start_ray_commands" in p for p in auth_problems(ray_prepare_and_validate(broken)))
+    broken["head_start_ray_commands"] = [c.replace("RAY_AUTH_MODE=token", "RAY_AUTH_MODE=disabled") for c in
+                                         broken["head_start_ray_commands"]]
+    del broken["file_mounts"]["~/.ray/auth_token"]
+    problems = auth_problems(ray_prepare_and_validate(broken))
+    assert any("other than token" in p for p in problems) and any("auth_token" in p for p in problems)
+
+
+def test_storage_check_catches_local_buckets_and_unshared_paths(broken):
+    broken["metadata"]["emohrnet"]["bucket_experiments"] = "/home/ubuntu/experiments"
+    broken["metadata"]["emohrnet"]["storage_path"] = "/home/ubuntu/experiments"
+    broken["setup_commands"] = [c for c in broken["setup_commands"] if not re.search(r"\bmount\b", c)]
+    problems = storage_problems(broken)
+    assert any("bucket_experiments" in p for p in problems)
+    assert any("storage_path" in p and "shared mount" in p for p in problems)
+    assert any("do not mount" in p for p in problems)
+
+
+def test_worker_check_catches_min_above_max(broken):
+    gpu = broken["available_node_types"]["gpu_worker"]
+    gpu["min_workers"], gpu["max_workers"] = 3, 2
+    assert any("min_workers 3 > max_workers 2" in p for p in worker_problems(ray_prepare_and_validate(broken)))
+    # Ray's own rule: the sum of min_workers may not exceed the cluster's max_workers.
+    gpu["min_workers"], gpu["max_workers"] = broken["max_workers"] + 1, broken["max_workers"] + 1
+    with pytest.raises(ValueError, match="max_workers"):
+        ray_prepare_and_validate(broken)
+
+
+def test_worker_check_catches_a_gpu_count_mismatch(broken):
+    node = broken["available_node_types"]["gpu_worker"]
+    node["resources"]["GPU"] = 2
+    problems = worker_problems(ray_prepare_and_validate(broken))
+    assert any("gpu_worker" in p and "GPU" in p for p in problems)
+
+
+def test_schema_check_catches_unknown_and_mistyped_fields(broken):
+    broken["max_worker"] = 3  # a typo Ray would reject
+    broken["available_node_types"]["gpu_worker"]["min_workers"] = "two"
+    errors = schema_errors(broken)
+    assert any("max_worker" in e for e in errors) and any("min_workers" in e for e in errors)
+    with pytest.raises(jsonschema.ValidationError):
+        ray_prepare_and_validate(broken)
+
+
+def test_bash_check_catches_a_broken_command(broken):
+    broken["setup_commands"].append("test -x ~/venv/bin/python || {")
+    assert bash_syntax_problems(broken)
+
+
+def test_pip_parser():
+    cmd = ("test -x x || (~/venv/bin/pip install -e ~/emohrnet --upgrade-strategy only-if-needed && "
+           "python -m pip install 'ray[default]==2.60.0' -i https://example.org/simple boto3); uv pip install -U x")
+    installs = pip_installs(cmd)
+    assert installs[0]["editable"] == ["~/emohrnet"] and installs[0]["requirements"] == []
+    assert installs[1]["requirements"] == ["ray[default]==2.60.0", "boto3"]
+    assert installs[2]["requirements"] == ["x"] and installs[2]["options"] == ["-U"]

@@ -1,0 +1,39 @@
+"""The search's command line, without starting Ray."""
+
+from __future__ import annotations
+
+import pytest
+
+from tune.search import main, parse_args
+from tune.space import PAPER_SETTINGS, baseline_point
+
+
+def test_missing_corpus_says_where_to_get_it_and_how_to_name_it(capsys, monkeypatch):
+    monkeypatch.delenv("EMOHRNET_IEMOCAP_ROOT", raising=False)
+    assert main(["--dataset", "iemocap"]) == 2
+    err = capsys.readouterr().err
+    assert "--data-root DIR" in err and "EMOHRNET_IEMOCAP_ROOT" in err
+    assert "IEMOCAP_full_release" in err and "sail.usc.edu" in err.lower()
+
+
+def test_unknown_dataset_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "nope"])
+    assert "known:" in capsys.readouterr().err
+
+
+def test_profiles_and_defaults():
+    synthetic = parse_args([])
+    assert synthetic.dataset == "synthetic" and synthetic.protocol == "speaker"
+    assert synthetic.epochs == 5 and synthetic.batch_size == 16 and synthetic.widths == (8, 12, 18)
+    real = parse_args(["--dataset", "ravdess", "--widths", "4,6", "--modules", "1,1,1,1"])
+    assert real.epochs == 100 and real.batch_size == 64 and real.n_mels == 128
+    assert real.widths == (4, 6) and real.modules == [1, 1, 1, 1]
+
+
+def test_baseline_is_the_papers_point():
+    point, deviations = baseline_point((12, 18, 24))
+    assert point == PAPER_SETTINGS == {"lr": 1e-3, "freq_mask": 27, "time_mask": 100, "width": 18}
+    assert deviations == []
+    point, deviations = baseline_point((4, 6))
+    assert point["width"] == 6 and deviations
