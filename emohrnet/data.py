@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,15 @@ class Example:
 
     Attributes:
         key: the WebDataset sample key.
-        mel: ``(n_mels, frames)`` float16 normalized log-mel.
+        mel: ``(n_features, frames)`` float16 features (normalized log-mel or MFCC).
         label: class index.
+        variants: features of the utterance's waveform-augmented copies (training only).
     """
 
     key: str
     mel: torch.Tensor
     label: int
+    variants: list[torch.Tensor] = field(default_factory=list)
 
 
 def _rank_part(urls: Iterable[str], rank: int, world: int) -> Iterator[str]:
@@ -53,7 +55,8 @@ def _all_urls(urls: Iterable[str]) -> Iterator[str]:
 
 
 def load_examples(
-    shard_dir: str | Path, manifest: dict[str, Any], keys: Iterable[str], rank: int = 0, world: int = 1
+    shard_dir: str | Path, manifest: dict[str, Any], keys: Iterable[str], rank: int = 0, world: int = 1,
+    with_copies: bool = False,
 ) -> list[Example]:
     """Read this worker's part of the utterances ``keys`` from the shards.
 
@@ -66,6 +69,8 @@ def load_examples(
         manifest: its content (:func:`shards.build.read_manifest`).
         keys: utterance keys to load (a split's train, val or test part).
         rank, world: this worker's rank and the number of workers.
+        with_copies: also load the waveform-augmented copies of exactly these utterances
+            (training); they come back as each example's ``variants``, never as examples.
 
     Returns:
         Examples sorted by key.
@@ -78,6 +83,8 @@ def load_examples(
     missing = wanted - shard_of.keys()
     if missing:
         raise KeyError(f"{len(missing)} keys are not in the manifest of {shard_dir}, e.g. {sorted(missing)[:3]}")
+    copies = {c["key"]: c["origin"] for c in manifest.get("augmented", ()) if c["origin"] in wanted} \
+        if with_copies else {}
     urls = sorted({shard_of[k] for k in wanted})
     if not urls:
         return []
@@ -87,14 +94,19 @@ def load_examples(
         [str(Path(shard_dir) / u) for u in urls], shardshuffle=False, nodesplitter=splitter,
         workersplitter=None, empty_check=False,
     ).decode()
-    examples = []
+    examples: dict[str, Example] = {}
+    variants: dict[str, list[tuple[str, torch.Tensor]]] = {}
     for sample in dataset:
-        if sample["__key__"] in wanted:
-            examples.append(Example(sample["__key__"], torch.from_numpy(sample["npy"]), int(sample["cls"])))
-    examples.sort(key=lambda e: e.key)
-    if not split_shards:
-        examples = examples[rank::world]
-    return examples
+        key = sample["__key__"]
+        if key in wanted:
+            examples[key] = Example(key, torch.from_numpy(sample["npy"]), int(sample["cls"]))
+        elif key in copies:
+            variants.setdefault(copies[key], []).append((key, torch.from_numpy(sample["npy"])))
+    for origin, found in variants.items():
+        if origin in examples:
+            examples[origin].variants = [mel for _, mel in sorted(found, key=lambda kv: kv[0])]
+    ordered = [examples[k] for k in sorted(examples)]
+    return ordered if split_shards else ordered[rank::world]
 
 
 def steps_per_epoch(num_utterances: int, batch_size: int) -> int:
@@ -118,17 +130,25 @@ class TrainBatches:
         seed: base seed; the order of epoch ``e`` on rank ``r`` depends on ``(seed, e, r)``.
         rank: this worker's rank.
         time_shift: random placement of each utterance in its segment (else from its start).
+        variant_prob: probability of using one of an example's augmented copies (its
+            ``variants``, chosen uniformly) instead of the example itself.
 
     Yields (from :meth:`epoch`):
         ``(x, y)``: ``x`` ``(batch, 1, n_mels, segment_frames)`` float32, ``y`` ``(batch,)`` int64.
     """
 
     def __init__(self, examples: list[Example], batch_size: int, steps: int, segment_frames: int,
-                 seed: int = 0, rank: int = 0, time_shift: bool = True) -> None:
+                 seed: int = 0, rank: int = 0, time_shift: bool = True, variant_prob: float = 0.0) -> None:
         if not examples:
             raise ValueError("this worker has no training examples; use fewer workers")
         self.examples, self.batch_size, self.steps = examples, batch_size, steps
         self.segment_frames, self.seed, self.rank, self.time_shift = segment_frames, seed, rank, time_shift
+        self.variant_prob = variant_prob
+
+    def _features(self, example: Example, g: torch.Generator) -> torch.Tensor:
+        if example.variants and self.variant_prob > 0 and float(torch.rand((), generator=g)) < self.variant_prob:
+            return example.variants[int(torch.randint(len(example.variants), (), generator=g))]
+        return example.mel
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of epoch ``epoch``."""
@@ -138,8 +158,8 @@ class TrainBatches:
         order = torch.cat([torch.randperm(n, generator=g) for _ in range(math.ceil(need / n))])[:need]
         for step in range(self.steps):
             idx = order[step * self.batch_size:(step + 1) * self.batch_size].tolist()
-            x = torch.stack([random_segment(self.examples[i].mel, self.segment_frames, g, self.time_shift)
-                             for i in idx]).unsqueeze(1).float()
+            x = torch.stack([random_segment(self._features(self.examples[i], g), self.segment_frames, g,
+                                            self.time_shift) for i in idx]).unsqueeze(1).float()
             y = torch.tensor([self.examples[i].label for i in idx], dtype=torch.long)
             yield x, y
 

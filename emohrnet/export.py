@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CHECKPOINT_FILE, load_model
-from .features import FeatureConfig
+from .frontend import feature_config, n_features
 from .storage import atomic_write_bytes, atomic_write_text
 
 FORMATS = ("onnx", "torchscript")
@@ -173,20 +173,15 @@ def sidecar(state: dict[str, Any], fmt: str, model_file: str | Path, exporter: s
     Returns:
         a JSON-safe dict.
     """
-    features = FeatureConfig.from_dict(state["features"])
+    kind = state.get("feature_kind", "logmel")
+    features = feature_config(kind, state["features"])
     f = features
-    return {
-        "format": fmt,
-        "model_file": Path(model_file).name,
-        "exporter": exporter,
-        "torch_version": torch.__version__,
-        "input": {"name": INPUT_NAME, "shape": ["batch", 1, f.n_mels, "frames"], "dtype": "float32"},
-        "output": {"name": OUTPUT_NAME, "shape": ["batch", len(state["classes"])], "dtype": "float32",
-                   "meaning": "logits in the order of 'classes'; softmax gives probabilities"},
-        "classes": list(state["classes"]),
-        "features": features.to_dict(),
-        "frames_per_second": f.sample_rate / f.hop_length,
-        "front_end": (
+    if kind == "mfcc":
+        front = (f"mono audio at {f.sample_rate} Hz; emohrnet.mfcc.Mfcc with the parameters in 'features' "
+                 f"({f.n_mfcc} MFCCs from {f.n_mels} mel bands, hop {f.hop_length}); "
+                 "frames = samples // hop_length + 1")
+    else:
+        front = (
             f"mono audio at {f.sample_rate} Hz; power mel spectrogram (torchaudio MelSpectrogram: "
             f"n_fft={f.n_fft}, win_length={f.win_length}, hop_length={f.hop_length}, {f.window} window, "
             f"center=True with reflect padding, {f.n_mels} mel bands {f.f_min}-{f.f_max} Hz, slaney mel scale "
@@ -196,7 +191,21 @@ def sidecar(state: dict[str, Any], fmt: str, model_file: str | Path, exporter: s
                if f.normalization == "utterance" else "no normalization")
             + "; frames = samples // hop_length + 1. emohrnet.predict scores audio longer than 3 s in 3 s "
             "windows every 1.5 s (each normalized on its own) and averages the window probabilities."
-        ),
+        )
+    return {
+        "format": fmt,
+        "model_file": Path(model_file).name,
+        "exporter": exporter,
+        "torch_version": torch.__version__,
+        "input": {"name": INPUT_NAME, "shape": ["batch", 1, n_features(kind, state["features"]), "frames"],
+                  "dtype": "float32"},
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", len(state["classes"])], "dtype": "float32",
+                   "meaning": "logits in the order of 'classes'; softmax gives probabilities"},
+        "classes": list(state["classes"]),
+        "features": features.to_dict(),
+        "frames_per_second": f.sample_rate / f.hop_length,
+        "feature_kind": kind,
+        "front_end": front,
         "model_name": state.get("model_name"),
         "model_config": state.get("model_config"),
         "dataset": state.get("dataset"),
@@ -233,7 +242,7 @@ def export_checkpoint(
     for key in ("features", "classes"):
         if not state.get(key):
             raise ValueError(f"{checkpoint}: checkpoint lacks {key!r}; the export would not be usable")
-    n_mels = FeatureConfig.from_dict(state["features"]).n_mels
+    n_mels = n_features(state.get("feature_kind", "logmel"), state["features"])
     if out is None:
         ckpt = Path(checkpoint)
         folder = ckpt if ckpt.is_dir() else ckpt.parent
@@ -318,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_verify:
         return 0
     model, state = load_model(args.checkpoint)
-    n_mels = FeatureConfig.from_dict(state["features"]).n_mels
+    n_mels = n_features(state.get("feature_kind", "logmel"), state["features"])
     try:
         diff = max_difference(model, out, args.format, n_mels)
     except ImportError as err:

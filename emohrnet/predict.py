@@ -40,7 +40,7 @@ import torchaudio.functional as AF
 
 from .audio import AudioError, load_audio
 from .checkpoint import load_model
-from .features import FeatureConfig, LogMel
+from .frontend import feature_config, front_end
 from .storage import atomic_write_text
 
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -181,8 +181,9 @@ class Predictor:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.state = state
-        self.features = FeatureConfig.from_dict(state["features"])
-        self.logmel = LogMel(self.features).to(self.device)
+        kind = state.get("feature_kind", "logmel")
+        self.features = feature_config(kind, state["features"])
+        self.logmel = front_end(kind, state["features"]).to(self.device)
         self.window_seconds = float(window_seconds)
         self.hop_seconds = float(hop_seconds)
         self.batch_size = int(batch_size)

@@ -42,7 +42,7 @@ class TrainConfig:
         shard_dir: folder of the shards and ``manifest.json``.
         protocol: ``"speaker"`` (speaker-independent folds) or ``"random"``.
         fold: fold index (for ``"random"``, the split's seed).
-        model: registry name (``"emohrnet"``).
+        model: registry name: ``"emohrnet"`` (log-mel shards) or ``"cnn1d_attention"`` (MFCC shards).
         width: HRNet width ``C``; branch widths are ``(C, 2C, 4C, 8C)`` (18 = HRNet-W18).
         stem_channels: channels of the 3x3-conv input module (HRNet: 64).
         blocks_per_branch: residual blocks per branch in each module (HRNet: 4).
@@ -55,6 +55,10 @@ class TrainConfig:
         segment_seconds: length of training segments in seconds (evaluation uses whole utterances).
         seed: seed of model initialisation, batch order and masks.
         eval_batch: most equal-length utterances per evaluation batch.
+        cnn_width: ``cnn1d_attention`` only: widths of its three conv blocks are (C, 2C, 4C).
+        dropout: ``cnn1d_attention`` only: dropout after each block and before the classifier.
+        aug_prob: probability of training on one of an utterance's waveform-augmented copies
+            (built with ``--augment-copies``) instead of the utterance itself.
     """
 
     shard_dir: str
@@ -77,6 +81,9 @@ class TrainConfig:
     segment_seconds: float = 3.0
     seed: int = 0
     eval_batch: int = 32
+    cnn_width: int = 64
+    dropout: float = 0.3
+    aug_prob: float = 0.0
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> TrainConfig:
@@ -90,20 +97,27 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in config.items() if k in names}
         for key in ("width", "stem_channels", "blocks_per_branch", "epochs", "batch_size", "freq_mask",
-                    "time_mask", "fold", "seed"):
+                    "time_mask", "fold", "seed", "cnn_width"):
             if key in values:
                 values[key] = int(values[key])
         if "modules" in values:
             values["modules"] = [int(m) for m in values["modules"]]
         return cls(**values)
 
-    def model_kwargs(self) -> dict[str, Any]:
-        """Constructor arguments of the model (besides ``num_classes``)."""
+    def model_kwargs(self, n_features: int) -> dict[str, Any]:
+        """Constructor arguments of the model (besides ``num_classes``); ``n_features`` is the
+        number of mel bands or MFCCs of the shards."""
+        if self.model == "cnn1d_attention":
+            w = self.cnn_width
+            return {"in_channels": n_features, "widths": [w, 2 * w, 4 * w], "dropout": float(self.dropout)}
         return {"widths": list(width_preset(self.width)), "stem_channels": self.stem_channels,
                 "blocks_per_branch": self.blocks_per_branch, "modules": list(self.modules)}
 
     def augment(self) -> AugmentConfig:
-        """The SpecAugment/time-shift settings."""
+        """The SpecAugment/time-shift settings. SpecAugment is EmoHRNet's; the 1D CNN trains with
+        waveform augmentation (``aug_prob``) as in its paper, so its masks are off."""
+        if self.model != "emohrnet":
+            return AugmentConfig(freq_mask=0, time_mask=0, time_shift=self.time_shift)
         return AugmentConfig(freq_mask=self.freq_mask, time_mask=self.time_mask, time_shift=self.time_shift)
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,6 +130,26 @@ def checkpoint_config():
     from ray.train import CheckpointConfig
 
     return CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="val_ua", checkpoint_score_order="max")
+
+
+MODEL_FEATURES = {"emohrnet": "logmel", "cnn1d_attention": "mfcc"}
+"""The front end each model trains on."""
+
+
+def check_features(model: str, manifest: dict[str, Any], shard_dir: str) -> None:
+    """Refuse to train ``model`` on shards built for another front end.
+
+    Raises:
+        ValueError: unknown model, or the shards' ``feature_kind`` is not the model's.
+    """
+    if model not in MODEL_FEATURES:
+        raise ValueError(f"unknown model {model!r}; known: {', '.join(sorted(MODEL_FEATURES))}")
+    kind = manifest.get("feature_kind", "logmel")
+    if kind != MODEL_FEATURES[model]:
+        raise ValueError(
+            f"{shard_dir}: shards hold {kind} features but {model} trains on {MODEL_FEATURES[model]}; "
+            f"build them with: python -m shards.build --features {MODEL_FEATURES[model]} ..."
+        )
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -178,13 +212,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
 
     manifest = read_manifest(cfg.shard_dir)
+    check_features(cfg.model, manifest, cfg.shard_dir)
     classes = manifest["classes"]
     split = make_split(manifest["utterances"], manifest["folds"], cfg.protocol, cfg.fold)
-    train_ex = load_examples(cfg.shard_dir, manifest, split.train, rank, world)
+    train_ex = load_examples(cfg.shard_dir, manifest, split.train, rank, world, with_copies=cfg.aug_prob > 0)
     val_ex = load_examples(cfg.shard_dir, manifest, split.val, rank, world)
 
     torch.manual_seed(cfg.seed)
-    core = build_model(cfg.model, len(classes), **cfg.model_kwargs())
+    n_features = manifest["features"].get("n_mfcc") or manifest["features"]["n_mels"]
+    core = build_model(cfg.model, len(classes), **cfg.model_kwargs(n_features))
     model = ray.train.torch.prepare_model(core)
     core = core.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
@@ -194,9 +230,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     segment = int(round(cfg.segment_seconds * features["sample_rate"] / features["hop_length"]))
     per_worker = max(1, cfg.batch_size // world)
     steps = steps_per_epoch(len(split.train), per_worker * world)
-    batches = TrainBatches(train_ex, per_worker, steps, segment, cfg.seed, rank, cfg.time_shift)
+    batches = TrainBatches(train_ex, per_worker, steps, segment, cfg.seed, rank, cfg.time_shift, cfg.aug_prob)
 
     meta = {"model_name": cfg.model, "model_config": core.config, "classes": classes,
+            "feature_kind": manifest.get("feature_kind", "logmel"),
             "features": features, "train_config": cfg.to_dict(), "split": split.describe(),
             "dataset": manifest["dataset"]}
     start, best = 0, {"val_ua": -1.0, "epoch": -1, "state": None}

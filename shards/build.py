@@ -42,7 +42,9 @@ from emohrnet import paths
 from emohrnet.audio import AudioError, load_audio
 from emohrnet.corpora import CorpusError, Skipped, Utterance, corpus_class, get_corpus, list_corpora
 from emohrnet.features import FeatureConfig, LogMel
+from emohrnet.mfcc import Mfcc, MfccConfig
 from emohrnet.storage import atomic_write_text, sha256_file
+from emohrnet.wave_augment import WaveAugmentConfig, augmented_copies
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -68,54 +70,93 @@ class BuildResult:
 
 
 # --------------------------------------------------------------------------- feature workers
-_LOGMEL: LogMel | None = None
+FeatureSpec = FeatureConfig | MfccConfig
+"""Either front end: log-mel (EmoHRNet) or MFCC (the 1D CNN with attention)."""
 
 
-def _init_worker(features: dict[str, Any]) -> None:
-    global _LOGMEL
+def feature_kind(features: FeatureSpec) -> str:
+    """``"logmel"`` for a :class:`FeatureConfig`, ``"mfcc"`` for an :class:`MfccConfig`."""
+    return "mfcc" if isinstance(features, MfccConfig) else "logmel"
+
+
+def features_from_manifest(manifest: dict[str, Any]) -> FeatureSpec:
+    """The front end a shard build used (its manifest's ``feature_kind`` and ``features``)."""
+    kind = manifest.get("feature_kind", "logmel")
+    return (MfccConfig if kind == "mfcc" else FeatureConfig).from_dict(manifest["features"])
+
+
+@dataclass(frozen=True)
+class _Job:
+    features: dict[str, Any]
+    kind: str
+    copies: int
+    augment: dict[str, Any]
+    seed: int
+
+
+_EXTRACT: torch.nn.Module | None = None
+_JOB: _Job | None = None
+
+
+def _init_worker(job: _Job) -> None:
+    global _EXTRACT, _JOB
     torch.set_num_threads(1)
-    _LOGMEL = LogMel(FeatureConfig.from_dict(features))
+    _JOB = job
+    _EXTRACT = Mfcc(MfccConfig.from_dict(job.features)) if job.kind == "mfcc" else \
+        LogMel(FeatureConfig.from_dict(job.features))
 
 
-def _features(path: str) -> tuple[np.ndarray | None, str | None]:
-    """Log-mel of one file as float16 ``(n_mels, frames)``, or ``(None, reason)``."""
-    assert _LOGMEL is not None
+def _features(item: tuple[str, str]) -> tuple[np.ndarray | None, str | None, list[tuple[str, np.ndarray]]]:
+    """Features of one file as float16 ``(n_features, frames)`` plus its augmented copies'
+    ``[(key, features)]``, or ``(None, reason, [])``."""
+    assert _EXTRACT is not None and _JOB is not None
+    path, key = item
     try:
-        wave = load_audio(path, _LOGMEL.config.sample_rate)
+        wave = load_audio(path, _JOB.features["sample_rate"])
     except AudioError as err:
-        return None, err.reason
+        return None, err.reason, []
     except OSError as err:  # unreadable file (permissions, vanished)
-        return None, f"cannot read: {err}"
+        return None, f"cannot read: {err}", []
+    if wave.numel() <= _JOB.features["n_fft"] // 2:
+        need = _JOB.features["n_fft"] // 2
+        return None, f"too short: {wave.numel()} samples at 16 kHz, the front end needs over {need}", []
     with torch.inference_mode():
-        mel = _LOGMEL(wave)
-    if not torch.isfinite(mel).all():
-        return None, "features are not finite"
-    return mel.numpy().astype(np.float16), None
+        feats = _EXTRACT(wave)
+        if not torch.isfinite(feats).all():
+            return None, "features are not finite", []
+        copies = []
+        if _JOB.copies:
+            config = WaveAugmentConfig.from_dict(_JOB.augment)
+            for akey, awave in augmented_copies([(key, wave)], _JOB.copies, config, _JOB.seed,
+                                                _JOB.features["sample_rate"]):
+                copies.append((akey, _EXTRACT(awave).numpy().astype(np.float16)))
+    return feats.numpy().astype(np.float16), None, copies
 
 
-def _map_features(paths_: list[str], features: FeatureConfig, workers: int) -> Iterator[tuple]:
+def _map_features(items: list[tuple[str, str]], job: _Job, workers: int) -> Iterator[tuple]:
     if workers <= 1:
-        _init_worker(features.to_dict())
-        yield from map(_features, paths_)
+        _init_worker(job)
+        yield from map(_features, items)
         return
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(features.to_dict(),)) as pool:
-        yield from pool.map(_features, paths_, chunksize=8)
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job,)) as pool:
+        yield from pool.map(_features, items, chunksize=8)
 
 
 # --------------------------------------------------------------------------- planning
 def fingerprint(
-    dataset: str, root: Path, utterances: list[Utterance], corpus_info: dict, features: FeatureConfig,
-    shard_size: int,
+    dataset: str, root: Path, utterances: list[Utterance], corpus_info: dict, features: FeatureSpec,
+    shard_size: int, augmentation: dict[str, Any] | None = None,
 ) -> str:
-    """sha256 over everything a build depends on: format version, corpus and options, features,
-    shard size, and each audio file's path, size and modification time."""
+    """sha256 over everything a build depends on: format version, corpus and options, front end,
+    augmentation, shard size, and each audio file's path, size and modification time."""
     files = []
     for u in utterances:
         st = os.stat(u.path)
         files.append([u.path, st.st_size, st.st_mtime_ns, u.key, u.speaker, u.label])
     blob = json.dumps(
         {"format": FORMAT_VERSION, "dataset": dataset, "root": str(root), "corpus": corpus_info,
-         "features": features.to_dict(), "shard_size": shard_size, "files": files},
+         "kind": feature_kind(features), "features": features.to_dict(), "augmentation": augmentation,
+         "shard_size": shard_size, "files": files},
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -180,9 +221,9 @@ def verify_shards(shard_dir: str | Path, manifest: dict[str, Any]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- build
-def default_out(dataset: str, fp: str) -> Path:
-    """Default shard folder: ``$EMOHRNET_HOME/shards/<dataset>-<fingerprint[:12]>``."""
-    return paths.shards_dir() / f"{dataset}-{fp[:12]}"
+def default_out(dataset: str, kind: str, fp: str) -> Path:
+    """Default shard folder: ``$EMOHRNET_HOME/shards/<dataset>-<kind>-<fingerprint[:12]>``."""
+    return paths.shards_dir() / f"{dataset}-{kind}-{fp[:12]}"
 
 
 def build_shards(
@@ -191,8 +232,11 @@ def build_shards(
     out: str | Path | None = None,
     *,
     workers: int = 1,
-    features: FeatureConfig | None = None,
+    features: FeatureSpec | None = None,
     corpus_options: dict[str, Any] | None = None,
+    augment_copies: int = 0,
+    wave_augment: WaveAugmentConfig | None = None,
+    augment_seed: int = 0,
     shard_size: int = 256,
     force: bool = False,
     progress: bool = True,
@@ -205,8 +249,14 @@ def build_shards(
         data_root: the corpus folder (``None``: the corpus's default or its environment variable).
         out: shard folder; default :func:`default_out`.
         workers: processes computing features.
-        features: front-end parameters (default :class:`FeatureConfig`).
+        features: front end: :class:`FeatureConfig` (log-mel, default) or :class:`MfccConfig`.
         corpus_options: reader options (e.g. ``{"include_song": True}``).
+        augment_copies: waveform-augmented copies stored per utterance (Lee & Nadeem 2025). Keys
+            are ``<key>_aug<i>`` and each copy's record names its ``origin``; training loads
+            only the copies whose origin is in its fold's training part (:mod:`emohrnet.data`),
+            so no copy of a validation or test utterance reaches training.
+        wave_augment: the augmentation (default :class:`WaveAugmentConfig`).
+        augment_seed: seed of the copies.
         shard_size: most utterances per shard.
         force: rebuild even when a matching build exists.
         progress: show a progress bar of files done.
@@ -224,8 +274,12 @@ def build_shards(
     scan = corpus.scan()
     utterances, dupes = _dedupe(scan.utterances)
     info = corpus.describe()
-    fp = fingerprint(dataset, corpus.root.resolve(), utterances, info, features, shard_size)
-    shard_dir = Path(out).expanduser().resolve() if out else default_out(dataset, fp)
+    kind = feature_kind(features)
+    wave_augment = wave_augment or WaveAugmentConfig()
+    augmentation = ({"copies": augment_copies, "config": wave_augment.to_dict(), "seed": augment_seed}
+                    if augment_copies else None)
+    fp = fingerprint(dataset, corpus.root.resolve(), utterances, info, features, shard_size, augmentation)
+    shard_dir = Path(out).expanduser().resolve() if out else default_out(dataset, kind, fp)
 
     if not force and (shard_dir / MANIFEST).is_file():
         try:
@@ -244,15 +298,16 @@ def build_shards(
     skipped = list(scan.skipped) + dupes
     plan = plan_shards(utterances, shard_size)
     order = [u for group in plan for u in group]
-    results = _map_features([u.path for u in order], features, workers)
+    job = _Job(features.to_dict(), kind, augment_copies, wave_augment.to_dict(), augment_seed)
+    results = _map_features([(u.path, u.key) for u in order], job, workers)
     bar = tqdm(total=len(order), desc=f"{dataset} features", unit="file", disable=not progress,
                file=sys.stderr)
     class_index = {c: i for i, c in enumerate(corpus.classes)}
-    shards, entries = [], []
+    shards, entries, copies = [], [], []
     try:
         for n, group in enumerate(plan):
             name = f"{dataset}-{n:06d}.tar"
-            written = _write_shard(shard_dir / name, group, results, class_index, bar, skipped, entries)
+            written = _write_shard(shard_dir / name, group, results, class_index, bar, skipped, entries, copies)
             if written:
                 shards.append({"file": name, "sha256": sha256_file(shard_dir / name), "count": written,
                                "speakers": sorted({u.speaker for u in group})})
@@ -263,6 +318,8 @@ def build_shards(
         raise ShardError(f"{corpus.root}: no utterance could be decoded; see the reasons: "
                          + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]))
     manifest = _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped)
+    manifest["augmentation"] = augmentation
+    manifest["augmented"] = copies
     atomic_write_text(shard_dir / MANIFEST, json.dumps(manifest, indent=1))
     _remove_stale(shard_dir, {s["file"] for s in shards})
     for s in skipped:
@@ -286,14 +343,14 @@ def _prepare_out(shard_dir: Path) -> None:
                          "choose a writable --out") from None
 
 
-def _write_shard(path: Path, group, results, class_index, bar, skipped, entries) -> int:
+def _write_shard(path: Path, group, results, class_index, bar, skipped, entries, copies) -> int:
     tmp = path.with_name(path.name + ".tmp")
     written = 0
     try:
         with open(tmp, "wb") as stream:
             with wds.TarWriter(stream) as sink:
                 for u in group:
-                    mel, reason = next(results)
+                    mel, reason, augmented = next(results)
                     bar.update(1)
                     if mel is None:
                         skipped.append(Skipped(u.path, reason))
@@ -303,6 +360,10 @@ def _write_shard(path: Path, group, results, class_index, bar, skipped, entries)
                     sink.write({"__key__": u.key, "npy": mel, "cls": class_index[u.label], "json": record})
                     entries.append({"key": u.key, "speaker": u.speaker, "label": u.label,
                                     "session": u.session, "frames": int(mel.shape[1]), "shard": path.name})
+                    for akey, amel in augmented:
+                        sink.write({"__key__": akey, "npy": amel, "cls": class_index[u.label],
+                                    "json": {**record, "frames": int(amel.shape[1]), "origin": u.key}})
+                        copies.append({"key": akey, "origin": u.key, "shard": path.name})
                     written += 1
             stream.flush()
             os.fsync(stream.fileno())
@@ -333,6 +394,7 @@ def _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skippe
         "data_root": str(corpus.root.resolve()),
         "corpus": corpus.describe(),
         "fingerprint": fp,
+        "feature_kind": feature_kind(features),
         "features": features.to_dict(),
         "classes": list(corpus.classes),
         "folds": corpus.fold_groups(sorted(per_speaker)),
@@ -395,17 +457,25 @@ def parse_corpus_options(pairs: list[str]) -> dict[str, Any]:
 
 
 def add_feature_args(parser: argparse.ArgumentParser) -> None:
-    """Add the front-end flags (``--n-mels``, ``--hop-length``, ...) to a parser."""
+    """Add the front-end flags (``--features``, ``--n-mels``, ``--n-mfcc``, ...) to a parser."""
     d = FeatureConfig()
     g = parser.add_argument_group("features")
-    g.add_argument("--n-mels", type=int, default=d.n_mels, help="mel bands (default %(default)s)")
+    g.add_argument("--features", choices=("logmel", "mfcc"), default="logmel",
+                   help="front end: log-mel (EmoHRNet) or MFCC (cnn1d_attention) (default logmel)")
+    g.add_argument("--n-mels", type=int, default=d.n_mels, help="log-mel bands (default %(default)s)")
+    g.add_argument("--n-mfcc", type=int, default=MfccConfig().n_mfcc, help="MFCCs (default %(default)s)")
     g.add_argument("--n-fft", type=int, default=d.n_fft, help="FFT size in samples (default %(default)s)")
     g.add_argument("--win-length", type=int, default=d.win_length, help="window in samples (default %(default)s)")
     g.add_argument("--hop-length", type=int, default=d.hop_length, help="hop in samples (default %(default)s)")
+    g.add_argument("--augment-copies", type=int, default=0,
+                   help="waveform-augmented copies per utterance (noise, pitch, speed; default 0)")
 
 
-def features_from_args(args: argparse.Namespace) -> FeatureConfig:
-    """The :class:`FeatureConfig` the front-end flags describe."""
+def features_from_args(args: argparse.Namespace, kind: str | None = None) -> FeatureSpec:
+    """The front end the flags describe (``kind`` overrides ``--features``)."""
+    if (kind or args.features) == "mfcc":
+        return MfccConfig(n_mfcc=args.n_mfcc, n_fft=args.n_fft, win_length=args.win_length,
+                          hop_length=args.hop_length)
     return FeatureConfig(n_mels=args.n_mels, n_fft=args.n_fft, win_length=args.win_length,
                          hop_length=args.hop_length)
 
@@ -439,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         result = build_shards(args.dataset, args.data_root, args.out, workers=args.workers,
                               features=features_from_args(args), shard_size=args.shard_size,
+                              augment_copies=args.augment_copies,
                               corpus_options=parse_corpus_options(args.corpus_option), force=args.force)
     except (CorpusError, ShardError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -20,6 +20,7 @@ import onnxruntime as ort
 import pytest
 import soundfile as sf
 import torch
+from fixtures import write_audio
 
 from emohrnet.audio import load_audio
 from emohrnet.checkpoint import CHECKPOINT_FILE, save_checkpoint_file
@@ -29,7 +30,6 @@ from emohrnet.features import FeatureConfig, LogMel
 from emohrnet.models import build_model, width_preset
 from emohrnet.predict import Predictor, find_audio, window_spans
 from emohrnet.predict import main as predict_main
-from tests.fixtures import write_audio
 
 CLASSES = ["angry", "happy", "neutral", "sad"]
 FEATURES = FeatureConfig(n_mels=32)
@@ -367,6 +367,7 @@ def test_onnx_sidecar_and_atomic(ckpt, onnx_export):
     assert sorted(p.name for p in onnx_export.parent.iterdir()) == ["emo.onnx", "emo.onnx.json"]
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_torchscript_parity(ckpt, audio_dir, tmp_path):
     best = ckpt[1]
     model_file, side = export_checkpoint(ckpt[0], "torchscript")  # default: next to the checkpoint

@@ -28,9 +28,17 @@ from typing import Any
 from emohrnet import paths
 from emohrnet.corpora import CorpusError, corpus_class, list_corpora
 from emohrnet.storage import atomic_write_text
-from shards.build import ShardError, add_feature_args, build_shards, features_from_args, parse_corpus_options
+from emohrnet.train import MODEL_FEATURES
+from shards.build import (
+    ShardError,
+    add_feature_args,
+    build_shards,
+    features_from_args,
+    parse_corpus_options,
+    read_manifest,
+)
 
-from .space import DEFAULT_WIDTHS, PAPER_FIXED, baseline_point, search_space
+from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED, baseline_points, search_space
 from .trial import TrialResources, run_trial
 
 METRIC, MODE = "val_ua", "max"
@@ -50,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tune.search", description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="synthetic", help=f"corpus: {', '.join(list_corpora())} (default synthetic)")
     p.add_argument("--data-root", help="corpus folder (default: $EMOHRNET_<DATASET>_ROOT)")
+    p.add_argument("--model", choices=(*MODELS, "any"), default="emohrnet",
+                   help="EmoHRNet (log-mel), cnn1d_attention (MFCC, Lee & Nadeem 2025), or any: one search "
+                   "chooses between them (default emohrnet)")
     p.add_argument("--corpus-option", action="append", default=[], metavar="KEY=VALUE",
                    help="corpus reader option, e.g. classes=five for iemocap (repeatable)")
     p.add_argument("--num-samples", type=int, help="trials (default 20; synthetic 3)")
@@ -83,7 +94,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shard-dir", help="use or build the shards in this folder")
     p.add_argument("--build-workers", type=int, default=os.cpu_count() or 1, help="processes building shards")
     add_feature_args(p)
-    p.set_defaults(n_mels=None)
+    p.set_defaults(n_mels=None, augment_copies=None)
     args = p.parse_args(argv)
     if args.dataset not in list_corpora():
         p.error(f"unknown dataset {args.dataset!r}; known: {', '.join(list_corpora())}")
@@ -93,6 +104,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, key, profile[key])
     args.widths = tuple(int(w) for w in args.widths.split(",")) if args.widths else tuple(profile["widths"])
     args.modules = [int(m) for m in args.modules.split(",")]
+    if args.augment_copies is None:
+        args.augment_copies = 2  # waveform-augmented copies in the MFCC shards of cnn1d_attention
+    if args.model == "any" and args.shard_dir:
+        p.error("--shard-dir names one shard folder; --model any needs two (log-mel and MFCC): leave it out")
     if args.protocol is None:
         args.protocol = getattr(corpus_class(args.dataset), "default_protocol", "speaker")
     return args
@@ -147,9 +162,14 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
     else:
         name = args.name or f"{args.dataset}-{args.protocol}-fold{args.fold}-{time.strftime('%Y%m%d-%H%M%S')}"
         exp_dir = storage / name
-    shards = build_shards(args.dataset, args.data_root, args.shard_dir, workers=args.build_workers,
-                          features=features_from_args(args), corpus_options=parse_corpus_options(args.corpus_option),
-                          log=log)
+    shard_dirs, manifest_of = {}, {}
+    for model in (MODELS if args.model == "any" else (args.model,)):
+        kind = MODEL_FEATURES[model]
+        built = build_shards(args.dataset, args.data_root, args.shard_dir, workers=args.build_workers,
+                             features=features_from_args(args, kind),
+                             corpus_options=parse_corpus_options(args.corpus_option),
+                             augment_copies=args.augment_copies if kind == "mfcc" else 0, log=log)
+        shard_dirs[model], manifest_of[model] = str(built.shard_dir), built.manifest
     try:
         exp_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -158,13 +178,16 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
     log(f"TensorBoard: tensorboard --logdir {exp_dir}")
 
     total = init_ray(args)
-    fixed = {"shard_dir": str(shards.shard_dir), "protocol": args.protocol, "fold": args.fold,
+    fixed = {"shard_dirs": shard_dirs, "protocol": args.protocol, "fold": args.fold,
              "epochs": args.epochs, "batch_size": args.batch_size, "stem_channels": args.stem_channels,
              "blocks_per_branch": args.blocks, "modules": args.modules, "segment_seconds": args.segment_seconds,
              "seed": args.seed, "beta1": PAPER_FIXED["beta1"], "beta2": PAPER_FIXED["beta2"],
              "weight_decay": PAPER_FIXED["weight_decay"]}
-    baseline, deviations = baseline_point(args.widths)
-    deviations += [f"{k} {fixed[k]} instead of {v}" for k, v in PAPER_FIXED.items() if fixed[k] != v]
+    if args.model != "any":
+        fixed["model"] = args.model
+    baselines, deviations = baseline_points(args.model, args.widths)
+    if args.model != "cnn1d_attention":
+        deviations += [f"EmoHRNet {k} {fixed[k]} instead of {v}" for k, v in PAPER_FIXED.items() if fixed[k] != v]
     resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker,
                                str(exp_dir / "train_runs"))
     trainable = tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed), {"CPU": 1})
@@ -173,14 +196,14 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
     else:
         atomic_write_text(exp_dir / SEARCH_ARGS, json.dumps(vars(args), indent=1))
         searcher = OptunaSearch(
-            metric=METRIC, mode=MODE, points_to_evaluate=[baseline], seed=args.seed, study_name=exp_dir.name,
+            metric=METRIC, mode=MODE, points_to_evaluate=baselines, seed=args.seed, study_name=exp_dir.name,
             storage=optuna.storages.RDBStorage(study_storage_url(args, exp_dir)),
         )
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=args.epochs,
                                   grace_period=args.grace_period or max(1, args.epochs // 4), reduction_factor=3)
         tuner = tune.Tuner(
             trainable,
-            param_space=search_space(args.widths),
+            param_space=search_space(args.model, args.widths),
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=args.num_samples,
                                         metric=METRIC, mode=MODE,
                                         max_concurrent_trials=args.max_concurrent or max_concurrent(args, total),
@@ -193,7 +216,7 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
         raise SearchInterrupted(
             f"the search stopped with {unfinished} of {args.num_samples} trials unfinished; its state is saved. "
             f"Continue it with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
-    summary = summarize(grid, args, shards.shard_dir, exp_dir, baseline, deviations, fixed, log)
+    summary = summarize(grid, args, exp_dir, baselines, deviations, fixed, log)
     atomic_write_text(exp_dir / "best.json", json.dumps(summary, indent=1, default=str))
     log(format_summary(summary))
     log(f"Summary written to {exp_dir / 'best.json'}")
@@ -247,16 +270,16 @@ def _trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def summarize(grid, args, shard_dir: Path, exp_dir: Path, baseline: dict, deviations: list[str],
+def summarize(grid, args, exp_dir: Path, baselines: list[dict], deviations: list[str],
               fixed: dict[str, Any], log=print) -> dict[str, Any]:
     """Collect every trial's best validation epoch; pick the best trial on val UA; get its test UA.
 
-    The test UA comes from the trial's last report (its best epoch scored on test after the last
-    epoch) or, for a trial that ASHA stopped early, from scoring its best checkpoint here.
+    A trial's test UA comes from its last report (its best epoch scored on test after the last
+    epoch); for the best trial, if ASHA stopped it early, its best checkpoint is scored here.
     """
     from emohrnet.splits import make_split
-    from shards.build import read_manifest
 
+    searched = sorted({k for point in baselines for k in point})
     trials = []
     for result in grid:
         df = result.metrics_dataframe
@@ -266,11 +289,13 @@ def summarize(grid, args, shard_dir: Path, exp_dir: Path, baseline: dict, deviat
             continue
         best_row = df.loc[df[METRIC].idxmax()]
         last = df.iloc[-1]
-        config = {k: result.config[k] for k in ("lr", "freq_mask", "time_mask", "width")}
+        config = {**fixed, **result.config}
+        params = {k: result.config[k] for k in searched if k in result.config}
         trials.append({
             "trial_id": str(last["trial_id"]),
-            "baseline": all(_same(config[k], baseline[k]) for k in baseline),
-            "params": config,
+            "model": config["model"],
+            "baseline": any(all(_same(params.get(k), v) for k, v in point.items()) for point in baselines),
+            "params": params,
             "best_val_ua": float(best_row[METRIC]),
             "best_val_wa": float(best_row["val_wa"]),
             "best_epoch": int(best_row["epoch"]),
@@ -279,28 +304,31 @@ def summarize(grid, args, shard_dir: Path, exp_dir: Path, baseline: dict, deviat
             "checkpoint": best_row.get("checkpoint_path"),
             "test_ua": _float(last.get("test_ua")),
             "test_wa": _float(last.get("test_wa")),
-            "config": {**fixed, **result.config},
+            "config": config,
             "path": result.path,
         })
     scored = [t for t in trials if "best_val_ua" in t]
     if not scored:
         raise RuntimeError(f"no trial reported metrics; see the errors in {exp_dir}")
     best = max(scored, key=lambda t: t["best_val_ua"])
+    shard_dir = fixed["shard_dirs"][best["model"]]
     manifest = read_manifest(shard_dir)
     split = make_split(manifest["utterances"], manifest["folds"], args.protocol, args.fold)
     test_source = "the trial's final report (best epoch's weights, scored once on test)"
     if best["test_ua"] is None and best["checkpoint"]:
-        scores = score_checkpoint(best["checkpoint"], shard_dir, manifest, split.test)
+        scores = score_checkpoint(best["checkpoint"], Path(shard_dir), manifest, split.test)
         best["test_ua"], best["test_wa"] = scores["ua"], scores["wa"]
         test_source = "scored by the search driver on the trial's best checkpoint (trial stopped early)"
     return {
         "dataset": args.dataset,
+        "model": args.model,
         "protocol": args.protocol,
         "fold": args.fold,
         "split": split.describe(),
         "protocol_note": manifest["corpus"].get("protocol_note", ""),
-        "baseline": {"params": baseline, "deviations_from_paper": deviations},
+        "baseline": {"points": baselines, "deviations_from_paper": deviations},
         "best_trial": best["trial_id"],
+        "best_model": best["model"],
         "best_is_baseline": best["baseline"],
         "best_config": best["config"],
         "best_val_ua": best["best_val_ua"],
@@ -311,7 +339,7 @@ def summarize(grid, args, shard_dir: Path, exp_dir: Path, baseline: dict, deviat
         "test_source": test_source,
         "checkpoint": best["checkpoint"],
         "experiment_dir": str(exp_dir),
-        "shard_dir": str(shard_dir),
+        "shard_dirs": fixed["shard_dirs"],
         "tensorboard": f"tensorboard --logdir {exp_dir}",
         "trials": trials,
     }
@@ -330,27 +358,37 @@ def score_checkpoint(checkpoint: str, shard_dir: Path, manifest: dict, keys: lis
     return evaluate(model, examples, len(state["classes"]), torch.device("cpu"), reduce=False)
 
 
+def _fmt_param(key: str, value: Any) -> str:
+    if key == "lr":
+        return f"lr={float(value):.2e}"
+    if isinstance(value, float):
+        return f"{key}={value:.2f}"
+    return f"{key}={value}"
+
+
 def format_summary(s: dict[str, Any]) -> str:
     """The trials table and the best trial's validation and test UA, as text."""
     lines = [f"\nSearch on {s['dataset']}: {s['split']}", ""]
-    head = f"{'trial':10s} {'lr':>9s} {'F':>3s} {'T':>4s} {'width':>5s} {'val UA':>7s} {'epoch':>5s}  status"
-    lines += [head, "-" * len(head)]
+    head = f"{'trial':10s} {'model':15s} {'val UA':>7s} {'epoch':>5s} {'test UA':>7s}  parameters; status"
+    lines += [head, "-" * (len(head) + 40)]
     for t in s["trials"]:
         if "best_val_ua" not in t:
-            lines.append(f"{t['trial_id']:10s} {'':>9s} {'':>3s} {'':>4s} {'':>5s} {'':>7s} {'':>5s}  {t['status']}")
+            lines.append(f"{t['trial_id']:10s} {'':15s} {'':>7s} {'':>5s} {'':>7s}  {t['status']}")
             continue
-        p = t["params"]
-        tag = " (baseline: paper settings)" if t["baseline"] else ""
-        lines.append(f"{t['trial_id']:10s} {p['lr']:9.2e} {p['freq_mask']:3d} {p['time_mask']:4d} {p['width']:5d} "
-                     f"{t['best_val_ua']:7.2%} {t['best_epoch']:5d}  {t['status']}{tag}")
-    dev = s["baseline"]["deviations_from_paper"]
-    if dev:
-        lines.append(f"baseline differs from the paper in: {'; '.join(dev)}")
+        model_keys = ("lr", "freq_mask", "time_mask", "width") if t["model"] == "emohrnet" else \
+            ("lr", "cnn_width", "dropout", "aug_prob")
+        params = " ".join(_fmt_param(k, t["params"][k]) for k in model_keys if k in t["params"])
+        test = f"{t['test_ua']:7.2%}" if t["test_ua"] is not None else f"{'-':>7s}"
+        tag = " (baseline)" if t["baseline"] else ""
+        lines.append(f"{t['trial_id']:10s} {t['model']:15s} {t['best_val_ua']:7.2%} {t['best_epoch']:5d} {test}  "
+                     f"{params}; {t['status']}{tag}")
+    for note in s["baseline"]["deviations_from_paper"]:
+        lines.append(f"baseline note: {note}")
     lines.append("")
     test = f"{s['test_ua']:.2%}" if s["test_ua"] is not None else "n/a"
     test_wa = f"{s['test_wa']:.2%}" if s["test_wa"] is not None else "n/a"
-    lines.append(f"Best trial {s['best_trial']} (chosen on validation UA): val UA {s['best_val_ua']:.2%} at epoch "
-                 f"{s['best_epoch']}; test UA {test}, test WA {test_wa}")
+    lines.append(f"Best trial {s['best_trial']} ({s['best_model']}, chosen on validation UA): val UA "
+                 f"{s['best_val_ua']:.2%} at epoch {s['best_epoch']}; test UA {test}, test WA {test_wa}")
     lines.append(f"Protocol: {s['protocol']} -- {s['split']}")
     if s.get("protocol_note"):
         lines.append(f"Note on this corpus: {s['protocol_note']}")
@@ -359,6 +397,8 @@ def format_summary(s: dict[str, Any]) -> str:
 
 
 def _same(a, b) -> bool:
+    if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+        return a == b
     return math.isclose(float(a), float(b), rel_tol=1e-9)
 
 

@@ -31,13 +31,23 @@ class TrialResources:
     max_failures: int = 2
 
 
+def trial_train_config(config: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:
+    """The training config of a trial: the shared settings, the trial's parameters, and the shard
+    folder of the trial's model (so no model trains on features built for another)."""
+    merged = {**fixed, **config}
+    shard_dirs = merged.pop("shard_dirs")
+    merged["shard_dir"] = shard_dirs[merged["model"]]
+    return merged
+
+
 def run_trial(config: dict[str, Any], resources: TrialResources, fixed: dict[str, Any]) -> None:
     """Tune function trainable: train one configuration with Ray Train (DDP).
 
     Args:
         config: the trial's searched parameters (:class:`emohrnet.train.TrainConfig` fields).
         resources: scaling of the trial's Ray Train run.
-        fixed: the settings every trial shares (shard folder, protocol, fold, epochs, ...).
+        fixed: the settings every trial shares (protocol, fold, epochs, ...), with ``shard_dirs``
+            mapping each model to the shards of its front end (log-mel or MFCC).
     """
     from ray import tune
     from ray.train import FailureConfig, RunConfig, ScalingConfig
@@ -51,7 +61,7 @@ def run_trial(config: dict[str, Any], resources: TrialResources, fixed: dict[str
         worker["GPU"] = resources.gpus_per_worker
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={**fixed, **config},
+        train_loop_config=trial_train_config(config, fixed),
         scaling_config=ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.gpus_per_worker > 0,
                                      resources_per_worker=worker),
         run_config=RunConfig(

@@ -602,12 +602,12 @@ class Synthetic(Corpus):
     def expected_files(self) -> list[str]:
         """Relative paths (POSIX) of the WAV files these options generate, sorted."""
         o = self.options
-        return [
+        return sorted(
             f"spk{s:02d}/spk{s:02d}_{label}_{i:03d}.wav"
             for s in range(1, o["n_speakers"] + 1)
             for label in self.classes
             for i in range(1, o["n_per_class"] + 1)
-        ]
+        )
 
     def is_generated(self) -> bool:
         """Whether ``root`` holds this corpus, made by this generator version with these options.
@@ -650,7 +650,10 @@ class Synthetic(Corpus):
         Generation writes into a temporary sibling folder (``.<name>.partial-*``), writes
         ``generator.json`` last, and then renames the folder into place (an outdated corpus
         is first renamed aside and deleted), so an interrupted generation never leaves a
-        folder that is trusted. Half-written folders older than an hour are removed.
+        folder that is trusted. Half-written folders untouched for an hour are removed. The
+        folder is a cache: when the options change, the outdated corpus is deleted whole,
+        including anything added to it. Concurrent generations of the same options write
+        identical files; the last one to finish wins.
 
         Returns:
             ``True`` if it generated the corpus, ``False`` if it reused it.
@@ -710,11 +713,15 @@ class Synthetic(Corpus):
             wave = synthesize(voice, label, rng, duration, o["variation"])
             path = folder / voice.speaker / f"{voice.speaker}_{label}_{i:03d}.wav"
             sf.write(str(path), wave, SAMPLE_RATE, subtype="PCM_16")
+            os.utime(folder)  # still being written: not stale (see _remove_stale)
 
         workers = max(1, min(4, os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
             for _ in pool.map(write_one, jobs):
                 pass
+        finally:  # on an error (or Ctrl-C) drop the files not started yet
+            pool.shutdown(wait=True, cancel_futures=True)
         marker = json.dumps(self.marker(), indent=2, sort_keys=True) + "\n"
         (folder / MARKER).write_text(marker, encoding="utf-8")
 

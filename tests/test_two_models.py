@@ -1,0 +1,94 @@
+"""The second architecture in the pipeline: MFCC shards with augmented copies, no leak of augmented
+validation/test utterances into training, and a search choosing between the two models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from fixtures import write_ravdess_tree
+
+from emohrnet.data import load_examples
+from emohrnet.mfcc import MfccConfig
+from emohrnet.splits import make_split
+from emohrnet.train import check_features
+from emohrnet.wave_augment import origin_key
+from shards.build import build_shards
+from tune.search import parse_args, run_search
+
+
+@pytest.fixture(scope="module")
+def mfcc_shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("two_models")
+    write_ravdess_tree(root / "ravdess", actors=range(1, 7), emotions=(1, 3, 5, 6), seconds=0.5)
+    return build_shards("ravdess", root / "ravdess", root / "mfcc", features=MfccConfig(n_mfcc=20),
+                        augment_copies=2, progress=False, log=lambda *a: None)
+
+
+def test_mfcc_shards_hold_copies_traced_to_their_origin(mfcc_shards):
+    m = mfcc_shards.manifest
+    assert m["feature_kind"] == "mfcc" and m["features"]["n_mfcc"] == 20
+    assert m["augmentation"]["copies"] == 2 and len(m["augmented"]) == 2 * m["num_utterances"]
+    keys = {u["key"] for u in m["utterances"]}
+    assert all(c["origin"] in keys and origin_key(c["key"]) == c["origin"] and "." not in c["key"]
+               for c in m["augmented"])
+    assert not keys & {c["key"] for c in m["augmented"]}  # copies are never utterances of a split
+
+
+def test_augmented_copies_of_val_and_test_never_reach_training(mfcc_shards):
+    m, shard_dir = mfcc_shards.manifest, mfcc_shards.shard_dir
+    for fold in range(len(m["folds"])):
+        split = make_split(m["utterances"], m["folds"], "speaker", fold)
+        held_out = set(split.val) | set(split.test)
+        copy_of = {c["key"]: c["origin"] for c in m["augmented"]}
+        for world in (1, 2):
+            train = [e for rank in range(world)
+                     for e in load_examples(shard_dir, m, split.train, rank, world, with_copies=True)]
+            assert {e.key for e in train} == set(split.train)
+            assert all(len(e.variants) == 2 for e in train)
+            # every variant is a copy of its own example, and no copy of a held-out utterance is loaded
+            loaded_copies = {k for k, origin in copy_of.items() if origin in {e.key for e in train}}
+            assert not {copy_of[k] for k in loaded_copies} & held_out
+            changed = [not torch.equal(v, e.mel) for e in train for v in e.variants]
+            assert sum(changed) > 0.5 * len(changed)  # each augmentation applies with probability 0.5
+        val = load_examples(shard_dir, m, split.val)
+        assert val and all(not e.variants for e in val)
+
+
+def test_a_model_never_trains_on_another_models_features(mfcc_shards):
+    check_features("cnn1d_attention", mfcc_shards.manifest, "x")
+    with pytest.raises(ValueError, match="hold mfcc features but emohrnet trains on logmel"):
+        check_features("emohrnet", mfcc_shards.manifest, "x")
+    with pytest.raises(ValueError, match="unknown model"):
+        check_features("resnet", mfcc_shards.manifest, "x")
+
+
+@pytest.mark.ray
+def test_search_between_the_two_models(tmp_path):
+    import ray
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    args = parse_args([
+        "--model", "any", "--num-samples", "2", "--epochs", "1", "--workers", "1", "--widths", "4",
+        "--stem-channels", "8", "--blocks", "1", "--modules", "1,1,1,1", "--n-mels", "32", "--n-mfcc", "20",
+        "--segment-seconds", "1.0", "--augment-copies", "1", "--storage-path", str(tmp_path), "--name", "both",
+        "--corpus-option", "n_speakers=6", "--corpus-option", "n_per_class=4",
+    ])
+    try:
+        summary = run_search(args, log=lambda *a: None)
+    finally:
+        ray.shutdown()
+    models = [t["model"] for t in summary["trials"]]
+    assert models == ["emohrnet", "cnn1d_attention"]  # both baselines first
+    assert all(t["baseline"] and t["test_ua"] is not None for t in summary["trials"])
+    cnn = summary["trials"][1]
+    assert cnn["params"]["cnn_width"] == 64 and cnn["params"]["aug_prob"] == pytest.approx(0.5)
+    assert set(summary["shard_dirs"]) == {"emohrnet", "cnn1d_attention"}
+    kinds = {m: json.loads((tmp_path.parent / d / "manifest.json").read_text())["feature_kind"]
+             for m, d in summary["shard_dirs"].items()}
+    assert kinds == {"emohrnet": "logmel", "cnn1d_attention": "mfcc"}
+    for f in sorted((tmp_path / "both").glob("trial_*/events.out.tfevents.*")):
+        acc = EventAccumulator(str(f))
+        acc.Reload()
+        assert "ray/tune/val_ua" in acc.Tags()["scalars"]
