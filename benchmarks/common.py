@@ -8,9 +8,11 @@ and notes; a section that fails records its error and the other sections still r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,9 +213,10 @@ def small_corpus(ctx: Context) -> dict[str, Any]:
 
     options = {"n_speakers": 8, "n_per_class": 6 if ctx.quick else 12, "duration": [1.5, 2.5]}
     root = ctx.work / "synthetic-small"
-    result = build_shards("synthetic", root, ctx.work / "synthetic-small-shards", workers=min(2, ctx.cores),
-                          features=FeatureConfig(n_mels=SMALL_N_MELS), corpus_options=options, progress=False,
-                          log=quiet)
+    with torch_threads():
+        result = build_shards("synthetic", root, ctx.work / "synthetic-small-shards", workers=min(2, ctx.cores),
+                              features=FeatureConfig(n_mels=SMALL_N_MELS), corpus_options=options,
+                              progress=False, log=quiet)
     ctx.small = {"root": root, "options": options, "shard_dir": result.shard_dir, "n_mels": SMALL_N_MELS,
                  "files": result.manifest["num_utterances"]}
     return ctx.small
@@ -263,6 +266,24 @@ class PeakRSS:
         if self._thread is not None:
             self._thread.join()
         self.peak_mib = max(self.peak_mib, self._sample())
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None = None) -> Iterator[None]:
+    """Run a block with ``n`` torch threads (``None``: keep the number) and restore the number after it.
+
+    Restoring matters: ``build_shards(workers=1)`` computes features in this process and sets its
+    torch threads to 1 for good.
+    """
+    import torch
+
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 class Timer:

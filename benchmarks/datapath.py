@@ -9,9 +9,13 @@ the original audio and computing the log-mel on the fly.
   :func:`emohrnet.augment.random_segment`, a ``DataLoader`` of batch 64 (``num_workers`` 0 and the
   machine's cores), then the same SpecAugment on each batch.
 
-Both are timed after one warm-up batch (the DataLoader's worker start-up is in that first batch,
-reported separately). The goal: shards at least :data:`GOAL_RATIO` times faster than the faster
-on-the-fly loader.
+Timing starts after a warm-up: one batch for the shards and ``num_workers=0``; with ``N`` DataLoader
+workers the first ``N`` batches (one per worker, built side by side during the workers' start-up,
+which is reported separately), and whole rounds of ``N`` batches are timed after them. All with one
+torch thread in the measuring process (:data:`THREADS`): what a Ray Train worker with one CPU has, and
+it keeps a loaded machine's OpenMP stalls out of the figures.
+
+The goal: shards at least :data:`GOAL_RATIO` times faster than the faster on-the-fly loader.
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ from typing import Any
 
 import torch
 
-from .common import Context, PeakRSS, Section, Timer, main_corpus, quiet
+from .common import Context, PeakRSS, Section, Timer, main_corpus, quiet, torch_threads
+
+TITLE = "1. Data path: utterances/s delivered to the training loop"
 
 BATCH = 64
 GOAL_RATIO = 20.0
 SEGMENT_SECONDS = 3.0
+THREADS = 1
+"""Torch threads of the measuring process: what a training worker with one CPU gets from Ray."""
 
 
 class AudioMelDataset(torch.utils.data.Dataset):
@@ -81,18 +89,23 @@ def _shard_path(shard_dir: Path, manifest: dict, steps: int, segment: int) -> di
             "examples": len(examples), "peak_rss_mib": mem.peak_mib}
 
 
-def _audio_path(dataset: AudioMelDataset, workers: int, timed_batches: int) -> dict[str, float]:
+def _audio_path(dataset: AudioMelDataset, workers: int, rounds: int) -> dict[str, float]:
+    """On-the-fly loader: ``max(1, workers)`` warm-up batches, then ``rounds`` rounds of ``max(1, workers)``
+    batches timed. Worker ``k`` builds batches ``k, k + workers, ...``, so whole rounds are timed."""
     from emohrnet.augment import AugmentConfig, SpecAugment
 
     specaug = SpecAugment(AugmentConfig())
-    sampler = torch.utils.data.RandomSampler(dataset, replacement=True, num_samples=BATCH * (timed_batches + 1),
+    per_round = max(1, workers)
+    sampler = torch.utils.data.RandomSampler(dataset, replacement=True, num_samples=BATCH * per_round * (rounds + 1),
                                              generator=torch.Generator().manual_seed(0))
     loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, sampler=sampler, num_workers=workers)
     with PeakRSS(children=True) as mem:
         t0 = time.perf_counter()
         it = iter(loader)
-        specaug(next(it)[0])  # warm-up batch (includes worker start-up)
+        specaug(next(it)[0])  # first batch (includes worker start-up)
         first = time.perf_counter() - t0
+        for _ in range(per_round - 1):  # the rest of the first round, built alongside the first batch
+            specaug(next(it)[0])
         with Timer() as run:
             n = 0
             for x, _ in it:
@@ -111,23 +124,27 @@ def run(ctx: Context) -> Section:
     from emohrnet.features import FeatureConfig
     from shards.build import build_shards, read_manifest
 
-    sec = Section("datapath", "1. Data path: utterances/s delivered to the training loop")
+    sec = Section("datapath", TITLE)
     corpus = main_corpus(ctx)
     if ctx.shard_dir is None:  # the shard-build section did not run: build them here, untimed
-        ctx.shard_dir = build_shards(corpus.dataset, corpus.data_root, ctx.work / "datapath-shards",
-                                     workers=ctx.cores, corpus_options=corpus.options, progress=False,
-                                     log=quiet).shard_dir
+        with torch_threads():
+            ctx.shard_dir = build_shards(corpus.dataset, corpus.data_root, ctx.work / "datapath-shards",
+                                         workers=ctx.cores, corpus_options=corpus.options, progress=False,
+                                         log=quiet).shard_dir
     manifest = read_manifest(ctx.shard_dir)
     features = FeatureConfig.from_dict(manifest["features"])
     segment = int(round(SEGMENT_SECONDS * features.sample_rate / features.hop_length))
     steps = 30 if ctx.quick else 200
-    timed = {0: 2 if ctx.quick else 10, ctx.cores: 3 if ctx.quick else 20}
+    rounds = 2 if ctx.quick else 10
     sec.settings = {"corpus": corpus.to_dict(), "batch": BATCH, "segment_frames": segment,
                     "n_mels": features.n_mels, "specaugment": "LB policy (F=27, T=100), as in training",
-                    "torch_threads_main": torch.get_num_threads(),
-                    "timing": "after one warm-up batch; the first batch (worker start-up) is reported apart"}
+                    "torch_threads": f"{THREADS} in the measuring process (a Ray Train worker with 1 CPU has 1); "
+                                     "1 in each DataLoader worker",
+                    "timing": "after a warm-up of max(1, num_workers) batches, whole rounds of max(1, num_workers) "
+                              "batches; the first batch (worker start-up) is reported apart"}
 
-    s = _shard_path(ctx.shard_dir, manifest, steps, segment)
+    with torch_threads(THREADS):
+        s = _shard_path(ctx.shard_dir, manifest, steps, segment)
     sec.add("shards: load_examples + TrainBatches + SpecAugment", s["utt_s"], "utterances/s",
             batches=steps, utterances=s["n"], timed_s=round(s["timed_s"], 3))
     sec.add("shards: load_examples (once per run, all utterances)", s["load_s"], "s", utterances=s["examples"])
@@ -137,8 +154,10 @@ def run(ctx: Context) -> Section:
     index = {c: i for i, c in enumerate(manifest["classes"])}
     dataset = AudioMelDataset([(u.path, index[u.label]) for u in scan.utterances], features, segment)
     audio: dict[int, dict[str, float]] = {}
-    for workers, batches in sorted(timed.items()):
-        a = audio[workers] = _audio_path(dataset, workers, batches)
+    for workers in sorted({0, ctx.cores}):
+        batches = rounds * max(1, workers)
+        with torch_threads(THREADS):
+            a = audio[workers] = _audio_path(dataset, workers, rounds)
         sec.add(f"on the fly: load_audio + LogMel + random_segment, num_workers={workers}", a["utt_s"],
                 "utterances/s", batches=batches, utterances=a["n"], timed_s=round(a["timed_s"], 3),
                 num_workers=workers)

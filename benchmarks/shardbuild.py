@@ -8,7 +8,9 @@ manifest). The last build's shards are kept for the data-path section.
 
 from __future__ import annotations
 
-from .common import Context, Section, Timer, main_corpus, quiet
+from .common import Context, Section, Timer, main_corpus, quiet, torch_threads
+
+TITLE = "3. Shard build: audio seconds per second and files/s"
 
 
 def worker_counts(cores: int) -> list[int]:
@@ -24,7 +26,7 @@ def run(ctx: Context) -> Section:
     """
     from shards.build import build_shards
 
-    sec = Section("shardbuild", "3. Shard build: audio seconds per second and files/s")
+    sec = Section("shardbuild", TITLE)
     corpus = main_corpus(ctx)
     counts = worker_counts(ctx.cores)
     sec.settings = {"corpus": corpus.to_dict(), "workers": counts, "force": True,
@@ -36,7 +38,7 @@ def run(ctx: Context) -> Section:
     base = None
     for workers in counts:
         out = ctx.work / f"shardbuild-w{workers}"
-        with Timer() as t:
+        with torch_threads(), Timer() as t:
             result = build_shards(corpus.dataset, corpus.data_root, out, workers=workers,
                                   corpus_options=corpus.options, force=True, progress=False, log=quiet)
         files = result.manifest["num_utterances"]

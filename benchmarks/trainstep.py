@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from .common import Context, PeakRSS, Section
 from .machine import gpu_peak_tflops
 
+TITLE = "2. Training step: forward + backward + Adam, samples/s"
+
 N_MELS, FRAMES, NUM_CLASSES = 128, 301, 8  # 3 s at 10 ms hop: 48000 // 160 + 1 frames; RAVDESS's 8 classes
 
 
@@ -144,7 +146,7 @@ def run(ctx: Context) -> Section:
     Returns:
         rows in samples/s, s/step, MiB, GFLOP/sample, TFLOP/s (GFLOP/s on CPU) and % of the GPU's peak.
     """
-    sec = Section("trainstep", "2. Training step: forward + backward + Adam, samples/s")
+    sec = Section("trainstep", TITLE)
     warmup, steps = _steps(ctx)
     cuda = ctx.device == "cuda"
     gpu = torch.cuda.get_device_name() if cuda else None
@@ -168,7 +170,7 @@ def run(ctx: Context) -> Section:
                 continue
             try:
                 m = measure(spec, ctx.device, batch, warmup, steps, amp, cl, comp)
-            except Exception as err:  # noqa: BLE001 -- one mode failing (e.g. no compiler) must not stop the rest
+            except Exception as err:  # one mode failing (e.g. no compiler) must not stop the rest
                 sec.add(f"{name}: throughput", None, "samples/s", note=f"error: {type(err).__name__}: {err}"[:200],
                         **common)
                 continue

@@ -73,3 +73,24 @@ def load_model(path: str | Path, best: bool = True) -> tuple[torch.nn.Module, di
     model = build_model(state["model_name"], num_classes, **config)
     model.load_state_dict(best_weights(state) if best else state["model"])
     return model.eval(), state
+
+
+def load_usable_model(path: str | Path, purpose: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """:func:`load_model` for tools that need the class list and the front end too.
+
+    Args:
+        path: checkpoint file or folder.
+        purpose: what the model is for, named in errors (e.g. ``"prediction"``).
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+        ValueError: not an emohrnet checkpoint, or it lacks ``classes`` or ``features``.
+    """
+    try:
+        model, state = load_model(path)
+    except KeyError as err:
+        raise ValueError(f"{path}: checkpoint lacks {err}; it cannot be used for {purpose}") from None
+    for key in ("classes", "features"):
+        if not state.get(key):
+            raise ValueError(f"{path}: checkpoint lacks {key!r}; it cannot be used for {purpose}")
+    return model, state

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import CHECKPOINT_FILE, load_model
+from .checkpoint import CHECKPOINT_FILE, load_usable_model
 from .frontend import feature_config, n_features
 from .storage import atomic_write_bytes, atomic_write_text
 
@@ -235,13 +235,7 @@ def export_checkpoint(
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-    try:
-        model, state = load_model(checkpoint)
-    except KeyError as err:
-        raise ValueError(f"{checkpoint}: checkpoint lacks {err}") from None
-    for key in ("features", "classes"):
-        if not state.get(key):
-            raise ValueError(f"{checkpoint}: checkpoint lacks {key!r}; the export would not be usable")
+    model, state = load_usable_model(checkpoint, "export")
     n_mels = n_features(state.get("feature_kind", "logmel"), state["features"])
     if out is None:
         ckpt = Path(checkpoint)
@@ -326,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {out} and {side}")
     if args.no_verify:
         return 0
-    model, state = load_model(args.checkpoint)
+    model, state = load_usable_model(args.checkpoint, "export")
     n_mels = n_features(state.get("feature_kind", "logmel"), state["features"])
     try:
         diff = max_difference(model, out, args.format, n_mels)

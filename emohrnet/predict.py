@@ -39,7 +39,7 @@ import torch
 import torchaudio.functional as AF
 
 from .audio import AudioError, load_audio
-from .checkpoint import load_model
+from .checkpoint import load_usable_model
 from .frontend import feature_config, front_end
 from .storage import atomic_write_text
 
@@ -164,13 +164,7 @@ class Predictor:
             )
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        try:
-            model, state = load_model(checkpoint)
-        except KeyError as err:
-            raise ValueError(f"{checkpoint}: checkpoint lacks {err}; it cannot be used for prediction") from None
-        for key in ("classes", "features"):
-            if not state.get(key):
-                raise ValueError(f"{checkpoint}: checkpoint lacks {key!r}; it cannot be used for prediction")
+        model, state = load_usable_model(checkpoint, "prediction")
         self.classes: list[str] = [str(c) for c in state["classes"]]
         num_classes = state["model_config"].get("num_classes", len(self.classes))
         if num_classes != len(self.classes):

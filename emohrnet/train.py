@@ -304,4 +304,4 @@ def _test_best(cfg, manifest, test_keys, core, best_state, best_epoch, rank, wor
     result = evaluate(core, test_ex, len(manifest["classes"]), device, cfg.eval_batch)
     core.load_state_dict(current)
     return {"test_ua": result["ua"], "test_wa": result["wa"], "test_loss": result["loss"],
-            "test_epoch": best_epoch}
+            "test_epoch": best_epoch, "test_confusion": result["confusion"].tolist()}

@@ -14,8 +14,10 @@ class list, counts per class and speaker, the speaker folds, each shard with its
 utterance's key/speaker/label/shard, and every skipped file with its reason.
 
 Building again with the same inputs and parameters reuses the result (after checking every
-shard's sha256). Shards are written to ``*.tar.tmp`` and renamed into place, and the manifest is
-written last, so an interrupted build leaves nothing a later run trusts.
+shard's sha256; damaged shards are rebuilt). New shards are written into a staging folder
+(``.building/``) and moved into place only when all are written, with the manifest last, so an
+interrupted or failed build (a full disk, say) leaves nothing a later run trusts and leaves an
+earlier build in the same folder intact.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -48,6 +51,7 @@ from emohrnet.wave_augment import WaveAugmentConfig, augmented_copies
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+STAGING = ".building"
 
 
 class ShardError(RuntimeError):
@@ -294,7 +298,7 @@ def build_shards(
                 return BuildResult(shard_dir, old, True)
             log("rebuilding shards, damaged ones found:\n  " + "\n  ".join(problems))
 
-    _prepare_out(shard_dir)
+    staging = _prepare_out(shard_dir)
     skipped = list(scan.skipped) + dupes
     plan = plan_shards(utterances, shard_size)
     order = [u for group in plan for u in group]
@@ -307,21 +311,24 @@ def build_shards(
     try:
         for n, group in enumerate(plan):
             name = f"{dataset}-{n:06d}.tar"
-            written = _write_shard(shard_dir / name, group, results, class_index, bar, skipped, entries, copies)
+            written = _write_shard(staging / name, group, results, class_index, bar, skipped, entries, copies)
             if written:
-                shards.append({"file": name, "sha256": sha256_file(shard_dir / name), "count": written,
+                shards.append({"file": name, "sha256": sha256_file(staging / name), "count": written,
                                "speakers": sorted({u.speaker for u in group})})
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # an earlier build in shard_dir stays as it was
+        raise
     finally:
         bar.close()
         results.close()
     if not entries:
+        shutil.rmtree(staging, ignore_errors=True)
         raise ShardError(f"{corpus.root}: no utterance could be decoded; see the reasons: "
                          + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]))
     manifest = _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped)
     manifest["augmentation"] = augmentation
     manifest["augmented"] = copies
-    atomic_write_text(shard_dir / MANIFEST, json.dumps(manifest, indent=1))
-    _remove_stale(shard_dir, {s["file"] for s in shards})
+    _publish(staging, shard_dir, manifest)
     for s in skipped:
         log(f"skipped {s.path}: {s.reason}")
     log(f"wrote {len(entries)} utterances in {len(shards)} shards to {shard_dir}"
@@ -329,18 +336,43 @@ def build_shards(
     return BuildResult(shard_dir, manifest, False)
 
 
-def _prepare_out(shard_dir: Path) -> None:
+def _prepare_out(shard_dir: Path) -> Path:
+    """Make ``shard_dir`` and an empty staging folder inside it; return the staging folder.
+
+    New shards are written to the staging folder and moved into place only once all are
+    written (:func:`_publish`), so a failed build leaves an earlier one intact.
+    """
     try:
         if shard_dir.exists() and not shard_dir.is_dir():
             raise ShardError(f"{shard_dir}: exists and is not a folder; choose another --out")
         shard_dir.mkdir(parents=True, exist_ok=True)
-        (shard_dir / MANIFEST).unlink(missing_ok=True)  # the old build is no longer trusted
-        probe = shard_dir / ".write-test"
+        staging = shard_dir / STAGING
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        probe = staging / ".write-test"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
         raise ShardError(f"{shard_dir}: cannot write shards here ({err.strerror or err}); "
                          "choose a writable --out") from None
+    return staging
+
+
+def _publish(staging: Path, shard_dir: Path, manifest: dict[str, Any]) -> None:
+    """Move the staged shards into ``shard_dir`` and write the manifest last."""
+    try:
+        (shard_dir / MANIFEST).unlink(missing_ok=True)  # the old build stops being trusted here
+        for shard in manifest["shards"]:
+            os.replace(staging / shard["file"], shard_dir / shard["file"])
+        atomic_write_text(shard_dir / MANIFEST, json.dumps(manifest, indent=1))
+    except OSError as err:
+        raise ShardError(f"{shard_dir}: cannot finish the build ({err.strerror or err}); "
+                         "free disk space or choose another --out, then build again") from None
+    keep = {s["file"] for s in manifest["shards"]}
+    for p in shard_dir.glob("*.tar*"):
+        if p.name not in keep:
+            p.unlink()
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _write_shard(path: Path, group, results, class_index, bar, skipped, entries, copies) -> int:
@@ -374,14 +406,8 @@ def _write_shard(path: Path, group, results, class_index, bar, skipped, entries,
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise ShardError(f"{path}: cannot write shard ({err.strerror or err}); "
-                         "free disk space or choose another --out. Earlier builds are untouched.") from None
+                         "free disk space or choose another --out. An earlier build there is untouched.") from None
     return written
-
-
-def _remove_stale(shard_dir: Path, keep: set[str]) -> None:
-    for p in shard_dir.glob("*.tar*"):
-        if p.name not in keep:
-            p.unlink()
 
 
 def _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped) -> dict[str, Any]:

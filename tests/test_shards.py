@@ -148,3 +148,42 @@ def test_cli_list_and_dry_run(tree, capsys):
     assert summary["hours"] == pytest.approx(9 * 0.4 / 3600, rel=0.01)
     assert main(["--dataset", "ravdess", "--data-root", str(tree / "nope")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_full_disk_leaves_the_earlier_build_intact(tree, tmp_path, monkeypatch):
+    import errno
+
+    import shards.build as sb
+
+    first = _build(tree, tmp_path / "shards")
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sb.os, "fsync", no_space)
+    with pytest.raises(ShardError, match="No space left on device.*free disk space"):
+        build_shards("ravdess", tree, tmp_path / "shards", features=FeatureConfig(n_mels=16), progress=False,
+                     log=lambda *a: None)
+    monkeypatch.undo()
+    assert read_manifest(tmp_path / "shards") == first.manifest
+    assert not (tmp_path / "shards" / ".building").exists()
+    assert _build(tree, tmp_path / "shards").reused  # the earlier build is still whole
+
+
+def test_unwritable_output_folder(tree, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(ShardError, match="cannot write shards here"):
+        _build(tree, blocker / "shards")
+
+
+def test_ten_minute_file_and_too_short_file(tree, tmp_path):
+    actor = tree / "Actor_02"
+    rng = np.random.default_rng(0)
+    sf.write(actor / "03-01-08-01-01-01-02.wav", (0.1 * rng.standard_normal(600 * 16000)).astype(np.float32), 16000)
+    sf.write(actor / "03-01-08-01-02-01-02.wav", (0.1 * rng.standard_normal(100)).astype(np.float32), 16000)
+    result = _build(tree, tmp_path / "shards")
+    frames = {e["key"]: e["frames"] for e in result.manifest["utterances"]}
+    assert frames["ravdess_03-01-08-01-01-01-02"] == 600 * 100 + 1
+    reasons = {os.path.basename(s["path"]): s["reason"] for s in result.manifest["skipped"]}
+    assert "too short" in reasons["03-01-08-01-02-01-02.wav"]

@@ -302,8 +302,9 @@ def summarize(grid, args, exp_dir: Path, baselines: list[dict], deviations: list
             "epochs_run": int(len(df)),
             "status": "completed" if len(df) >= args.epochs else "stopped early (ASHA)",
             "checkpoint": best_row.get("checkpoint_path"),
-            "test_ua": _float(last.get("test_ua")),
-            "test_wa": _float(last.get("test_wa")),
+            "test_ua": _float(result.metrics.get("test_ua")),
+            "test_wa": _float(result.metrics.get("test_wa")),
+            "test_confusion": result.metrics.get("test_confusion"),
             "config": config,
             "path": result.path,
         })
@@ -318,6 +319,7 @@ def summarize(grid, args, exp_dir: Path, baselines: list[dict], deviations: list
     if best["test_ua"] is None and best["checkpoint"]:
         scores = score_checkpoint(best["checkpoint"], Path(shard_dir), manifest, split.test)
         best["test_ua"], best["test_wa"] = scores["ua"], scores["wa"]
+        best["test_confusion"] = scores["confusion"].tolist()
         test_source = "scored by the search driver on the trial's best checkpoint (trial stopped early)"
     return {
         "dataset": args.dataset,
@@ -336,6 +338,8 @@ def summarize(grid, args, exp_dir: Path, baselines: list[dict], deviations: list
         "best_epoch": best["best_epoch"],
         "test_ua": best["test_ua"],
         "test_wa": best["test_wa"],
+        "test_confusion": best["test_confusion"],
+        "classes": manifest["classes"],
         "test_source": test_source,
         "checkpoint": best["checkpoint"],
         "experiment_dir": str(exp_dir),

@@ -1,0 +1,203 @@
+"""Run the benchmarks, print a table and save every figure as JSON.
+
+Usage::
+
+    python -m benchmarks.run                      # full sizes, --device cuda if a GPU is visible
+    python -m benchmarks.run --quick              # small sizes: minutes on a 2-core CPU
+    python -m benchmarks.run --device cpu --out results.json --data-root ../shared/data/ravdess
+    python -m benchmarks.run --quick --sections datapath,trainstep
+
+Sections (see ``benchmarks/README.md``): 1 data path (shards against decoding audio on the fly),
+2 training step (samples/s, memory, FLOP/s), 3 shard build (1, 2, all workers), 4 DDP (1 and 2 Ray
+Train workers), 5 search (with and without ASHA). A failing section is recorded with its error
+and the others still run; the exit status is then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from . import datapath, ddp, machine, search, shardbuild, trainstep
+from .common import DEFAULT_DATA_ROOT, Context, Section, usable_cores
+
+RESULTS = Path(__file__).resolve().parent / "results"
+"""Default folder of the JSON files (``benchmarks/results``)."""
+
+# Run order: the shard build first, so the data-path section reads its shards. Printed by number.
+SECTIONS: dict[str, ModuleType] = {
+    "shardbuild": shardbuild,
+    "datapath": datapath,
+    "trainstep": trainstep,
+    "ddp": ddp,
+    "search": search,
+}
+NOISY = {"ddp", "search"}
+"""Sections whose Ray output goes to the log file (unless ``--verbose``)."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    import torch
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="device of the training-step section (default: cuda if a GPU is visible, else cpu)")
+    p.add_argument("--quick", action="store_true", help="small sizes (under 10 minutes on a 2-core CPU)")
+    p.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/latest-<device>.json)")
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
+                   help="RAVDESS folder (default ../shared/data/ravdess); the synthetic corpus if it is missing")
+    p.add_argument("--sections", default=",".join(SECTIONS),
+                   help=f"comma-separated subset of {','.join(SECTIONS)} (default all)")
+    p.add_argument("--work-dir", type=Path, help="parent of the scratch folder (default: the system temp folder)")
+    p.add_argument("--keep-work", action="store_true", help="keep the scratch folder (shards, Ray runs)")
+    p.add_argument("--verbose", action="store_true", help="show Ray's output instead of writing it to the log")
+    args = p.parse_args(argv)
+    args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = [s for s in args.sections if s not in SECTIONS]
+    if unknown:
+        p.error(f"unknown sections {unknown}; known: {', '.join(SECTIONS)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA GPU is visible to torch")
+    args.out = args.out or RESULTS / f"latest-{args.device}.json"
+    return args
+
+
+# --------------------------------------------------------------------------- table
+def fmt_value(value: Any) -> str:
+    """A figure for the table: ``-`` when missing, else about 4 significant digits."""
+    if value is None:
+        return "-"
+    if isinstance(value, int) or not isinstance(value, float):
+        return str(value)
+    a = abs(value)
+    if a >= 1000:
+        return f"{value:,.0f}"
+    if a >= 100:
+        return f"{value:.1f}"
+    if a >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, dict) and "description" in value:
+        return str(value["description"])
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 110 else text[:107] + "..."
+
+
+def format_section(sec: dict[str, Any]) -> str:
+    """One section as text: heading, its settings, one line per figure, notes."""
+    lines = [f"\n== {sec['title']}  ({sec['wall_s']:.0f} s) =="]
+    for key, value in sec["settings"].items():
+        lines.append(f"   {key}: {_setting_text(value)}")
+    if sec["status"] != "ok":
+        lines.append(f"   {sec['status'].upper()}: {sec['error'].strip().splitlines()[-1] if sec['error'] else ''}")
+    width = max([len(r["name"]) for r in sec["rows"]] + [20])
+    for r in sec["rows"]:
+        note = f"  {r['note']}" if r["note"] else ""
+        lines.append(f"   {r['name']:<{width}}  {fmt_value(r['value']):>10}  {r['unit']}{note}")
+    lines += [f"   note: {n}" for n in sec["notes"]]
+    return "\n".join(lines)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The whole report as text: the machine, then every section in number order."""
+    m = report["machine"]
+    gpus = ", ".join(g["name"] for g in m["gpus"]) or "none"
+    v = m["versions"]
+    lines = [
+        f"emohrnet benchmarks ({report['mode']}, device {report['device']}), {report['created']}",
+        f"CPU: {m['cpu']}, {m['cores_usable']} usable cores ({m['cores_logical']} logical), "
+        f"RAM {m['ram_gib']} GiB, GPU: {gpus}; load average at start {m['load_average_1_5_15min']}",
+        "versions: " + ", ".join(f"{k} {v[k]}" for k in ("python", "torch", "torchaudio", "ray", "webdataset",
+                                                          "optuna")),
+        f"torch threads: {report['torch_threads']}",
+    ]
+    for sec in sorted(report["sections"].values(), key=lambda s: s["title"]):
+        lines.append(format_section(sec))
+    lines.append(f"\ntotal wall time {report['wall_s']:.0f} s")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+def run_section(key: str, ctx: Context, log_file: Path | None) -> Section:
+    """Run one section, catching its failure; Ray's output goes to ``log_file`` when given."""
+    start = time.perf_counter()
+    print(f"[benchmarks] {key} ...", file=sys.stderr, flush=True)
+    try:
+        with contextlib.ExitStack() as stack:
+            if log_file is not None:
+                f = stack.enter_context(open(log_file, "a"))
+                f.write(f"\n===== {key} =====\n")
+                stack.enter_context(contextlib.redirect_stdout(f))
+                stack.enter_context(contextlib.redirect_stderr(f))
+            sec = SECTIONS[key].run(ctx)
+    except Exception:  # record it, run the other sections
+        sec = Section(key, SECTIONS[key].TITLE, status="error", error=traceback.format_exc())
+        print(sec.error, file=sys.stderr)
+    sec.wall_s = time.perf_counter() - start
+    print(f"[benchmarks] {key}: {sec.status} in {sec.wall_s:.0f} s", file=sys.stderr, flush=True)
+    return sec
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (1 if a section failed)."""
+    import torch
+
+    from emohrnet.storage import atomic_write_text
+
+    args = parse_args(argv)
+    start = time.perf_counter()
+    cores = usable_cores()
+    torch.set_num_threads(cores)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    log_file = None if args.verbose else args.out.with_suffix(".log")
+    if log_file is not None:
+        log_file.write_text("")
+    work = Path(tempfile.mkdtemp(prefix="emohrnet-bench-", dir=args.work_dir))
+    ctx = Context(device=args.device, quick=args.quick, work=work, cores=cores, data_root=args.data_root)
+    report: dict[str, Any] = {
+        "benchmark": "emohrnet",
+        "command": ["python", "-m", "benchmarks.run", *(sys.argv[1:] if argv is None else argv)],
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "mode": "quick" if args.quick else "full",
+        "device": args.device,
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "machine": machine.describe(),
+        "row_format": "each row: name, value, unit, note, settings (what it was measured with)",
+        "sections": {},
+    }
+    try:
+        for key in [k for k in SECTIONS if k in args.sections]:
+            sec = run_section(key, ctx, log_file if key in NOISY else None)
+            report["sections"][key] = sec.to_dict()
+            report["wall_s"] = round(time.perf_counter() - start, 1)
+            atomic_write_text(args.out, json.dumps(report, indent=1, default=str))  # partial results survive
+    finally:
+        if args.keep_work:
+            print(f"[benchmarks] scratch folder kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    report["wall_s"] = round(time.perf_counter() - start, 1)
+    report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    atomic_write_text(args.out, json.dumps(report, indent=1, default=str))
+    print(format_report(report))
+    print(f"\nresults: {args.out}" + (f" (Ray output: {log_file})" if log_file and log_file.exists() else ""))
+    return 1 if any(s["status"] == "error" for s in report["sections"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

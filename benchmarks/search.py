@@ -1,0 +1,86 @@
+"""Section 5, the search: wall time and trials finished of one fixed small search
+(:func:`tune.search.run_search`: Ray Tune + Optuna + Ray Train) with and without ASHA.
+
+ASHA is always on in ``run_search``; "without ASHA" sets its grace period to the number of epochs,
+so ASHA cannot stop a trial before its last epoch. Both searches use the same seed, so Optuna
+(TPE, whose first trials are random) proposes the same configurations. The wall time is the whole
+``run_search`` call: Ray start, shard reuse check, every trial, the summary and scoring the best
+trial on the test set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .common import Context, Section, Timer, quiet, small_corpus
+
+TITLE = "5. Search: wall time and trials of one fixed small search"
+
+
+def search_argv(ctx: Context, small: dict[str, Any], name: str, grace: int | None) -> list[str]:
+    """Command-line arguments of the fixed search (tiny model, small synthetic corpus); ``grace=None``
+    sets ASHA's grace period to the number of epochs (no early stopping)."""
+    epochs = 3 if ctx.quick else 4
+    argv = ["--num-samples", "4" if ctx.quick else "6", "--epochs", str(epochs),
+            "--grace-period", str(grace or epochs),
+            "--workers", "1" if ctx.quick else "2", "--widths", "4,6", "--stem-channels", "8", "--blocks", "1",
+            "--modules", "1,1,1,1", "--n-mels", str(small["n_mels"]), "--segment-seconds", "1.0",
+            "--batch-size", "16", "--seed", "0", "--data-root", str(small["root"]),
+            "--shard-dir", str(small["shard_dir"]), "--build-workers", "1",
+            "--storage-path", str(ctx.work / "search"), "--name", name]
+    for key, value in small["options"].items():
+        argv += ["--corpus-option", f"{key}={json.dumps(value)}"]
+    return argv
+
+
+def run(ctx: Context) -> Section:
+    """Run the search without ASHA (grace = epochs) and with ASHA (grace 1).
+
+    Returns:
+        rows in s (wall time), trials, epochs and x (time ratio).
+    """
+    import ray
+
+    from tune.search import parse_args, run_search
+
+    sec = Section("search", TITLE)
+    small = small_corpus(ctx)
+    saved_address = os.environ.pop("RAY_ADDRESS", None)  # always a local Ray of its own
+    walls: dict[str, float] = {}
+    try:
+        for label, grace in (("without ASHA", None), ("with ASHA", 1)):
+            args = parse_args(search_argv(ctx, small, label.replace(" ", "-"), grace))
+            if not sec.settings:
+                sec.settings = {"trials": args.num_samples, "epochs": args.epochs, "workers_per_trial": args.workers,
+                                "widths": list(args.widths), "stem_channels": args.stem_channels,
+                                "blocks": args.blocks, "modules": args.modules, "n_mels": args.n_mels,
+                                "segment_seconds": args.segment_seconds, "batch_size": args.batch_size,
+                                "corpus": f"synthetic, {small['files']} files, options {small['options']}",
+                                "asha": "reduction factor 3, max_t = epochs",
+                                "timing": "whole run_search call (Ray start to summary)"}
+            try:
+                with Timer() as t:
+                    summary = run_search(args, log=quiet)
+            finally:
+                ray.shutdown()
+            walls[label] = t.s
+            trials = summary["trials"]
+            completed = sum(tr.get("status") == "completed" for tr in trials)
+            stopped = sum(tr.get("status", "").startswith("stopped early") for tr in trials)
+            errors = sum(tr.get("status") == "error" for tr in trials)
+            epochs = sum(tr.get("epochs_run", 0) for tr in trials)
+            note = f"grace period {args.grace_period}" + (" = epochs: ASHA cannot stop a trial early"
+                                                          if grace is None else "")
+            sec.add(f"{label}: wall time", t.s, "s", note=note, grace_period=args.grace_period)
+            sec.add(f"{label}: trials run to the last epoch", completed, "trials", of=len(trials))
+            sec.add(f"{label}: trials stopped early by ASHA", stopped, "trials", errors=errors)
+            sec.add(f"{label}: epochs trained, all trials", epochs, "epochs",
+                    of=args.num_samples * args.epochs)
+            sec.add(f"{label}: best val UA", summary["best_val_ua"], "fraction", trial=summary["best_trial"])
+    finally:
+        if saved_address is not None:
+            os.environ["RAY_ADDRESS"] = saved_address
+    sec.add("wall time with ASHA / without", walls["with ASHA"] / walls["without ASHA"], "x")
+    return sec
