@@ -77,16 +77,21 @@ def _shard_path(shard_dir: Path, manifest: dict, steps: int, segment: int) -> di
         with Timer() as load:
             examples = load_examples(shard_dir, manifest, keys)
         batches = TrainBatches(examples, BATCH, steps + 1, segment, seed=0).epoch(0)
-        t0 = time.perf_counter()
         specaug(next(batches)[0])  # warm-up batch
-        first = time.perf_counter() - t0
+        n, t_batches, t_aug = 0, 0.0, 0.0
         with Timer() as run:
-            n = 0
-            for x, _ in batches:
-                specaug(x)
-                n += len(x)
-    return {"utt_s": n / run.s, "load_s": load.s, "first_s": first, "n": n, "timed_s": run.s,
-            "examples": len(examples), "peak_rss_mib": mem.peak_mib}
+            while True:
+                t0 = time.perf_counter()
+                x = next(batches, None)
+                t1 = time.perf_counter()
+                if x is None:
+                    break
+                specaug(x[0])
+                t_batches += t1 - t0
+                t_aug += time.perf_counter() - t1
+                n += len(x[0])
+    return {"utt_s": n / run.s, "batches_utt_s": n / t_batches, "aug_ms": 1000 * t_aug / steps, "load_s": load.s,
+            "n": n, "timed_s": run.s, "examples": len(examples), "peak_rss_mib": mem.peak_mib}
 
 
 def _audio_path(dataset: AudioMelDataset, workers: int, rounds: int) -> dict[str, float]:
@@ -147,6 +152,8 @@ def run(ctx: Context) -> Section:
         s = _shard_path(ctx.shard_dir, manifest, steps, segment)
     sec.add("shards: load_examples + TrainBatches + SpecAugment", s["utt_s"], "utterances/s",
             batches=steps, utterances=s["n"], timed_s=round(s["timed_s"], 3))
+    sec.add("shards: TrainBatches alone (SpecAugment left out)", s["batches_utt_s"], "utterances/s", batches=steps)
+    sec.add("shards: SpecAugment alone, per batch of 64", s["aug_ms"], "ms", batches=steps)
     sec.add("shards: load_examples (once per run, all utterances)", s["load_s"], "s", utterances=s["examples"])
     sec.add("shards: peak RSS", s["peak_rss_mib"], "MiB")
 

@@ -128,10 +128,26 @@ def init_ray(args: argparse.Namespace) -> dict[str, float]:
     if address:
         ray.init(address=address)
     else:
+        others = _local_ray_instances()
+        if others:
+            print(f"warning: {len(others)} other local Ray instance(s) are running ({', '.join(sorted(others))}). "
+                  "With several local instances, Ray Train cannot find its own to release a finished trial's "
+                  "workers, and later trials may wait forever. Let them finish, or start one shared instance "
+                  "with `ray start --head` and pass --address auto.", file=sys.stderr)
         need = args.workers * args.cpus_per_worker + 1
         ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(need)), dashboard_host="127.0.0.1",
                  log_to_driver=True)
     return ray.cluster_resources()
+
+
+def _local_ray_instances() -> frozenset[str]:
+    """GCS addresses of Ray instances already running on this machine."""
+    try:
+        from ray._private.services import find_gcs_addresses
+
+        return find_gcs_addresses()
+    except Exception:  # a private helper: never let it stop a search
+        return frozenset()
 
 
 def max_concurrent(args: argparse.Namespace, total: dict[str, float]) -> int:
