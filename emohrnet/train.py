@@ -215,6 +215,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     check_features(cfg.model, manifest, cfg.shard_dir)
     classes = manifest["classes"]
     split = make_split(manifest["utterances"], manifest["folds"], cfg.protocol, cfg.fold)
+    for part in ("train", "val", "test"):
+        if not getattr(split, part):
+            raise ValueError(f"{cfg.shard_dir}: the {part} part of {split.describe()} is empty")
     train_ex = load_examples(cfg.shard_dir, manifest, split.train, rank, world, with_copies=cfg.aug_prob > 0)
     val_ex = load_examples(cfg.shard_dir, manifest, split.val, rank, world)
 
