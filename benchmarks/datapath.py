@@ -179,5 +179,6 @@ def run(ctx: Context) -> Section:
             note = f"goal >= {GOAL_RATIO:g}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'}"
         sec.add(f"ratio shards / on the fly (num_workers={workers})", ratio, "x", note=note)
     sec.notes.append(f"The goal is checked against the faster on-the-fly loader (num_workers={best_workers}). "
-                     "Shards also pay load_examples once per run; the on-the-fly loader decodes every epoch.")
+                     "SpecAugment runs on the batches of both paths (what a training loop needs). Shards also pay "
+                     "load_examples once per run; the on-the-fly loader decodes every epoch.")
     return sec

@@ -20,13 +20,15 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 
 from . import datapath, ddp, machine, search, shardbuild, trainstep
 from .common import DEFAULT_DATA_ROOT, Context, Section, usable_cores
@@ -59,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="RAVDESS folder (default ../shared/data/ravdess); the synthetic corpus if it is missing")
     p.add_argument("--sections", default=",".join(SECTIONS),
                    help=f"comma-separated subset of {','.join(SECTIONS)} (default all)")
+    p.add_argument("--threads", default="auto",
+                   help="torch threads of the benchmark process: a number, or 'auto' (default): the usable cores "
+                   "not already busy (cores minus the 1-minute load average, rounded, at least 1)")
     p.add_argument("--work-dir", type=Path, help="parent of the scratch folder (default: the system temp folder)")
     p.add_argument("--keep-work", action="store_true", help="keep the scratch folder (shards, Ray runs)")
     p.add_argument("--verbose", action="store_true", help="show Ray's output instead of writing it to the log")
@@ -69,8 +74,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"unknown sections {unknown}; known: {', '.join(SECTIONS)}")
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA GPU is visible to torch")
+    if args.threads != "auto" and not (args.threads.isdigit() and int(args.threads) > 0):
+        p.error(f"--threads {args.threads!r}: use a positive number or 'auto'")
     args.out = args.out or RESULTS / f"latest-{args.device}.json"
     return args
+
+
+def choose_threads(setting: str, cores: int) -> tuple[int, str]:
+    """Torch threads for ``--threads`` and the reason, recorded in the JSON.
+
+    ``auto`` leaves out the cores other processes keep busy: OpenMP threads on an oversubscribed CPU
+    wait for one another at every parallel op (a 2-thread step can be several times slower than a
+    1-thread one on a loaded 2-core machine).
+    """
+    if setting != "auto":
+        return int(setting), "--threads"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    threads = max(1, min(cores, round(cores - load)))
+    return threads, f"auto: {cores} usable cores, 1-minute load average {load:.2f} at start"
 
 
 # --------------------------------------------------------------------------- table
@@ -123,8 +144,12 @@ def format_report(report: dict[str, Any]) -> str:
         f"RAM {m['ram_gib']} GiB, GPU: {gpus}; load average at start {m['load_average_1_5_15min']}",
         "versions: " + ", ".join(f"{k} {v[k]}" for k in ("python", "torch", "torchaudio", "ray", "webdataset",
                                                           "optuna")),
-        f"torch threads: {report['torch_threads']}",
+        f"torch threads: {report['torch_threads']} ({report['torch_threads_reason']})",
     ]
+    load = m["load_average_1_5_15min"]
+    if load and load[0] >= m["cores_usable"]:
+        lines.append(f"WARNING: load average {load[0]} at start on {m['cores_usable']} usable cores: other processes "
+                     "share the CPU, timings are noisy")
     for sec in sorted(report["sections"].values(), key=lambda s: s["title"]):
         lines.append(format_section(sec))
     lines.append(f"\ntotal wall time {report['wall_s']:.0f} s")
@@ -132,19 +157,50 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- main
-def run_section(key: str, ctx: Context, log_file: Path | None) -> Section:
-    """Run one section, catching its failure; Ray's output goes to ``log_file`` when given."""
+class SectionTimeout(BaseException):
+    """A section ran past its time limit (a ``BaseException``, so library code catching ``Exception``
+    does not swallow it)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int) -> Iterator[None]:
+    """Raise :class:`SectionTimeout` in the main thread after ``seconds`` (``SIGALRM``; no limit where
+    the platform has none)."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise SectionTimeout(f"the section ran past its {seconds} s limit")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def section_limit(key: str, quick: bool) -> int:
+    """Seconds a section may run: a safety net for a Ray run that waits forever."""
+    return (900 if quick else 7200) if key in NOISY else (1800 if quick else 14400)
+
+
+def run_section(key: str, ctx: Context, log: TextIO | None) -> Section:
+    """Run one section, catching its failure and enforcing :func:`section_limit`; Ray's output goes to
+    ``log`` when given (kept open for the whole run: Ray's log handlers keep writing to it)."""
     start = time.perf_counter()
     print(f"[benchmarks] {key} ...", file=sys.stderr, flush=True)
     try:
         with contextlib.ExitStack() as stack:
-            if log_file is not None:
-                f = stack.enter_context(open(log_file, "a"))
-                f.write(f"\n===== {key} =====\n")
-                stack.enter_context(contextlib.redirect_stdout(f))
-                stack.enter_context(contextlib.redirect_stderr(f))
-            sec = SECTIONS[key].run(ctx)
-    except Exception:  # record it, run the other sections
+            if log is not None:
+                log.write(f"\n===== {key} =====\n")
+                stack.enter_context(contextlib.redirect_stdout(log))
+                stack.enter_context(contextlib.redirect_stderr(log))
+            with time_limit(section_limit(key, ctx.quick)):
+                sec = SECTIONS[key].run(ctx)
+    except (Exception, SectionTimeout):  # record it, run the other sections
         sec = Section(key, SECTIONS[key].TITLE, status="error", error=traceback.format_exc())
         print(sec.error, file=sys.stderr)
     sec.wall_s = time.perf_counter() - start
@@ -161,11 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
     cores = usable_cores()
-    torch.set_num_threads(cores)
+    threads, why = choose_threads(args.threads, cores)
+    torch.set_num_threads(threads)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     log_file = None if args.verbose else args.out.with_suffix(".log")
-    if log_file is not None:
-        log_file.write_text("")
+    log = open(log_file, "w", buffering=1) if log_file is not None else None  # open until exit: Ray keeps it
     work = Path(tempfile.mkdtemp(prefix="emohrnet-bench-", dir=args.work_dir))
     ctx = Context(device=args.device, quick=args.quick, work=work, cores=cores, data_root=args.data_root)
     report: dict[str, Any] = {
@@ -175,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode": "quick" if args.quick else "full",
         "device": args.device,
         "torch_threads": torch.get_num_threads(),
+        "torch_threads_reason": why,
         "torch_interop_threads": torch.get_num_interop_threads(),
         "machine": machine.describe(),
         "row_format": "each row: name, value, unit, note, settings (what it was measured with)",
@@ -182,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         for key in [k for k in SECTIONS if k in args.sections]:
-            sec = run_section(key, ctx, log_file if key in NOISY else None)
+            sec = run_section(key, ctx, log if key in NOISY else None)
             report["sections"][key] = sec.to_dict()
             report["wall_s"] = round(time.perf_counter() - start, 1)
             atomic_write_text(args.out, json.dumps(report, indent=1, default=str))  # partial results survive
@@ -195,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     atomic_write_text(args.out, json.dumps(report, indent=1, default=str))
     print(format_report(report))
-    print(f"\nresults: {args.out}" + (f" (Ray output: {log_file})" if log_file and log_file.exists() else ""))
+    print(f"\nresults: {args.out}" + (f" (Ray output: {log_file})" if log_file else ""))
     return 1 if any(s["status"] == "error" for s in report["sections"].values()) else 0
 
 

@@ -11,10 +11,9 @@ trial on the test set.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
-from .common import Context, Section, Timer, quiet, small_corpus
+from .common import Context, Section, Timer, own_ray, quiet, small_corpus
 
 TITLE = "5. Search: wall time and trials of one fixed small search"
 
@@ -47,40 +46,36 @@ def run(ctx: Context) -> Section:
 
     sec = Section("search", TITLE)
     small = small_corpus(ctx)
-    saved_address = os.environ.pop("RAY_ADDRESS", None)  # always a local Ray of its own
     walls: dict[str, float] = {}
-    try:
-        for label, grace in (("without ASHA", None), ("with ASHA", 1)):
-            args = parse_args(search_argv(ctx, small, label.replace(" ", "-"), grace))
-            if not sec.settings:
-                sec.settings = {"trials": args.num_samples, "epochs": args.epochs, "workers_per_trial": args.workers,
-                                "widths": list(args.widths), "stem_channels": args.stem_channels,
-                                "blocks": args.blocks, "modules": args.modules, "n_mels": args.n_mels,
-                                "segment_seconds": args.segment_seconds, "batch_size": args.batch_size,
-                                "corpus": f"synthetic, {small['files']} files, options {small['options']}",
-                                "asha": "reduction factor 3, max_t = epochs",
-                                "timing": "whole run_search call (Ray start to summary)"}
+    for label, grace in (("without ASHA", None), ("with ASHA", 1)):
+        args = parse_args(search_argv(ctx, small, label.replace(" ", "-"), grace))
+        if not sec.settings:
+            sec.settings = {"trials": args.num_samples, "epochs": args.epochs, "workers_per_trial": args.workers,
+                            "widths": list(args.widths), "stem_channels": args.stem_channels,
+                            "blocks": args.blocks, "modules": args.modules, "n_mels": args.n_mels,
+                            "segment_seconds": args.segment_seconds, "batch_size": args.batch_size,
+                            "corpus": f"synthetic, {small['files']} files, options {small['options']}",
+                            "asha": "reduction factor 3, max_t = epochs",
+                            "timing": "whole run_search call (Ray start to summary)"}
+        with own_ray():  # a local Ray of its own, findable by Ray Train's placement-group cleaner
             try:
                 with Timer() as t:
                     summary = run_search(args, log=quiet)
             finally:
                 ray.shutdown()
-            walls[label] = t.s
-            trials = summary["trials"]
-            completed = sum(tr.get("status") == "completed" for tr in trials)
-            stopped = sum(tr.get("status", "").startswith("stopped early") for tr in trials)
-            errors = sum(tr.get("status") == "error" for tr in trials)
-            epochs = sum(tr.get("epochs_run", 0) for tr in trials)
-            note = f"grace period {args.grace_period}" + (" = epochs: ASHA cannot stop a trial early"
-                                                          if grace is None else "")
-            sec.add(f"{label}: wall time", t.s, "s", note=note, grace_period=args.grace_period)
-            sec.add(f"{label}: trials run to the last epoch", completed, "trials", of=len(trials))
-            sec.add(f"{label}: trials stopped early by ASHA", stopped, "trials", errors=errors)
-            sec.add(f"{label}: epochs trained, all trials", epochs, "epochs",
-                    of=args.num_samples * args.epochs)
-            sec.add(f"{label}: best val UA", summary["best_val_ua"], "fraction", trial=summary["best_trial"])
-    finally:
-        if saved_address is not None:
-            os.environ["RAY_ADDRESS"] = saved_address
+        walls[label] = t.s
+        trials = summary["trials"]
+        completed = sum(tr.get("status") == "completed" for tr in trials)
+        stopped = sum(tr.get("status", "").startswith("stopped early") for tr in trials)
+        errors = sum(tr.get("status") == "error" for tr in trials)
+        epochs = sum(tr.get("epochs_run", 0) for tr in trials)
+        note = f"grace period {args.grace_period}" + (" = epochs: ASHA cannot stop a trial early"
+                                                      if grace is None else "")
+        sec.add(f"{label}: wall time", t.s, "s", note=note, grace_period=args.grace_period)
+        sec.add(f"{label}: trials run to the last epoch", completed, "trials", of=len(trials))
+        sec.add(f"{label}: trials stopped early by ASHA", stopped, "trials", errors=errors)
+        sec.add(f"{label}: epochs trained, all trials", epochs, "epochs",
+                of=args.num_samples * args.epochs)
+        sec.add(f"{label}: best val UA", summary["best_val_ua"], "fraction", trial=summary["best_trial"])
     sec.add("wall time with ASHA / without", walls["with ASHA"] / walls["without ASHA"], "x")
     return sec

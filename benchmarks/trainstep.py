@@ -56,16 +56,16 @@ class ModelSpec:
 
 
 MODELS = (
-    ModelSpec("W18, stem 64 (paper baseline)", 18, 64, quick_cpu_batch=8),
-    ModelSpec("W8, stem 16 (small)", 8, 16, quick_cpu_batch=16),
+    ModelSpec("W18 stem 64 (paper baseline)", 18, 64, quick_cpu_batch=16),
+    ModelSpec("W8 stem 16", 8, 16),
 )
 
 # (label, bf16 autocast, channels_last, torch.compile)
 MODES = (
-    ("float32", False, False, False),
+    ("fp32", False, False, False),
     ("bf16 autocast", True, False, False),
-    ("bf16 autocast + channels_last", True, True, False),
-    ("torch.compile (bf16 autocast + channels_last)", True, True, True),
+    ("bf16 + channels_last", True, True, False),
+    ("torch.compile bf16 + channels_last", True, True, True),
 )
 
 
@@ -163,7 +163,7 @@ def run(ctx: Context) -> Section:
         sec.add(f"{spec.name}: FLOPs per sample (fwd+bwd)", flops / 1e9, "GFLOP", width=spec.width,
                 stem_channels=spec.stem_channels)
         for label, amp, cl, comp in MODES:
-            name = f"{spec.name}, {label}"
+            name = f"{spec.name}, {label}, batch {batch}"
             common = {"batch": batch, "width": spec.width, "stem_channels": spec.stem_channels, "mode": label}
             if (amp or cl or comp) and not cuda:
                 sec.add(f"{name}: throughput", None, "samples/s", note="skipped: no GPU", **common)

@@ -61,7 +61,7 @@ def test_two_node_ddp_matches_one_worker(shard_dir, tmp_path):
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
     try:
-        ray.init(address=cluster.address)
+        ray.init(address=cluster.address, runtime_env={"env_vars": {"RAY_ADDRESS": cluster.address}})
         cluster.wait_for_nodes()
         assert len([n for n in ray.nodes() if n["Alive"]]) == 2
         two = _fit(shard_dir, tmp_path, "two-nodes", workers=2, epochs=1, strategy="STRICT_SPREAD")

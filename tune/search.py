@@ -117,7 +117,9 @@ def init_ray(args: argparse.Namespace) -> dict[str, float]:
     """Join the cluster at ``--address``/``$RAY_ADDRESS`` or start a local Ray.
 
     A local Ray gets at least enough logical CPUs for one trial (its driver plus its workers),
-    so the worker group starts on a 2-core machine; its dashboard binds to 127.0.0.1 only.
+    so the worker group starts on a 2-core machine; its dashboard binds to 127.0.0.1 only, and
+    its GCS address is pinned (:func:`_pin_local_gcs_address`) so several local searches can
+    run side by side.
 
     Returns:
         the cluster's total resources.
@@ -128,26 +130,34 @@ def init_ray(args: argparse.Namespace) -> dict[str, float]:
     if address:
         ray.init(address=address)
     else:
-        others = _local_ray_instances()
-        if others:
-            print(f"warning: {len(others)} other local Ray instance(s) are running ({', '.join(sorted(others))}). "
-                  "With several local instances, Ray Train cannot find its own to release a finished trial's "
-                  "workers, and later trials may wait forever. Let them finish, or start one shared instance "
-                  "with `ray start --head` and pass --address auto.", file=sys.stderr)
         need = args.workers * args.cpus_per_worker + 1
-        ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(need)), dashboard_host="127.0.0.1",
-                 log_to_driver=True)
+        gcs = _pin_local_gcs_address()
+        try:
+            ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(need)), dashboard_host="127.0.0.1",
+                     log_to_driver=True, runtime_env={"env_vars": {"RAY_ADDRESS": gcs}})
+        finally:
+            os.environ.pop("RAY_GCS_SERVER_PORT", None)
     return ray.cluster_resources()
 
 
-def _local_ray_instances() -> frozenset[str]:
-    """GCS addresses of Ray instances already running on this machine."""
-    try:
-        from ray._private.services import find_gcs_addresses
+def _pin_local_gcs_address() -> str:
+    """Choose the GCS port of the local Ray about to start and return its address.
 
-        return find_gcs_addresses()
-    except Exception:  # a private helper: never let it stop a search
-        return frozenset()
+    Ray Train 2.60 releases a finished trial's workers from an actor that finds its cluster by
+    scanning the machine; with another local Ray instance running it gives up ("Found multiple
+    active Ray instances") and the next trial waits forever. Starting Ray on a known GCS port
+    (``RAY_GCS_SERVER_PORT``) and giving every worker ``RAY_ADDRESS`` (job runtime env) lets it
+    find its own.
+    """
+    import socket
+
+    from ray._private.services import get_node_ip_address
+
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        port = sock.getsockname()[1]
+    os.environ["RAY_GCS_SERVER_PORT"] = str(port)
+    return f"{get_node_ip_address()}:{port}"
 
 
 def max_concurrent(args: argparse.Namespace, total: dict[str, float]) -> int:

@@ -1,0 +1,457 @@
+"""Cross-fold evaluation of a chosen configuration: the number a results table quotes.
+
+Usage::
+
+    python -m tune.evaluate --dataset ravdess --config EXP/best.json --folds all
+    python -m tune.evaluate --dataset ravdess --config EXP/best.json --folds 0,2,5 --epochs 50
+    python -m tune.evaluate --dataset iemocap --config EXP/best.json --address auto   # on a Ray cluster
+
+A search (:mod:`tune.search`) tunes on one fold; its test UA is one fold's figure. This command
+trains the search's best configuration (``best_config`` of ``best.json``: the model and every
+setting, protocol included) on each requested fold, one Ray Train (DDP) run per fold, run as a Ray
+Tune grid over the folds (no search algorithm, no scheduler; as many folds at once as the
+resources allow), so every fold also logs to TensorBoard. Inside each fold the best epoch is
+chosen on that fold's validation split (val UA) and only that epoch's weights are scored on the
+fold's test split, once.
+
+It prints, per fold, the test UA, WA and macro-F1 and the best validation epoch, then the mean
+and sample standard deviation over the folds, naming the protocol ("speaker-independent, N
+folds" or "random split, seeds ..."), and writes ``crossfold.json`` and ``crossfold.md`` beside
+``best.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from emohrnet.corpora import CorpusError
+from emohrnet.storage import atomic_write_text
+from emohrnet.train import MODEL_FEATURES
+from shards.build import (
+    ShardError,
+    build_shards,
+    features_from_args,
+    parse_corpus_options,
+    read_manifest,
+    verify_shards,
+)
+
+CROSSFOLD_JSON = "crossfold.json"
+CROSSFOLD_MD = "crossfold.md"
+RANDOM_SEEDS = 5
+"""``--folds all`` under the random protocol: split seeds 0..4."""
+
+MODEL_SELECTION = ("inside each fold, the best epoch is chosen on that fold's validation split (val UA); the fold's "
+                   "test split is scored once, with that epoch's weights")
+
+METRICS = ("test_ua", "test_wa", "test_macro_f1", "best_val_ua")
+
+
+# --------------------------------------------------------------------------- metrics
+def macro_f1(confusion: Any) -> float:
+    """Macro-averaged F1 from a confusion matrix.
+
+    F1 of class ``c`` is ``2 TP / (2 TP + FP + FN)``; the macro average runs over the classes that
+    occur in the reference or in the predictions (a class predicted but never present scores 0),
+    which is what ``sklearn.metrics.f1_score(y_true, y_pred, average="macro")`` computes.
+
+    Args:
+        confusion: ``(C, C)`` counts (nested lists, numpy array or torch tensor); row = reference
+            class, column = predicted class.
+
+    Returns:
+        macro-F1 in [0, 1]; ``nan`` for an empty matrix.
+
+    Raises:
+        ValueError: the matrix is not square, or holds a negative count.
+    """
+    import numpy as np
+
+    cm = np.asarray(confusion.tolist() if hasattr(confusion, "tolist") else confusion, dtype=np.float64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"confusion matrix must be square (C, C), got shape {cm.shape}")
+    if (cm < 0).any():
+        raise ValueError("confusion matrix holds a negative count")
+    tp = np.diag(cm)
+    fp = cm.sum(axis=0) - tp
+    fn = cm.sum(axis=1) - tp
+    denom = 2 * tp + fp + fn
+    seen = denom > 0
+    if not seen.any():
+        return float("nan")
+    return float(np.mean(2 * tp[seen] / denom[seen]))
+
+
+def mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (``ddof=1``) of ``values``.
+
+    Returns:
+        ``(mean, std)``; ``std`` is ``None`` for fewer than 2 values, both are ``None`` for none.
+    """
+    if not values:
+        return None, None
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) if len(values) > 1 else None)
+
+
+# --------------------------------------------------------------------------- command line
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line (see the module docstring)."""
+    p = argparse.ArgumentParser(prog="python -m tune.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", required=True, help="the corpus (must be the one best.json was searched on)")
+    p.add_argument("--data-root", help="corpus folder, used only if the shards must be rebuilt "
+                   "(default: the search's --data-root, else $EMOHRNET_<DATASET>_ROOT)")
+    p.add_argument("--config", required=True, help="best.json written by python -m tune.search")
+    p.add_argument("--folds", default="all",
+                   help="'all' (every speaker fold; random protocol: seeds 0-4) or indices, e.g. 0,2,5 "
+                   "(default all)")
+    p.add_argument("--epochs", type=int, help="epochs per fold (default: the searched config's)")
+    p.add_argument("--workers", type=int, help="DDP workers per fold (default: the search's, else 2)")
+    p.add_argument("--cpus-per-worker", type=float, help="CPUs per worker (default: the search's, else 1)")
+    p.add_argument("--gpus-per-worker", type=float, help="GPUs per worker (default: the search's, else 0)")
+    p.add_argument("--storage-path", help="where the folds' Tune run goes (default: the experiment folder)")
+    p.add_argument("--name", help="name of the folds' Tune run (default crossfold-<time>)")
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    args = p.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        p.error("--epochs must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        p.error("--workers must be at least 1")
+    return args
+
+
+def parse_folds(spec: str, protocol: str, n_folds: int) -> list[int]:
+    """The folds ``--folds`` names.
+
+    Args:
+        spec: ``"all"`` or comma-separated non-negative integers.
+        protocol: ``"speaker"`` (folds index the corpus's speaker groups) or ``"random"``
+            (folds are split seeds; ``all`` is seeds ``0..RANDOM_SEEDS-1``).
+        n_folds: the corpus's speaker groups (``len(manifest["folds"])``).
+
+    Returns:
+        the fold indices, sorted, without repeats.
+
+    Raises:
+        ValueError: not integers, empty, or a speaker fold outside ``[0, n_folds)``.
+    """
+    if spec.strip().lower() == "all":
+        return list(range(n_folds if protocol == "speaker" else RANDOM_SEEDS))
+    try:
+        folds = sorted({int(s) for s in spec.split(",") if s.strip()})
+    except ValueError:
+        raise ValueError(f"--folds {spec!r}: use 'all' or comma-separated integers such as 0,2,5") from None
+    if not folds:
+        raise ValueError("--folds names no fold")
+    if folds[0] < 0:
+        raise ValueError(f"--folds {spec!r}: folds are non-negative")
+    if protocol == "speaker" and folds[-1] >= n_folds:
+        raise ValueError(f"--folds {spec!r}: this corpus has speaker folds 0..{n_folds - 1}")
+    return folds
+
+
+def protocol_name(protocol: str, folds: list[int], n_total: int | None = None) -> str:
+    """How a result names its protocol, e.g. ``"speaker-independent, 6 folds"`` or
+    ``"random split, seeds 0,1,2"`` (the latter also says that it is not speaker-independent)."""
+    if protocol == "speaker":
+        name = f"speaker-independent, {len(folds)} fold{'s' if len(folds) != 1 else ''}"
+        if n_total is None or len(folds) != n_total:
+            name += f" ({','.join(map(str, folds))}" + (f" of {n_total})" if n_total is not None else ")")
+        return name
+    return (f"random split, seeds {','.join(map(str, folds))} (speakers shared between train and test: "
+            "NOT speaker-independent)")
+
+
+# --------------------------------------------------------------------------- shards
+def _search_args(exp_dir: Path) -> dict[str, Any]:
+    path = exp_dir / "search_args.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def ensure_shards(summary: dict[str, Any], model: str, exp_dir: Path, data_root: str | None = None,
+                  log=print) -> dict[str, str]:
+    """The shard folders of the search (``best.json``'s ``shard_dirs``), rebuilt if they are gone.
+
+    A folder is reused when its manifest reads and every shard's sha256 matches; otherwise the
+    shards of ``model`` are built again with the search's settings (``search_args.json``: corpus
+    options, front end, augmentation copies) from ``data_root`` (default: the search's).
+
+    Returns:
+        ``{model: shard folder}``.
+
+    Raises:
+        ShardError: the shards are gone and ``search_args.json`` is missing, or the build fails.
+        CorpusError: the corpus is not at the data root.
+    """
+    dirs = dict(summary.get("shard_dirs") or {})
+    current = dirs.get(model)
+    if current:
+        try:
+            manifest = read_manifest(current)
+            problems = verify_shards(current, manifest)
+        except ShardError as err:
+            problems = [str(err)]
+        if not problems:
+            log(f"reusing the search's shards in {current}")
+            return {model: current}
+        log(f"the search's shards cannot be used ({'; '.join(problems[:3])}); rebuilding them")
+    saved = _search_args(exp_dir)
+    if not saved:
+        raise ShardError(f"{exp_dir}: the search's shards are gone and there is no search_args.json to rebuild "
+                         "them with; build them with python -m shards.build and run the search again")
+    ns = argparse.Namespace(**saved)
+    kind = MODEL_FEATURES[model]
+    out = saved.get("shard_dir") if saved.get("model") != "any" else None
+    built = build_shards(saved["dataset"], data_root or saved.get("data_root"), out,
+                         workers=int(saved.get("build_workers") or 1), features=features_from_args(ns, kind),
+                         corpus_options=parse_corpus_options(saved.get("corpus_option") or []),
+                         augment_copies=int(saved.get("augment_copies") or 0) if kind == "mfcc" else 0, log=log)
+    return {model: str(built.shard_dir)}
+
+
+# --------------------------------------------------------------------------- the run
+def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
+    """Train ``best.json``'s configuration on every requested fold and summarise the folds.
+
+    Starts a local Ray (or joins ``--address``/``$RAY_ADDRESS``) unless this process already has
+    Ray initialised, which it then uses; the caller shuts Ray down.
+
+    Returns:
+        the summary written to ``crossfold.json``: ``dataset``, ``model``, ``protocol``,
+        ``protocol_name``, ``model_selection``, ``folds`` (one dict per fold: ``fold``, ``split``,
+        ``status``, ``test_ua``, ``test_wa``, ``test_macro_f1``, ``best_val_ua``, ``best_epoch``
+        (counted from 0, as in ``best.json``), ``epochs_run``, ``test_confusion``, ``path``),
+        ``mean`` and ``std`` (per metric; ``std`` ``None`` with one fold), ``n_completed``,
+        ``config``, ``source``, ``tune_dir``, ``tensorboard``.
+
+    Raises:
+        FileNotFoundError: no ``--config`` file.
+        ValueError: ``--dataset`` is not the searched corpus, or bad ``--folds``.
+        ShardError, CorpusError: the shards are gone and cannot be rebuilt.
+        RuntimeError: no fold finished.
+    """
+    import ray
+    from ray import tune
+
+    from emohrnet.splits import make_split
+
+    from .search import init_ray, max_concurrent
+    from .trial import TrialResources, run_trial
+
+    config_path = Path(args.config).expanduser().resolve()
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path}: no such file; pass the best.json of a search")
+    summary = json.loads(config_path.read_text())
+    exp_dir = config_path.parent
+    if args.dataset != summary["dataset"]:
+        raise ValueError(f"--dataset {args.dataset} but {config_path} was searched on {summary['dataset']}")
+    best_config = dict(summary["best_config"])
+    model = best_config.get("model") or summary.get("best_model")
+    protocol = summary["protocol"]
+    shard_dirs = ensure_shards(summary, model, exp_dir, args.data_root, log)
+    manifest = read_manifest(shard_dirs[model])
+    n_groups = len(manifest["folds"])
+    folds = parse_folds(args.folds, protocol, n_groups)
+    saved = _search_args(exp_dir)
+    for key, default in (("workers", 2), ("cpus_per_worker", 1.0), ("gpus_per_worker", 0.0)):
+        if getattr(args, key, None) is None:
+            setattr(args, key, saved.get(key, default))
+
+    fixed = {k: v for k, v in best_config.items() if k != "fold"}
+    fixed.update(shard_dirs=shard_dirs, model=model, protocol=protocol)
+    if args.epochs:
+        fixed["epochs"] = args.epochs
+    storage = Path(args.storage_path or exp_dir).expanduser().resolve()
+    name = args.name or f"crossfold-{time.strftime('%Y%m%d-%H%M%S')}"
+    tune_dir = storage / name
+    pname = protocol_name(protocol, folds, n_groups if protocol == "speaker" else None)
+    log(f"Cross-fold evaluation of trial {summary.get('best_trial')} ({model}) on {args.dataset}: {pname}")
+    log(f"Model selection: {MODEL_SELECTION}")
+    log(f"TensorBoard: tensorboard --logdir {tune_dir}")
+
+    total = ray.cluster_resources() if ray.is_initialized() else init_ray(args)
+    concurrent = min(len(folds), max_concurrent(args, total))
+    resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker, str(tune_dir / "train_runs"))
+    trainable = tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed), {"CPU": 1})
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"fold": tune.grid_search(folds)},
+        tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=concurrent,
+                                    trial_dirname_creator=_fold_dirname),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage)),
+    )
+    grid = tuner.fit()
+
+    rows = []
+    for result in grid:
+        fold = int(result.config["fold"])
+        split = make_split(manifest["utterances"], manifest["folds"], protocol, fold)
+        rows.append(_fold_row(fold, split.describe(), result))
+    rows.sort(key=lambda r: r["fold"])
+    done = [r for r in rows if r["status"] == "completed"]
+    if not done:
+        raise RuntimeError(f"no fold finished; see the errors in {tune_dir}")
+    mean, std = {}, {}
+    for key in METRICS:
+        mean[key], std[key] = mean_std([r[key] for r in done])
+    out = {
+        "dataset": summary["dataset"],
+        "model": model,
+        "best_trial": summary.get("best_trial"),
+        "protocol": protocol,
+        "protocol_name": protocol_name(protocol, [r["fold"] for r in done],
+                                       n_groups if protocol == "speaker" else None),
+        "protocol_note": summary.get("protocol_note", ""),
+        "model_selection": MODEL_SELECTION,
+        "folds_requested": folds,
+        "n_folds_total": n_groups if protocol == "speaker" else None,
+        "n_completed": len(done),
+        "folds": rows,
+        "mean": mean,
+        "std": std,
+        "epochs": int(fixed["epochs"]),
+        "config": dict(fixed),
+        "classes": manifest["classes"],
+        "source": str(config_path),
+        "experiment_dir": str(exp_dir),
+        "tune_dir": str(tune_dir),
+        "tensorboard": f"tensorboard --logdir {tune_dir}",
+    }
+    for file, text in ((CROSSFOLD_JSON, json.dumps(out, indent=1, default=str)), (CROSSFOLD_MD, format_markdown(out))):
+        atomic_write_text(exp_dir / file, text)
+        os.chmod(exp_dir / file, 0o644)  # atomic_write_text leaves mkstemp's 0600; results are meant to be shared
+    log(format_table(out))
+    log(f"Written: {exp_dir / CROSSFOLD_JSON}, {exp_dir / CROSSFOLD_MD}")
+    return out
+
+
+def _fold_dirname(trial) -> str:
+    return f"fold_{trial.config.get('fold')}_{trial.trial_id}"
+
+
+def _fold_row(fold: int, split: str, result) -> dict[str, Any]:
+    m = result.metrics or {}
+    row: dict[str, Any] = {"fold": fold, "split": split, "path": result.path}
+    confusion = m.get("test_confusion")
+    if result.error or confusion is None or m.get("test_ua") is None:
+        row.update(status="error", error=str(result.error) if result.error else "no test scores reported",
+                   **{k: None for k in METRICS}, best_epoch=None, epochs_run=m.get("training_iteration"),
+                   test_confusion=None)
+        return row
+    row.update(status="completed", test_ua=float(m["test_ua"]), test_wa=float(m["test_wa"]),
+               test_macro_f1=macro_f1(confusion), best_val_ua=float(m["best_val_ua"]),
+               best_epoch=int(m["best_epoch"]), epochs_run=int(m.get("training_iteration") or 0),
+               test_confusion=confusion)
+    return row
+
+
+# --------------------------------------------------------------------------- formatting
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
+
+
+def _pm(mean: float | None, std: float | None) -> str:
+    return f"{_pct(mean)} ± {_pct(std)}"
+
+
+def _speakers(split: str) -> str:
+    """The test speakers from a split description, else the split's seed/fold text."""
+    if "test speakers " in split:
+        return split.split("test speakers ", 1)[1].split(";", 1)[0]
+    return "-"
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The per-fold table with mean ± std, as plain text (figures in %)."""
+    lines = [f"\nCross-fold evaluation on {result['dataset']} ({result['model']}, config of trial "
+             f"{result['best_trial']}): {result['protocol_name']}",
+             f"Model selection: {result['model_selection']}", ""]
+    head = f"{'fold':>4s}  {'test speakers':24s} {'val UA':>7s} {'epoch':>5s} {'test UA':>7s} {'test WA':>7s} " \
+           f"{'macro-F1':>8s}  status"
+    lines += [head, "-" * len(head)]
+    for r in result["folds"]:
+        epoch = f"{r['best_epoch']:5d}" if r["best_epoch"] is not None else f"{'-':>5s}"
+        lines.append(f"{r['fold']:4d}  {_speakers(r['split'])[:24]:24s} {_pct(r['best_val_ua']):>7s} {epoch} "
+                     f"{_pct(r['test_ua']):>7s} {_pct(r['test_wa']):>7s} {_pct(r['test_macro_f1']):>8s}  "
+                     f"{r['status']}")
+    m, s = result["mean"], result["std"]
+    lines.append("-" * len(head))
+    lines.append(f"mean ± std over {result['n_completed']} folds (%): "
+                 f"val UA {_pm(m['best_val_ua'], s['best_val_ua'])}; "
+                 f"test UA {_pm(m['test_ua'], s['test_ua'])}; test WA {_pm(m['test_wa'], s['test_wa'])}; "
+                 f"macro-F1 {_pm(m['test_macro_f1'], s['test_macro_f1'])}")
+    lines.append("(std: sample standard deviation, ddof=1; n/a with one fold; epochs counted from 0)")
+    lines.append(f"Protocol: {result['protocol_name']}")
+    if result.get("protocol_note"):
+        lines.append(f"Note on this corpus: {result['protocol_note']}")
+    return "\n".join(lines)
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """The per-fold table with a mean ± std row, as a Markdown table (figures in %)."""
+    lines = ["| Fold | Test speakers | Best val UA (%) | Best epoch | Test UA (%) | Test WA (%) | Macro-F1 (%) "
+             "| Status |",
+             "|---:|---|---:|---:|---:|---:|---:|---|"]
+    for r in result["folds"]:
+        epoch = str(r["best_epoch"]) if r["best_epoch"] is not None else "-"
+        lines.append(f"| {r['fold']} | {_speakers(r['split'])} | {_pct(r['best_val_ua'])} | {epoch} | "
+                     f"{_pct(r['test_ua'])} | {_pct(r['test_wa'])} | {_pct(r['test_macro_f1'])} | {r['status']} |")
+    m, s = result["mean"], result["std"]
+    lines.append(f"| **mean ± std** | {result['n_completed']} folds | {_pm(m['best_val_ua'], s['best_val_ua'])} | | "
+                 f"**{_pm(m['test_ua'], s['test_ua'])}** | {_pm(m['test_wa'], s['test_wa'])} | "
+                 f"{_pm(m['test_macro_f1'], s['test_macro_f1'])} | |")
+    return "\n".join(lines)
+
+
+def headline(result: dict[str, Any]) -> str:
+    """The one figure a results table quotes, with its protocol, e.g.
+    ``"UA 61.20 ± 3.10 % — ravdess, emohrnet; speaker-independent, 6 folds"``."""
+    m, s = result["mean"], result["std"]
+    return (f"UA {_pm(m['test_ua'], s['test_ua'])} % — {result['dataset']}, {result['model']}; "
+            f"{result['protocol_name']}")
+
+
+def format_markdown(result: dict[str, Any]) -> str:
+    """``crossfold.md``: the protocol, how models were selected, the table and the headline."""
+    return "\n".join([
+        f"# Cross-fold evaluation: {result['dataset']}, {result['model']}",
+        "",
+        f"- Protocol: **{result['protocol_name']}**",
+        f"- Configuration: best trial `{result['best_trial']}` of the search ({result['source']}), "
+        f"{result['epochs']} epoch{'s' if result['epochs'] != 1 else ''} per fold",
+        f"- Model selection: {result['model_selection']}",
+        "- Mean ± std over the completed folds; std is the sample standard deviation (ddof=1), n/a with one "
+        "fold; epochs counted from 0",
+        *([f"- Note on this corpus: {result['protocol_note']}"] if result.get("protocol_note") else []),
+        "",
+        markdown_table(result),
+        "",
+        f"For the README's results table: **{headline(result)}**",
+        "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (2: bad input, 1: some fold failed)."""
+    args = parse_args(argv)
+    try:
+        result = run_crossfold(args)
+    except (CorpusError, ShardError, FileNotFoundError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0 if result["n_completed"] == len(result["folds"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
