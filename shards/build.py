@@ -139,8 +139,12 @@ def _features(item: tuple[str, str]) -> tuple[np.ndarray | None, str | None, lis
 
 def _map_features(items: list[tuple[str, str]], job: _Job, workers: int) -> Iterator[tuple]:
     if workers <= 1:
+        threads = torch.get_num_threads()
         _init_worker(job)
-        yield from map(_features, items)
+        try:
+            yield from map(_features, items)
+        finally:
+            torch.set_num_threads(threads)  # the in-process "worker" must not leave the caller on 1 thread
         return
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job,)) as pool:
         yield from pool.map(_features, items, chunksize=8)
