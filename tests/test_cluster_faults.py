@@ -6,6 +6,7 @@ train a tiny EmoHRNet on a small synthetic corpus.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -58,7 +59,10 @@ def test_two_node_ddp_matches_one_worker(shard_dir, tmp_path):
     from ray.cluster_utils import Cluster
     from ray.util.state import list_actors
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    with socket.socket() as sock:  # a free dashboard port: 8265 may be taken by another Ray on this machine
+        sock.bind(("127.0.0.1", 0))
+        dashboard_port = sock.getsockname()[1]
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "dashboard_port": dashboard_port})
     cluster.add_node(num_cpus=1)
     try:
         ray.init(address=cluster.address, runtime_env={"env_vars": {"RAY_ADDRESS": cluster.address}})
