@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from .augment import AugmentConfig, SpecAugment
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint_file, save_checkpoint_file
 from .data import Example, TrainBatches, eval_batches, load_examples, steps_per_epoch
+from .frontend import n_features
 from .metrics import confusion_matrix, unweighted_accuracy, weighted_accuracy
 from .models import build_model, width_preset
 from .splits import make_split
@@ -222,8 +223,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     val_ex = load_examples(cfg.shard_dir, manifest, split.val, rank, world)
 
     torch.manual_seed(cfg.seed)
-    n_features = manifest["features"].get("n_mfcc") or manifest["features"]["n_mels"]
-    core = build_model(cfg.model, len(classes), **cfg.model_kwargs(n_features))
+    kind = manifest.get("feature_kind", "logmel")
+    core = build_model(cfg.model, len(classes), **cfg.model_kwargs(n_features(kind, manifest["features"])))
     model = ray.train.torch.prepare_model(core)
     core = core.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),

@@ -44,8 +44,9 @@ from tqdm import tqdm
 from emohrnet import paths
 from emohrnet.audio import AudioError, load_audio
 from emohrnet.corpora import CorpusError, Skipped, Utterance, corpus_class, get_corpus, list_corpora
-from emohrnet.features import FeatureConfig, LogMel
-from emohrnet.mfcc import Mfcc, MfccConfig
+from emohrnet.features import FeatureConfig
+from emohrnet.frontend import front_end
+from emohrnet.mfcc import MfccConfig
 from emohrnet.storage import atomic_write_text, sha256_file
 from emohrnet.wave_augment import WaveAugmentConfig, augmented_copies
 
@@ -83,12 +84,6 @@ def feature_kind(features: FeatureSpec) -> str:
     return "mfcc" if isinstance(features, MfccConfig) else "logmel"
 
 
-def features_from_manifest(manifest: dict[str, Any]) -> FeatureSpec:
-    """The front end a shard build used (its manifest's ``feature_kind`` and ``features``)."""
-    kind = manifest.get("feature_kind", "logmel")
-    return (MfccConfig if kind == "mfcc" else FeatureConfig).from_dict(manifest["features"])
-
-
 @dataclass(frozen=True)
 class _Job:
     features: dict[str, Any]
@@ -106,8 +101,7 @@ def _init_worker(job: _Job) -> None:
     global _EXTRACT, _JOB
     torch.set_num_threads(1)
     _JOB = job
-    _EXTRACT = Mfcc(MfccConfig.from_dict(job.features)) if job.kind == "mfcc" else \
-        LogMel(FeatureConfig.from_dict(job.features))
+    _EXTRACT = front_end(job.kind, job.features)
 
 
 def _features(item: tuple[str, str]) -> tuple[np.ndarray | None, str | None, list[tuple[str, np.ndarray]]]:
