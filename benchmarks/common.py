@@ -34,7 +34,7 @@ def row(name: str, value: float | int | str | None, unit: str, note: str = "", *
     """One figure of the results.
 
     Args:
-        name: what was measured, e.g. ``"shards: load_examples + TrainBatches + SpecAugment"``.
+        name: what was measured, e.g. ``"on the fly: load_audio + LogMel + random_segment, num_workers=0"``.
         value: the figure (``None`` when skipped; ``note`` then says why).
         unit: its unit (``utterances/s``, ``samples/s``, ``s``, ``MiB``, ``x``, ...).
         note: a short remark printed next to the figure (``"skipped: no GPU"``, ``"goal met"``).

@@ -1,27 +1,34 @@
 """Section 1, the data path: utterances/s delivered to the training loop from shards against decoding
 the original audio and computing the log-mel on the fly.
 
-- Shards: :func:`emohrnet.data.load_examples` (once, timed separately) then
-  :class:`emohrnet.data.TrainBatches` batches of 64 segments through :class:`emohrnet.augment.SpecAugment`,
-  exactly what :func:`emohrnet.train.train_loop_per_worker` does each step.
+- Shards, cached and batched (what :func:`emohrnet.train.train_loop_per_worker` does by default):
+  :func:`emohrnet.data.load_examples` (once, timed apart), the examples packed once into a
+  :class:`emohrnet.data.DeviceBatches` cache (timed apart), then per step one gather of 64 shifted
+  segments and the batched :class:`emohrnet.augment.SpecAugment`. On the CPU, and with ``--device cuda``
+  also with the cache, the gather and the masks on the GPU.
+- Shards, per example (the path before the cache, kept to show the gain): :class:`emohrnet.data.TrainBatches`
+  (a Python loop of :func:`emohrnet.augment.random_segment` per example) and SpecAugment drawn per example
+  with ``torchaudio``'s ``FrequencyMasking``/``TimeMasking`` (``iid_masks=True``), the previous implementation.
 - On the fly: the loader a user would write without shards, a ``torch.utils.data.Dataset`` whose items
   are :func:`emohrnet.audio.load_audio` + :class:`emohrnet.features.LogMel` +
   :func:`emohrnet.augment.random_segment`, a ``DataLoader`` of batch 64 (``num_workers`` 0 and the
-  machine's cores), then the same SpecAugment on each batch.
+  machine's cores), then the batched SpecAugment on each batch.
 
 Timing starts after a warm-up: one batch for the shards and ``num_workers=0``; with ``N`` DataLoader
 workers the first ``N`` batches (one per worker, built side by side during the workers' start-up,
-which is reported separately), and whole rounds of ``N`` batches are timed after them. All with one
-torch thread in the measuring process (:data:`THREADS`): what a Ray Train worker with one CPU has, and
-it keeps a loaded machine's OpenMP stalls out of the figures.
+which is reported separately), and whole rounds of ``N`` batches are timed after them. The cached path
+times a whole epoch of :data:`CACHED_STEPS` batches, its per-epoch plan (order, offsets) included. All
+with one torch thread in the measuring process (:data:`THREADS`): what a Ray Train worker with one CPU
+has, and it keeps a loaded machine's OpenMP stalls out of the figures. GPU timings end with
+``torch.cuda.synchronize``.
 
-The goal: shards at least :data:`GOAL_RATIO` times faster than the faster on-the-fly loader.
+The goal: shards (cached and batched, on the CPU) at least :data:`GOAL_RATIO` times faster than the
+faster on-the-fly loader.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,6 +42,28 @@ GOAL_RATIO = 20.0
 SEGMENT_SECONDS = 3.0
 THREADS = 1
 """Torch threads of the measuring process: what a training worker with one CPU gets from Ray."""
+CACHED_STEPS = {True: 200, False: 1000}
+"""Batches timed on the cached path (``--quick``: 200, full: 1000): it is fast, so more than the others."""
+
+
+class PerExampleSpecAugment(torch.nn.Module):
+    """The SpecAugment the batched one replaced: ``torchaudio`` masks drawn example by example.
+
+    Input and output ``(batch, 1, n_mels, frames)``; one ``FrequencyMasking(F, iid_masks=True)`` and one
+    ``TimeMasking(T, iid_masks=True)`` (widths uniform on ``[0, F)`` / ``[0, T)``, Park et al. 2019).
+    Kept only as the reference row of this benchmark.
+    """
+
+    def __init__(self, freq_mask: int, time_mask: int) -> None:
+        super().__init__()
+        import torchaudio.transforms as T
+
+        self.masks = torch.nn.Sequential(T.FrequencyMasking(freq_mask, iid_masks=True),
+                                         T.TimeMasking(time_mask, iid_masks=True))
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """Mask a batch; see the class docstring for shapes."""
+        return self.masks(batch)
 
 
 class AudioMelDataset(torch.utils.data.Dataset):
@@ -67,31 +96,67 @@ class AudioMelDataset(torch.utils.data.Dataset):
         return random_segment(mel, self.segment_frames, None).unsqueeze(0).contiguous(), label
 
 
-def _shard_path(shard_dir: Path, manifest: dict, steps: int, segment: int) -> dict[str, float]:
+def _cached_path(examples: list, device: str, steps: int, segment: int) -> dict[str, float]:
+    """Cached + batched: build a :class:`DeviceBatches` on ``device`` (timed), warm up on epoch 0, then time
+    epoch 1 (``steps`` batches, plan included) with and without the batched SpecAugment."""
     from emohrnet.augment import AugmentConfig, SpecAugment
-    from emohrnet.data import TrainBatches, load_examples
+    from emohrnet.data import DeviceBatches
 
-    specaug = SpecAugment(AugmentConfig())
-    keys = [e["key"] for e in manifest["utterances"]]
-    with PeakRSS() as mem:
-        with Timer() as load:
-            examples = load_examples(shard_dir, manifest, keys)
-        batches = TrainBatches(examples, BATCH, steps + 1, segment, seed=0).epoch(0)
-        specaug(next(batches)[0])  # warm-up batch
-        n, t_batches, t_aug = 0, 0.0, 0.0
-        with Timer() as run:
-            while True:
-                t0 = time.perf_counter()
-                x = next(batches, None)
-                t1 = time.perf_counter()
-                if x is None:
-                    break
-                specaug(x[0])
-                t_batches += t1 - t0
-                t_aug += time.perf_counter() - t1
-                n += len(x[0])
-    return {"utt_s": n / run.s, "batches_utt_s": n / t_batches, "aug_ms": 1000 * t_aug / steps, "load_s": load.s,
-            "n": n, "timed_s": run.s, "examples": len(examples), "peak_rss_mib": mem.peak_mib}
+    cuda = device == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    specaug = SpecAugment(AugmentConfig(), inplace=True)  # as in train_loop_per_worker
+    with Timer() as build:
+        batches = DeviceBatches(examples, BATCH, steps, segment, seed=0, device=device)
+        sync()
+    cache_mib = batches.cache.numel() * batches.cache.element_size() / 2**20
+    warm = batches.epoch(0)
+    specaug(next(warm)[0])  # warm-up batch (kernels, allocator)
+    sync()
+    n = 0
+    with Timer() as run:  # what the training loop gets: batch + masks, one epoch
+        for x, _ in batches.epoch(1):
+            specaug(x)
+            n += len(x)
+        sync()
+    with Timer() as alone:  # the gather alone
+        for _batch in batches.epoch(2):
+            pass
+        sync()
+    epoch3 = batches.epoch(3)
+    xs = [next(epoch3)[0] for _ in range(min(steps, 20))]  # 20 batches of 10 MiB, reused
+    repeats = max(1, steps // len(xs))
+    sync()
+    with Timer() as aug:  # the masks alone, on batches already made
+        for _ in range(repeats):
+            for x in xs:
+                specaug(x)
+        sync()
+    return {"utt_s": n / run.s, "batches_utt_s": n / alone.s, "aug_ms": 1000 * aug.s / (repeats * len(xs)),
+            "build_s": build.s, "cache_mib": cache_mib, "n": n, "timed_s": run.s}
+
+
+def _per_example_path(examples: list, steps: int, segment: int) -> dict[str, float]:
+    """The previous path: :class:`TrainBatches` (per example) + :class:`PerExampleSpecAugment`."""
+    from emohrnet.augment import LB_FREQ_MASK, LB_TIME_MASK
+    from emohrnet.data import TrainBatches
+
+    specaug = PerExampleSpecAugment(LB_FREQ_MASK, LB_TIME_MASK)
+    batches = TrainBatches(examples, BATCH, steps + 1, segment, seed=0).epoch(0)
+    specaug(next(batches)[0])  # warm-up batch
+    n, t_batches, t_aug = 0, 0.0, 0.0
+    with Timer() as run:
+        while True:
+            t0 = time.perf_counter()
+            x = next(batches, None)
+            t1 = time.perf_counter()
+            if x is None:
+                break
+            specaug(x[0])
+            t_batches += t1 - t0
+            t_aug += time.perf_counter() - t1
+            n += len(x[0])
+    return {"utt_s": n / run.s, "batches_utt_s": n / t_batches, "aug_ms": 1000 * t_aug / steps, "n": n,
+            "timed_s": run.s}
 
 
 def _audio_path(dataset: AudioMelDataset, workers: int, rounds: int) -> dict[str, float]:
@@ -99,7 +164,7 @@ def _audio_path(dataset: AudioMelDataset, workers: int, rounds: int) -> dict[str
     batches timed. Worker ``k`` builds batches ``k, k + workers, ...``, so whole rounds are timed."""
     from emohrnet.augment import AugmentConfig, SpecAugment
 
-    specaug = SpecAugment(AugmentConfig())
+    specaug = SpecAugment(AugmentConfig(), inplace=True)  # the same as the shards' path
     per_round = max(1, workers)
     sampler = torch.utils.data.RandomSampler(dataset, replacement=True, num_samples=BATCH * per_round * (rounds + 1),
                                              generator=torch.Generator().manual_seed(0))
@@ -120,12 +185,14 @@ def _audio_path(dataset: AudioMelDataset, workers: int, rounds: int) -> dict[str
 
 
 def run(ctx: Context) -> Section:
-    """Measure both data paths and their ratio.
+    """Measure the shard paths and the on-the-fly loader, and their ratios.
 
     Returns:
-        rows in utterances/s (both paths), s (shard loading, first batch), MiB (peak RSS) and x (ratio).
+        rows in utterances/s (every path), ms (SpecAugment per batch), s (shard loading, cache build,
+        first batch), MiB (peak RSS, cache size) and x (ratios).
     """
     from emohrnet.corpora import get_corpus
+    from emohrnet.data import load_examples
     from emohrnet.features import FeatureConfig
     from shards.build import build_shards, read_manifest
 
@@ -140,22 +207,54 @@ def run(ctx: Context) -> Section:
     features = FeatureConfig.from_dict(manifest["features"])
     segment = int(round(SEGMENT_SECONDS * features.sample_rate / features.hop_length))
     steps = 30 if ctx.quick else 200
+    cached_steps = CACHED_STEPS[ctx.quick]
     rounds = 2 if ctx.quick else 10
+    cuda = ctx.device == "cuda"
     sec.settings = {"corpus": corpus.to_dict(), "batch": BATCH, "segment_frames": segment,
                     "n_mels": features.n_mels, "specaugment": "LB policy (F=27, T=100), as in training",
                     "torch_threads": f"{THREADS} in the measuring process (a Ray Train worker with 1 CPU has 1); "
                                      "1 in each DataLoader worker",
                     "timing": "after a warm-up of max(1, num_workers) batches, whole rounds of max(1, num_workers) "
-                              "batches; the first batch (worker start-up) is reported apart"}
+                              "batches; the first batch (worker start-up) is reported apart; the cached path "
+                              "times one whole epoch, its plan included",
+                    "gpu": torch.cuda.get_device_name() if cuda else None}
 
-    with torch_threads(THREADS):
-        s = _shard_path(ctx.shard_dir, manifest, steps, segment)
-    sec.add("shards: load_examples + TrainBatches + SpecAugment", s["utt_s"], "utterances/s",
-            batches=steps, utterances=s["n"], timed_s=round(s["timed_s"], 3))
-    sec.add("shards: TrainBatches alone (SpecAugment left out)", s["batches_utt_s"], "utterances/s", batches=steps)
-    sec.add("shards: SpecAugment alone, per batch of 64", s["aug_ms"], "ms", batches=steps)
-    sec.add("shards: load_examples (once per run, all utterances)", s["load_s"], "s", utterances=s["examples"])
-    sec.add("shards: peak RSS", s["peak_rss_mib"], "MiB")
+    keys = [e["key"] for e in manifest["utterances"]]
+    with torch_threads(THREADS), PeakRSS() as mem:
+        with Timer() as load:
+            examples = load_examples(ctx.shard_dir, manifest, keys)
+        c = _cached_path(examples, "cpu", cached_steps, segment)
+        o = _per_example_path(examples, steps, segment)
+        g = _cached_path(examples, "cuda", cached_steps, segment) if cuda else None
+    paths = {"cached (cpu)": c, "per example (before)": o}
+    name = "shards, cached + batched on the CPU"
+    sec.add(f"{name}: DeviceBatches + SpecAugment (training's default)", c["utt_s"], "utterances/s",
+            batches=cached_steps, utterances=c["n"], timed_s=round(c["timed_s"], 3), device="cpu")
+    sec.add(f"{name}: DeviceBatches alone (SpecAugment left out)", c["batches_utt_s"], "utterances/s",
+            batches=cached_steps)
+    sec.add(f"{name}: batched SpecAugment, per batch of 64", c["aug_ms"], "ms", batches=cached_steps)
+    sec.add(f"{name}: cache build (once per worker)", c["build_s"], "s", utterances=len(examples),
+            cache_mib=round(c["cache_mib"], 1))
+    if g is not None:
+        paths["cached (cuda)"] = g
+        name = "shards, cached + batched on the GPU"
+        sec.add(f"{name}: DeviceBatches + SpecAugment", g["utt_s"], "utterances/s", batches=cached_steps,
+                utterances=g["n"], timed_s=round(g["timed_s"], 3), device="cuda")
+        sec.add(f"{name}: DeviceBatches alone (SpecAugment left out)", g["batches_utt_s"], "utterances/s",
+                batches=cached_steps)
+        sec.add(f"{name}: batched SpecAugment, per batch of 64", g["aug_ms"], "ms", batches=cached_steps)
+        sec.add(f"{name}: cache build incl. copy to the GPU (once per worker)", g["build_s"], "s")
+        sec.add(f"{name}: cache size on the GPU (float16)", g["cache_mib"], "MiB")
+    else:
+        sec.add("shards, cached + batched on the GPU: DeviceBatches + SpecAugment", None, "utterances/s",
+                note="skipped: --device cpu")
+    name = "shards, per example (before)"
+    sec.add(f"{name}: TrainBatches + per-example SpecAugment (torchaudio)", o["utt_s"], "utterances/s",
+            batches=steps, utterances=o["n"], timed_s=round(o["timed_s"], 3))
+    sec.add(f"{name}: TrainBatches alone (SpecAugment left out)", o["batches_utt_s"], "utterances/s", batches=steps)
+    sec.add(f"{name}: per-example SpecAugment, per batch of 64", o["aug_ms"], "ms", batches=steps)
+    sec.add("shards: load_examples (once per run, all utterances)", load.s, "s", utterances=len(examples))
+    sec.add("shards: peak RSS (all shard paths)", mem.peak_mib, "MiB")
 
     scan = get_corpus(corpus.dataset, corpus.data_root, **corpus.options).scan()
     index = {c: i for i, c in enumerate(manifest["classes"])}
@@ -172,13 +271,16 @@ def run(ctx: Context) -> Section:
         sec.add(f"on the fly: peak RSS incl. workers, num_workers={workers}", a["peak_rss_mib"], "MiB")
 
     best_workers = max(audio, key=lambda w: audio[w]["utt_s"])
-    for workers, a in sorted(audio.items()):
-        ratio = s["utt_s"] / a["utt_s"]
-        note = ""
-        if workers == best_workers:
-            note = f"goal >= {GOAL_RATIO:g}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'}"
-        sec.add(f"ratio shards / on the fly (num_workers={workers})", ratio, "x", note=note)
-    sec.notes.append(f"The goal is checked against the faster on-the-fly loader (num_workers={best_workers}). "
-                     "SpecAugment runs on the batches of both paths (what a training loop needs). Shards also pay "
-                     "load_examples once per run; the on-the-fly loader decodes every epoch.")
+    for label, p in paths.items():
+        for workers, a in sorted(audio.items()):
+            ratio = p["utt_s"] / a["utt_s"]
+            note = ""
+            if label == "cached (cpu)" and workers == best_workers:
+                note = f"goal >= {GOAL_RATIO:g}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'}"
+            sec.add(f"ratio shards {label} / on the fly (num_workers={workers})", ratio, "x", note=note)
+    sec.add("gain cached + batched (cpu) / per example (before)", c["utt_s"] / o["utt_s"], "x")
+    sec.notes.append(f"The goal is checked for the cached CPU path against the faster on-the-fly loader "
+                     f"(num_workers={best_workers}). Every path delivers SpecAugment-ed batches (what a training "
+                     "loop needs); the on-the-fly loader uses the batched SpecAugment too. Shards also pay "
+                     "load_examples and the cache build once per run; the on-the-fly loader decodes every epoch.")
     return sec

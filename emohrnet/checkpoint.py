@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .location import Location
 from .storage import atomic_write_bytes
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -30,19 +31,20 @@ def save_checkpoint_file(path: str | Path, state: dict[str, Any]) -> None:
 def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint_file`.
 
-    ``path`` may be the file or the checkpoint folder holding ``checkpoint.pt``.
+    ``path`` may be the file or the checkpoint folder holding ``checkpoint.pt``, on local disk or
+    in an object store (``s3://bucket/.../checkpoint_000004``, see :mod:`emohrnet.location`).
 
     Raises:
         FileNotFoundError: no checkpoint there.
         ValueError: the file is not a readable emohrnet checkpoint.
     """
-    path = Path(path)
+    path = Location(path)
     if path.is_dir():
         path = path / CHECKPOINT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for damaged or foreign files
         raise ValueError(f"{path}: not a readable emohrnet checkpoint ({err})") from None
     if not isinstance(state, dict) or "model" not in state or "model_config" not in state:

@@ -12,6 +12,13 @@ group started from: above 0 after a restart from a checkpoint) with a checkpoint
 the best ``val_ua`` (:func:`checkpoint_config`) and the latest one (for restarts). After the last
 epoch the best epoch's weights are scored on the test set once; that report also carries
 ``test_ua``, ``test_wa`` and ``test_loss``. Model selection never looks at the test set.
+
+Speed (:meth:`TrainConfig.resolve_speed`): by default each worker caches its decoded training part
+once on its device (:class:`emohrnet.data.DeviceBatches`) and cuts segments and applies SpecAugment
+there for the whole batch, so epochs do no I/O and no per-example Python work; on CUDA, bf16
+autocast (training and evaluation; losses and metrics in float32) and channels_last are on by
+default; ``compile=True`` runs the model through ``torch.compile``. What was used is recorded in
+every checkpoint (``speed``).
 """
 
 from __future__ import annotations
@@ -60,6 +67,18 @@ class TrainConfig:
         dropout: ``cnn1d_attention`` only: dropout after each block and before the classifier.
         aug_prob: probability of training on one of an utterance's waveform-augmented copies
             (built with ``--augment-copies``) instead of the utterance itself.
+        device_cache: cache the worker's training part on its device once and cut batches there
+            (:class:`emohrnet.data.DeviceBatches`); ``False``: per-example batches on the CPU
+            (:class:`emohrnet.data.TrainBatches`).
+        amp: mixed precision: ``"auto"`` (bf16 autocast on a CUDA device that supports bf16, off
+            elsewhere), ``"bf16"`` (bf16 autocast on any device) or ``"off"``.
+        channels_last: ``"auto"`` (on for CUDA, off elsewhere), ``True`` or ``False``: model and
+            batches in ``torch.channels_last`` memory format.
+        compile: run the training forward/backward through ``torch.compile`` (evaluation and
+            checkpoints use the uncompiled model).
+
+    Raises:
+        ValueError: an unknown ``amp``, ``channels_last``, ``device_cache`` or ``compile`` value.
     """
 
     shard_dir: str
@@ -85,6 +104,19 @@ class TrainConfig:
     cnn_width: int = 64
     dropout: float = 0.3
     aug_prob: float = 0.0
+    device_cache: bool = True
+    amp: str = "auto"
+    channels_last: str | bool = "auto"
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        self.amp = _choice("amp", self.amp, {"auto": "auto", "bf16": "bf16", "off": "off", "true": "bf16",
+                                             "false": "off", "none": "off"})
+        self.channels_last = _choice("channels_last", self.channels_last,
+                                     {"auto": "auto", "true": True, "on": True, "false": False, "off": False})
+        flags = {"true": True, "1": True, "on": True, "false": False, "0": False, "off": False}
+        self.device_cache = _choice("device_cache", self.device_cache, flags)
+        self.compile = _choice("compile", self.compile, flags)
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> TrainConfig:
@@ -125,6 +157,34 @@ class TrainConfig:
         """JSON-safe dict of the settings."""
         return asdict(self)
 
+    def resolve_speed(self, device: torch.device | str) -> dict[str, Any]:
+        """The speed settings this run uses on ``device``, with ``"auto"`` resolved.
+
+        Returns:
+            ``{"device": str, "device_cache": bool, "amp": "bf16" | "off", "channels_last": bool,
+            "compile": bool}``.
+        """
+        device = torch.device(device)
+        cuda = device.type == "cuda"
+        amp = self.amp
+        if amp == "auto":
+            amp = "bf16" if cuda and torch.cuda.is_bf16_supported() else "off"
+        channels_last = cuda if self.channels_last == "auto" else bool(self.channels_last)
+        return {"device": str(device), "device_cache": self.device_cache, "amp": amp,
+                "channels_last": channels_last, "compile": self.compile}
+
+
+def _choice(name: str, value: Any, allowed: dict[str, Any]) -> Any:
+    """``value`` (a bool or a string, any case) mapped through ``allowed``.
+
+    Raises:
+        ValueError: not one of the allowed values.
+    """
+    key = str(value).strip().lower()
+    if key not in allowed:
+        raise ValueError(f"{name}={value!r}: use one of {', '.join(sorted(set(map(str, allowed.values()))))}")
+    return allowed[key]
+
 
 def checkpoint_config():
     """Keep the best checkpoint by ``val_ua`` (Ray also keeps the latest, for restarts)."""
@@ -156,7 +216,8 @@ def check_features(model: str, manifest: dict[str, Any], shard_dir: str) -> None
 # --------------------------------------------------------------------------- evaluation
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, examples: list[Example], num_classes: int, device: torch.device,
-             max_batch: int = 32, reduce: bool = True) -> dict[str, Any]:
+             max_batch: int = 32, reduce: bool = True, amp: bool = False, channels_last: bool = False
+             ) -> dict[str, Any]:
     """Score whole utterances.
 
     Args:
@@ -167,6 +228,8 @@ def evaluate(model: torch.nn.Module, examples: list[Example], num_classes: int, 
         max_batch: most equal-length utterances per forward pass.
         reduce: sum confusion matrices and losses over all workers (``all_reduce``) when a
             process group is up, so every worker gets the figures of the whole set.
+        amp: forward passes under bf16 autocast (logits, loss and metrics are computed in float32).
+        channels_last: feed batches in ``torch.channels_last`` memory format.
 
     Returns:
         ``{"loss", "ua", "wa", "n", "confusion"}`` with ``confusion`` a ``(C, C)`` tensor.
@@ -174,8 +237,11 @@ def evaluate(model: torch.nn.Module, examples: list[Example], num_classes: int, 
     model.eval()
     cm = torch.zeros(num_classes, num_classes, dtype=torch.long)
     loss_sum = torch.zeros((), dtype=torch.float64)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     for x, y, _ in eval_batches(examples, max_batch):
-        logits = model(x.to(device)).float().cpu()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(x.to(device).contiguous(memory_format=fmt))
+        logits = logits.float().cpu()
         loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
         cm += confusion_matrix(y, logits.argmax(dim=1), num_classes)
     if reduce and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
@@ -188,6 +254,45 @@ def evaluate(model: torch.nn.Module, examples: list[Example], num_classes: int, 
     n = int(cm.sum())
     return {"loss": float(loss_sum) / n if n else math.nan, "ua": unweighted_accuracy(cm),
             "wa": weighted_accuracy(cm), "n": n, "confusion": cm}
+
+
+def train_epoch(model: torch.nn.Module, batches: Any, specaug: torch.nn.Module,
+                optimizer: torch.optim.Optimizer, device: torch.device, amp: bool = False,
+                channels_last: bool = False) -> tuple[float, int]:
+    """One epoch of training steps (what :func:`train_loop_per_worker` runs each epoch).
+
+    Per batch: move to ``device`` (a no-op for :class:`emohrnet.data.DeviceBatches`), SpecAugment on
+    the device for the whole batch, forward under bf16 autocast when ``amp``, cross-entropy (float32),
+    backward, optimizer step. The loss is summed on the device and read once at the end, so a GPU is
+    not synchronized every step.
+
+    Args:
+        model: the model to train (possibly DDP-wrapped or compiled); put in train mode here.
+        batches: iterable of ``(x, y)``, ``x`` ``(B, 1, n_mels, frames)`` float32, ``y`` ``(B,)`` int64.
+        specaug: applied to every ``x`` on the device (:class:`emohrnet.augment.SpecAugment`).
+        optimizer: stepped once per batch.
+        device: the training device.
+        amp: bf16 autocast of the forward pass.
+        channels_last: batches in ``torch.channels_last`` memory format (the model should be too).
+
+    Returns:
+        ``(loss_sum, count)``: the sum over examples of the cross-entropy and the number of examples.
+    """
+    model.train()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    count = 0
+    for x, y in batches:
+        x = specaug(x.to(device, non_blocking=True)).contiguous(memory_format=fmt)
+        y = y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach().double() * len(y)
+        count += len(y)
+    return float(total), count
 
 
 # --------------------------------------------------------------------------- the loop
@@ -222,24 +327,32 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     train_ex = load_examples(cfg.shard_dir, manifest, split.train, rank, world, with_copies=cfg.aug_prob > 0)
     val_ex = load_examples(cfg.shard_dir, manifest, split.val, rank, world)
 
+    speed = cfg.resolve_speed(device)
+    amp = speed["amp"] == "bf16"
     torch.manual_seed(cfg.seed)
     kind = manifest.get("feature_kind", "logmel")
     core = build_model(cfg.model, len(classes), **cfg.model_kwargs(n_features(kind, manifest["features"])))
+    if speed["channels_last"]:
+        core = core.to(memory_format=torch.channels_last)
     model = ray.train.torch.prepare_model(core)
     core = core.to(device)
+    if speed["compile"]:
+        model = torch.compile(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                                  weight_decay=cfg.weight_decay)
-    specaug = SpecAugment(cfg.augment()).to(device)
+    specaug = SpecAugment(cfg.augment(), inplace=True)  # every batch is a fresh tensor
     features = manifest["features"]
     segment = int(round(cfg.segment_seconds * features["sample_rate"] / features["hop_length"]))
     per_worker = max(1, cfg.batch_size // world)
     steps = steps_per_epoch(len(split.train), per_worker * world)
-    batches = TrainBatches(train_ex, per_worker, steps, segment, cfg.seed, rank, cfg.time_shift, cfg.aug_prob)
+    batches = TrainBatches(train_ex, per_worker, steps, segment, cfg.seed, rank, cfg.time_shift, cfg.aug_prob,
+                           device_cache=speed["device_cache"], device=device)
+    del train_ex  # with the device cache, the batches hold the only copy
 
     meta = {"model_name": cfg.model, "model_config": core.config, "classes": classes,
             "feature_kind": manifest.get("feature_kind", "logmel"),
             "features": features, "train_config": cfg.to_dict(), "split": split.describe(),
-            "dataset": manifest["dataset"]}
+            "dataset": manifest["dataset"], "speed": speed}
     start, best = 0, {"val_ua": -1.0, "epoch": -1, "state": None}
     resumed = ray.train.get_checkpoint()
     if resumed:
@@ -253,18 +366,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     torch.manual_seed(cfg.seed * 7919 + rank)  # masks differ between workers
     for epoch in range(start, cfg.epochs):
-        model.train()
-        total, count = 0.0, 0
-        for x, y in batches.epoch(epoch):
-            x, y = specaug(x.to(device)), y.to(device)
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(y)
-            count += len(y)
+        total, count = train_epoch(model, batches.epoch(epoch), specaug, optimizer, device, amp,
+                                   speed["channels_last"])
         train_loss = _mean_over_workers(total, count, device)
-        val = evaluate(core, val_ex, len(classes), device, cfg.eval_batch)
+        val = evaluate(core, val_ex, len(classes), device, cfg.eval_batch, amp=amp,
+                       channels_last=speed["channels_last"])
         improved = val["ua"] > best["val_ua"]
         if improved:
             best = {"val_ua": val["ua"], "epoch": epoch, "state": _cpu_state(core)}
@@ -273,7 +379,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                    "best_val_ua": best["val_ua"], "best_epoch": best["epoch"], "start_epoch": start}
         if epoch == cfg.epochs - 1:
             metrics.update(_test_best(cfg, manifest, split.test, core, best["state"], best["epoch"],
-                                      rank, world, device))
+                                      rank, world, device, speed))
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None
             if rank == 0:
@@ -288,7 +394,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    """A CPU copy of the weights in the default (contiguous) memory format, whatever the model's."""
+    return {k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
+            for k, v in model.state_dict().items()}
 
 
 def _mean_over_workers(total: float, count: int, device: torch.device) -> float:
@@ -300,12 +408,15 @@ def _mean_over_workers(total: float, count: int, device: torch.device) -> float:
     return total / max(count, 1)
 
 
-def _test_best(cfg, manifest, test_keys, core, best_state, best_epoch, rank, world, device) -> dict[str, float]:
+def _test_best(cfg, manifest, test_keys, core, best_state, best_epoch, rank, world, device,
+               speed: dict[str, Any] | None = None) -> dict[str, float]:
     """Score the best epoch's weights on the test set (once, after the last epoch)."""
     test_ex = load_examples(cfg.shard_dir, manifest, test_keys, rank, world)
     current = _cpu_state(core)
     core.load_state_dict(best_state)
-    result = evaluate(core, test_ex, len(manifest["classes"]), device, cfg.eval_batch)
+    speed = speed or cfg.resolve_speed(device)
+    result = evaluate(core, test_ex, len(manifest["classes"]), device, cfg.eval_batch,
+                      amp=speed["amp"] == "bf16", channels_last=speed["channels_last"])
     core.load_state_dict(current)
     return {"test_ua": result["ua"], "test_wa": result["wa"], "test_loss": result["loss"],
             "test_epoch": best_epoch, "test_confusion": result["confusion"].tolist()}

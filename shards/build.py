@@ -46,6 +46,7 @@ from emohrnet.audio import AudioError, load_audio
 from emohrnet.corpora import CorpusError, Skipped, Utterance, corpus_class, get_corpus, list_corpora
 from emohrnet.features import FeatureConfig
 from emohrnet.frontend import front_end
+from emohrnet.location import Location, is_uri
 from emohrnet.mfcc import MfccConfig
 from emohrnet.storage import atomic_write_text, sha256_file
 from emohrnet.wave_augment import WaveAugmentConfig, augmented_copies
@@ -64,12 +65,13 @@ class BuildResult:
     """Where the shards are and whether they were reused.
 
     Attributes:
-        shard_dir: the folder holding the shards and ``manifest.json``.
+        shard_dir: the folder holding the shards and ``manifest.json``: a local path, or an
+            object-store URI string (``s3://...``) when the build was published there.
         manifest: the manifest's content.
         reused: ``True`` when an earlier build with the same inputs was reused.
     """
 
-    shard_dir: Path
+    shard_dir: Path | str
     manifest: dict[str, Any]
     reused: bool
 
@@ -187,17 +189,19 @@ def _dedupe(utterances: list[Utterance]) -> tuple[list[Utterance], list[Skipped]
 
 
 # --------------------------------------------------------------------------- reuse
-def read_manifest(shard_dir: str | Path) -> dict[str, Any]:
-    """Load ``manifest.json`` of a shard folder.
+def read_manifest(shard_dir: str | Path | Location) -> dict[str, Any]:
+    """Load ``manifest.json`` of a shard folder (a local path or an object-store URI).
 
     Raises:
         ShardError: no manifest (not a shard folder, or an interrupted build); the message says
             to run ``python -m shards.build``.
     """
-    path = Path(shard_dir) / MANIFEST
+    path = Location(shard_dir) / MANIFEST
     try:
         return json.loads(path.read_text())
-    except FileNotFoundError:
+    except OSError as err:
+        if not isinstance(err, FileNotFoundError):
+            raise ShardError(f"{path}: cannot read the manifest ({err})") from None
         raise ShardError(
             f"{path}: no manifest; this folder holds no finished shard build. "
             "Build it with: python -m shards.build --dataset NAME --data-root DIR"
@@ -206,18 +210,18 @@ def read_manifest(shard_dir: str | Path) -> dict[str, Any]:
         raise ShardError(f"{path}: unreadable manifest ({err}); delete the folder and build again") from None
 
 
-def verify_shards(shard_dir: str | Path, manifest: dict[str, Any]) -> list[str]:
-    """Check every shard listed in the manifest against its sha256.
+def verify_shards(shard_dir: str | Path | Location, manifest: dict[str, Any]) -> list[str]:
+    """Check every shard listed in the manifest against its sha256 (local or object store).
 
     Returns:
         messages naming each missing or damaged shard (empty when all are intact).
     """
     problems = []
     for shard in manifest["shards"]:
-        path = Path(shard_dir) / shard["file"]
+        path = Location(shard_dir) / shard["file"]
         if not path.is_file():
             problems.append(f"{path}: missing")
-        elif sha256_file(path) != shard["sha256"]:
+        elif path.sha256() != shard["sha256"]:
             problems.append(f"{path}: sha256 mismatch (truncated or modified on disk)")
     return problems
 
@@ -242,6 +246,7 @@ def build_shards(
     shard_size: int = 256,
     force: bool = False,
     progress: bool = True,
+    publish_root: str | None = None,
     log=print,
 ) -> BuildResult:
     """Build (or reuse) the shards of a corpus.
@@ -249,7 +254,9 @@ def build_shards(
     Args:
         dataset: registry name (``synthetic``, ``ravdess``, ...).
         data_root: the corpus folder (``None``: the corpus's default or its environment variable).
-        out: shard folder; default :func:`default_out`.
+        out: shard folder; default :func:`default_out`. An object-store URI (``s3://bucket/shards``)
+            builds in the local default folder and publishes there (:func:`publish`), so every
+            node of a cluster reads the shards from the bucket.
         workers: processes computing features.
         features: front end: :class:`FeatureConfig` (log-mel, default) or :class:`MfccConfig`.
         corpus_options: reader options (e.g. ``{"include_song": True}``).
@@ -262,6 +269,8 @@ def build_shards(
         shard_size: most utterances per shard.
         force: rebuild even when a matching build exists.
         progress: show a progress bar of files done.
+        publish_root: with no ``out``, an object-store folder (``s3://bucket/emohrnet/shards``):
+            the build is published to ``<publish_root>/<default folder name>``.
         log: where messages go.
 
     Returns:
@@ -281,6 +290,18 @@ def build_shards(
     augmentation = ({"copies": augment_copies, "config": wave_augment.to_dict(), "seed": augment_seed}
                     if augment_copies else None)
     fp = fingerprint(dataset, corpus.root.resolve(), utterances, info, features, shard_size, augmentation)
+    if out is None and publish_root:
+        out = (Location(publish_root) / default_out(dataset, kind, fp).name).uri
+    if out is not None and is_uri(out):
+        target = Location(out)
+        if not force and _reusable(target, fp, log):
+            return BuildResult(target.uri, read_manifest(target), True)
+        local = build_shards(dataset, data_root, None, workers=workers, features=features,
+                             corpus_options=corpus_options, augment_copies=augment_copies,
+                             wave_augment=wave_augment, augment_seed=augment_seed, shard_size=shard_size,
+                             force=force, progress=progress, log=log)
+        publish(Path(local.shard_dir), target, local.manifest, log)
+        return BuildResult(target.uri, local.manifest, False)
     shard_dir = Path(out).expanduser().resolve() if out else default_out(dataset, kind, fp)
 
     if not force and (shard_dir / MANIFEST).is_file():
@@ -332,6 +353,47 @@ def build_shards(
     log(f"wrote {len(entries)} utterances in {len(shards)} shards to {shard_dir}"
         + (f" ({len(skipped)} files skipped)" if skipped else ""))
     return BuildResult(shard_dir, manifest, False)
+
+
+def _reusable(target: Location, fp: str, log) -> bool:
+    """Whether ``target`` holds a finished build with fingerprint ``fp`` and intact shards."""
+    try:
+        if not (target / MANIFEST).is_file():
+            return False
+        old = read_manifest(target)
+    except (ShardError, OSError) as err:
+        log(f"rebuilding: {err}")
+        return False
+    if old.get("fingerprint") != fp:
+        return False
+    problems = verify_shards(target, old)
+    if problems:
+        log("publishing the shards again, damaged ones found:\n  " + "\n  ".join(problems))
+        return False
+    log(f"reusing shards in {target} (same inputs and parameters)")
+    return True
+
+
+def publish(local_dir: Path, target: Location, manifest: dict[str, Any], log=print) -> None:
+    """Copy a finished local build to ``target`` (an object-store folder), manifest last.
+
+    The old manifest is removed first, so readers stop trusting the old build before any of its
+    shards is replaced, and the new one is written only after every shard is in place: an
+    interrupted upload leaves no manifest, which :func:`read_manifest` refuses and the next
+    build repairs.
+
+    Raises:
+        ShardError: the upload failed (no credentials, no bucket, unreachable store).
+    """
+    try:
+        (target / MANIFEST).delete_file()
+        for shard in manifest["shards"]:
+            (target / shard["file"]).upload(local_dir / shard["file"])
+        (target / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    except OSError as err:
+        raise ShardError(f"{target}: cannot publish the shards ({err}); check the bucket, the credentials "
+                         "(AWS_PROFILE, AWS_ENDPOINT_URL) and the URI, then build again") from None
+    log(f"published {len(manifest['shards'])} shards to {target}")
 
 
 def _prepare_out(shard_dir: Path) -> Path:

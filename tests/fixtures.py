@@ -21,6 +21,13 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+TINY_SEARCH = (
+    "--epochs", "2", "--workers", "2", "--widths", "4,6", "--stem-channels", "8", "--blocks", "1",
+    "--modules", "1,1,1,1", "--n-mels", "32", "--segment-seconds", "1.0", "--grace-period", "2",
+)
+"""Flags of a tiny real search on the synthetic corpus (seconds per trial on 2 cores); add
+``--num-samples``, ``--storage-path`` and ``--name``."""
+
 RAVDESS_EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 """RAVDESS emotion names, code ``01`` first."""
 IEMOCAP_CODES = ("neu", "hap", "exc", "ang", "sad", "fru", "sur", "fea", "dis", "oth", "xxx")

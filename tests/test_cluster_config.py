@@ -10,8 +10,11 @@ two steps of Ray 2.60 itself, then check what the configs install and expose:
   (e.g. ray) carries the same version;
 - the dashboard binds to 127.0.0.1, nothing anywhere says 0.0.0.0, every ``ray start`` keeps token
   authentication on and the token is shipped to the nodes;
-- every node mounts the same shared folder that holds EMOHRNET_HOME (shards, experiments), and the
-  bucket URLs are object-store URLs (s3:// on AWS, gs:// on GCP);
+- the shared storage is a bucket: the storage path and every bucket URL are object-store URLs of the
+  provider's scheme (s3:// on AWS, gs:// on GCP) that emohrnet takes for a URI, the shards are
+  published under the storage path, EMOHRNET_HOME is a local folder that every ``ray start`` exports,
+  and every worker node type has credentials for the bucket (an instance profile, a service account
+  with a Cloud Storage scope);
 - min_workers <= max_workers, and GPU node types advertise the GPUs their machines have.
 
 Each check is a helper returning a list of problems; the ``test_*_catches_*`` tests feed the helpers
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -273,47 +275,88 @@ def auth_problems(prepared: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _bucket(url: str, scheme: str) -> str:
+    """The bucket named by an object-store URL (``s3://bucket/prefix?query`` -> ``bucket``)."""
+    return url[len(scheme):].split("?", 1)[0].split("/", 1)[0]
+
+
 def storage_problems(config: dict[str, Any]) -> list[str]:
-    """Bucket URLs are object-store URLs; EMOHRNET_HOME, shards and experiments live on the folder that
-    every node mounts; ``ray start`` exports that EMOHRNET_HOME."""
-    from emohrnet import paths
+    """The bucket is the cluster's shared storage (no node mounts a shared file system).
+
+    - ``storage_path`` (what the search gets as ``--storage-path``) and ``bucket``, ``bucket_data``,
+      ``bucket_shards`` are object-store URLs of the provider's scheme (s3:// on AWS, gs:// on GCP)
+      that :func:`emohrnet.location.is_uri` takes for a URI (a plain path would be a local folder,
+      different on every node);
+    - the shards are in the storage path's bucket, at ``<storage_path>/shards``, where the search
+      publishes them;
+    - ``emohrnet_home`` and ``data_root`` are local absolute paths;
+    - every ``ray start`` (head and workers) exports ``EMOHRNET_HOME`` = ``emohrnet_home``, and no
+      command sets another EMOHRNET_HOME.
+    """
+    from emohrnet.location import is_uri
 
     meta = (config.get("metadata") or {}).get("emohrnet")
     if not meta:
         return ["metadata.emohrnet is missing"]
     problems = []
     scheme = BUCKET_SCHEME[config["provider"]["type"]]
-    for key in ("bucket", "bucket_data", "bucket_shards", "bucket_experiments"):
+    url_re = re.compile(re.escape(scheme) + r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](/\S*)?", re.I)
+    for key in ("storage_path", "bucket", "bucket_data", "bucket_shards"):
         url = str(meta.get(key, ""))
-        if not re.fullmatch(re.escape(scheme) + r"[a-z0-9][a-z0-9._-]{1,61}[a-zA-Z0-9]/\S*", url, re.I):
+        if not url_re.fullmatch(url) or not is_uri(url):
             problems.append(f"metadata.emohrnet.{key} = {url!r} is not a {scheme} URL")
-    shared = _norm_dir(str(meta.get("shared_mount", "")))
-    for key in ("emohrnet_home", "data_root", "shard_dir", "storage_path"):
+    storage = str(meta.get("storage_path", "")).split("?", 1)[0].rstrip("/")
+    shards = str(meta.get("bucket_shards", "")).split("?", 1)[0].rstrip("/")
+    if _bucket(shards, scheme) != _bucket(storage, scheme):
+        problems.append(f"metadata.emohrnet.bucket_shards = {shards!r} is not in the bucket of "
+                        f"storage_path {storage!r}")
+    elif shards != f"{storage}/shards":
+        problems.append(f"metadata.emohrnet.bucket_shards = {shards!r}, but the search publishes the shards "
+                        f"to <storage_path>/shards = {storage}/shards")
+    for key in ("emohrnet_home", "data_root"):
         value = str(meta.get(key, ""))
-        if not value.startswith(shared + "/"):
-            problems.append(f"metadata.emohrnet.{key} = {value!r} is not on the shared mount {shared}")
-    mount = re.compile(r"\bmount\b[^;&|]*\s" + re.escape(shared) + r"(?=\s|;|$)")
-    if not shared.startswith("/") or not any(mount.search(cmd) for cmd in config.get("setup_commands") or []):
-        problems.append(f"setup_commands (every node) do not mount the shared folder {shared!r}")
-    home = meta.get("emohrnet_home", "")
+        if is_uri(value) or not value.startswith("/"):
+            problems.append(f"metadata.emohrnet.{key} = {value!r} is not a local absolute path")
+    home = str(meta.get("emohrnet_home", ""))
     for section in ("head_start_ray_commands", "worker_start_ray_commands"):
         starts = [c for c in config.get(section) or [] if re.search(r"\bray start\b", c)]
         if not starts or not all(re.search(rf"\bEMOHRNET_HOME={re.escape(home)}(?=\s|;|$)", c) for c in starts):
             problems.append(f"{section}: `ray start` does not export EMOHRNET_HOME={home}")
-    # The project's own defaults under that home must be the advertised shard and experiment folders.
-    old = os.environ.get("EMOHRNET_HOME")
-    os.environ["EMOHRNET_HOME"] = home or "/nonexistent"
-    try:
-        defaults = {"shard_dir": str(paths.shards_dir()), "storage_path": str(paths.experiments_dir())}
-    finally:
-        if old is None:
-            os.environ.pop("EMOHRNET_HOME", None)
-        else:
-            os.environ["EMOHRNET_HOME"] = old
-    for key, default in defaults.items():
-        if _norm_dir(str(meta.get(key, ""))) != default:
-            problems.append(f"metadata.emohrnet.{key} = {meta.get(key)!r}, "
-                            f"but EMOHRNET_HOME={home} puts it at {default}")
+    for section, cmd in commands(config):
+        for value in re.findall(r"\bEMOHRNET_HOME=([^\s;'\"]*)", cmd):
+            if value != home:
+                problems.append(f"{section}: sets EMOHRNET_HOME={value}, not metadata.emohrnet.emohrnet_home {home}")
+    return problems
+
+
+# Scopes that let a GCP service account read and write Cloud Storage objects.
+GCS_SCOPES = {"https://www.googleapis.com/auth/cloud-platform",
+              "https://www.googleapis.com/auth/devstorage.read_write",
+              "https://www.googleapis.com/auth/devstorage.full_control"}
+
+
+def bucket_access_problems(config: dict[str, Any]) -> list[str]:
+    """Every worker node type has credentials for the bucket, which its training workers read (the
+    shards) and write (checkpoints, results): on AWS an IAM instance profile, on GCP a service account
+    with a Cloud Storage read/write scope. Workers get neither by default; the head gets Ray's own
+    (ray-autoscaler-v1 / ray-autoscaler-sa-v1 with the cloud-platform scope) when the config names
+    none."""
+    problems = []
+    provider = config["provider"]["type"]
+    for name, node in config["available_node_types"].items():
+        if name == config["head_node_type"]:
+            continue
+        cfg = node.get("node_config") or {}
+        if provider == "aws":
+            profile = cfg.get("IamInstanceProfile") or {}
+            if not (profile.get("Arn") or profile.get("Name")):
+                problems.append(f"{name}: no IamInstanceProfile, so its workers cannot reach the bucket")
+        elif provider == "gcp":
+            scopes = {scope for account in cfg.get("serviceAccounts") or [] if account.get("email")
+                      for scope in account.get("scopes") or []}
+            if not scopes & GCS_SCOPES:
+                problems.append(f"{name}: no service account with a Cloud Storage read/write scope "
+                                f"({sorted(scopes) or 'none'}), so its workers cannot write the bucket")
     return problems
 
 
@@ -401,8 +444,9 @@ def test_nothing_is_exposed_and_token_auth_stays_on(config):
     assert auth_problems(prepared) == []
 
 
-def test_shared_storage(config):
+def test_the_bucket_is_the_shared_storage(config):
     assert storage_problems(config) == []
+    assert bucket_access_problems(config) == []
 
 
 def test_workers(config):
@@ -487,14 +531,43 @@ def test_auth_check_catches_a_start_without_token_mode(broken):
     assert any("other than token" in p for p in problems) and any("auth_token" in p for p in problems)
 
 
-def test_storage_check_catches_local_buckets_and_unshared_paths(broken):
-    broken["metadata"]["emohrnet"]["bucket_experiments"] = "/home/ubuntu/experiments"
-    broken["metadata"]["emohrnet"]["storage_path"] = "/home/ubuntu/experiments"
-    broken["setup_commands"] = [c for c in broken["setup_commands"] if not re.search(r"\bmount\b", c)]
+def test_storage_check_catches_local_storage_and_a_ray_start_without_home(broken):
+    meta = broken["metadata"]["emohrnet"]
+    meta["storage_path"] = "/home/ubuntu/emohrnet_runs/experiments"
+    meta["bucket_data"] = "/home/ubuntu/data"
+    meta["bucket"] = ("gs://" if broken["provider"]["type"] == "aws" else "s3://") + "YOUR-BUCKET/emohrnet"
+    meta["emohrnet_home"] = "s3://YOUR-BUCKET/home"
+    broken["worker_start_ray_commands"] = [re.sub(r"\s*EMOHRNET_HOME=[^\s;]+", "", c)
+                                           for c in broken["worker_start_ray_commands"]]
     problems = storage_problems(broken)
-    assert any("bucket_experiments" in p for p in problems)
-    assert any("storage_path" in p and "shared mount" in p for p in problems)
-    assert any("do not mount" in p for p in problems)
+    assert any("storage_path" in p and "URL" in p for p in problems)
+    assert any("bucket_data" in p for p in problems)
+    assert any("emohrnet.bucket " in p for p in problems)  # the other cloud's scheme
+    assert any("emohrnet_home" in p and "local" in p for p in problems)
+    assert any("worker_start_ray_commands" in p and "EMOHRNET_HOME" in p for p in problems)
+
+
+def test_storage_check_catches_shards_outside_the_storage_bucket(broken):
+    meta = broken["metadata"]["emohrnet"]
+    scheme = BUCKET_SCHEME[broken["provider"]["type"]]
+    meta["bucket_shards"] = f"{scheme}another-bucket/emohrnet/shards"
+    assert any("not in the bucket" in p for p in storage_problems(broken))
+    meta["bucket_shards"] = meta["storage_path"] + "/elsewhere"
+    assert any("publishes the shards" in p for p in storage_problems(broken))
+
+
+def test_bucket_access_check_catches_workers_without_credentials(broken):
+    nodes = broken["available_node_types"]
+    if broken["provider"]["type"] == "aws":
+        del nodes["gpu_worker"]["node_config"]["IamInstanceProfile"]
+    else:
+        del nodes["gpu_worker"]["node_config"]["serviceAccounts"]
+        nodes["gpu_worker_4x"]["node_config"]["serviceAccounts"][0]["scopes"] = [
+            "https://www.googleapis.com/auth/devstorage.read_only"]
+    problems = bucket_access_problems(broken)
+    assert any(p.startswith("gpu_worker:") for p in problems)
+    if broken["provider"]["type"] == "gcp":
+        assert any(p.startswith("gpu_worker_4x:") for p in problems)
 
 
 def test_worker_check_catches_min_above_max(broken):

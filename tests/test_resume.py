@@ -1,5 +1,5 @@
-"""An interrupted search (Ctrl+C on the driver) continues with ``--resume``: finished trials are
-not run again and the Optuna study keeps its history."""
+"""An interrupted search (Ctrl+C on the driver) or a killed one (SIGKILL) continues with
+``--resume``: finished trials are not run again and the Optuna study keeps its history."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ TINY = ["--epochs", "1", "--workers", "1", "--widths", "4,6", "--stem-channels",
 
 
 def _search(args, env, log):
+    # its own process group: after a SIGKILL the local Ray it started (its agents outlive it) is
+    # cleaned up with the group, as `ray stop` would on a user's machine
     return subprocess.Popen([sys.executable, "-m", "tune.search", *args], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _finished_trials(exp_dir):
@@ -32,32 +34,71 @@ def _finished_trials(exp_dir):
     return done
 
 
+def _stop_after(proc, exp_dir, n_finished, sig, deadline_s=420):
+    """Wait until ``n_finished`` trials are done, then signal. Before a SIGKILL (no last save) also
+    wait until Tune has saved its experiment state since they finished."""
+    deadline = time.time() + deadline_s
+    while time.time() < deadline and proc.poll() is None:
+        done = _finished_trials(exp_dir)
+        if len(done) >= n_finished and (sig != signal.SIGKILL or _state_saved_after(exp_dir, done)):
+            break
+        time.sleep(0.5)
+    finished = _finished_trials(exp_dir)
+    proc.send_signal(sig)
+    proc.wait(timeout=180)
+    return finished
+
+
+def _kill_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _state_saved_after(exp_dir, done):
+    states = list(exp_dir.glob("experiment_state-*.json"))
+    last_result = max((exp_dir / name / "result.json").stat().st_mtime for name, _ in done)
+    return bool(states) and max(p.stat().st_mtime for p in states) > last_result
+
+
 @pytest.mark.ray
-def test_interrupted_search_resumes(tmp_path):
-    env = {**os.environ, "EMOHRNET_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+def test_interrupted_and_killed_search_resumes(tmp_path):
+    """Ctrl+C (SIGINT) on the first run, a hard kill (SIGKILL: no chance to save anything) on the
+    resumed one, and a second resume finishes the search."""
+    # Tune saves its experiment state every second here (default: adaptive, tens of seconds), so
+    # the hard kill can come soon after a trial finishes
+    env = {**os.environ, "EMOHRNET_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1",
+           "TUNE_GLOBAL_CHECKPOINT_S": "1"}
     exp_dir = tmp_path / "exp" / "resumable"
     common = ["--storage-path", str(tmp_path / "exp"), "--name", "resumable"]
     with open(tmp_path / "first.log", "w") as log:
-        first = _search(["--num-samples", "3", *TINY, *common], env, log)
-        deadline = time.time() + 420
-        while time.time() < deadline and not _finished_trials(exp_dir) and first.poll() is None:
-            time.sleep(0.5)
-        finished_before = _finished_trials(exp_dir)
-        first.send_signal(signal.SIGINT)
-        first.wait(timeout=180)
-    assert finished_before, (tmp_path / "first.log").read_text()[-3000:]
-    assert first.returncode != 0  # interrupted, not a finished search
+        first = _search(["--num-samples", "4", *TINY, *common], env, log)
+        finished_first = _stop_after(first, exp_dir, 1, signal.SIGINT)
+    _kill_group(first.pid)
+    assert finished_first, (tmp_path / "first.log").read_text()[-3000:]
+    assert first.returncode == 130, (tmp_path / "first.log").read_text()[-3000:]  # interrupted, state saved
     assert not (exp_dir / "best.json").exists()
 
     with open(tmp_path / "second.log", "w") as log:
         second = _search(["--resume", *common], env, log)
-        assert second.wait(timeout=600) == 0, (tmp_path / "second.log").read_text()[-3000:]
+        finished_second = _stop_after(second, exp_dir, len(finished_first) + 1, signal.SIGKILL)
+    _kill_group(second.pid)
+    assert second.returncode == -signal.SIGKILL
+    assert len(finished_second) > len(finished_first), (tmp_path / "second.log").read_text()[-3000:]
+    assert not (exp_dir / "best.json").exists()
+
+    with open(tmp_path / "third.log", "w") as log:
+        third = _search(["--resume", *common], env, log)
+        code = third.wait(timeout=600)
+    _kill_group(third.pid)
+    assert code == 0, (tmp_path / "third.log").read_text()[-3000:]
     summary = json.loads((exp_dir / "best.json").read_text())
-    assert len(summary["trials"]) == 3
+    assert len(summary["trials"]) == 4
     after = dict(_finished_trials(exp_dir))
-    for name, iterations in finished_before:
+    for name, iterations in finished_second:
         assert after[name] == iterations == 1  # not run again
     study = optuna.load_study(study_name="resumable", storage=f"sqlite:///{exp_dir / 'optuna.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(complete) == 3
+    assert len(complete) == 4
     assert complete[0].params["lr"] == pytest.approx(1e-3)  # the baseline trial, kept from the first run

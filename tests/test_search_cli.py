@@ -37,3 +37,34 @@ def test_baseline_is_the_papers_point():
     assert deviations == []
     point, deviations = baseline_point((4, 6))
     assert point["width"] == 6 and deviations
+
+
+def test_fractional_gpus_per_trial_pack_trials_on_one_gpu(capsys):
+    from tune.search import max_concurrent
+    from tune.trial import TrialResources
+
+    packed = parse_args(["--gpus-per-trial", "0.25", "--workers", "1", "--cpus-per-worker", "2"])
+    assert packed.gpus_per_worker == 0.25
+    assert max_concurrent(packed, {"CPU": 16, "GPU": 1}) == 4  # four trials share the GPU
+    assert max_concurrent(packed, {"CPU": 6, "GPU": 1}) == 2  # CPUs limit: driver + worker per trial
+    whole = parse_args(["--gpus-per-trial", "1", "--workers", "1"])
+    assert max_concurrent(whole, {"CPU": 16, "GPU": 1}) == 1
+    shared = parse_args(["--gpus-per-trial", "0.5", "--workers", "2"])
+    assert shared.gpus_per_worker == 0.25
+    # two ranks of one trial on one GPU cannot use NCCL; whole GPUs and CPUs keep their backends
+    assert TrialResources(2, 1, shared.gpus_per_worker).backend == "gloo"
+    assert TrialResources(1, 1, 0.25).backend == "nccl"
+    assert TrialResources(4, 2, 1.0).backend == "nccl"
+    assert TrialResources(2, 1, 0.0).backend == "gloo"
+    assert parse_args(["--gpus-per-trial", "4", "--workers", "2"]).gpus_per_worker == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--gpus-per-trial", "0"], "must be above 0"),
+    (["--gpus-per-trial", "3", "--workers", "2"], "multiple of --workers"),
+    (["--gpus-per-trial", "1", "--gpus-per-worker", "1"], "not allowed with argument"),
+])
+def test_bad_gpu_requests_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert message in capsys.readouterr().err

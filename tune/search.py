@@ -27,7 +27,7 @@ from typing import Any
 
 from emohrnet import paths
 from emohrnet.corpora import CorpusError, corpus_class, list_corpora
-from emohrnet.storage import atomic_write_text
+from emohrnet.location import Location
 from emohrnet.train import MODEL_FEATURES
 from shards.build import (
     ShardError,
@@ -67,7 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, help="epochs per trial (default 100, the paper's; synthetic 5)")
     p.add_argument("--workers", type=int, default=2, help="DDP workers per trial (default 2)")
     p.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per worker (default 1)")
-    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per worker (default 0: CPU, gloo)")
+    gpus = p.add_mutually_exclusive_group()
+    gpus.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per worker (default 0: CPU, gloo)")
+    gpus.add_argument("--gpus-per-trial", type=float,
+                      help="GPUs per trial, shared by its workers; a fraction packs several trials on one GPU "
+                      "(0.25: four trials per GPU). Sets --gpus-per-worker to this / --workers")
     p.add_argument("--fold", type=int, default=0, help="fold (random protocol: split seed)")
     p.add_argument("--protocol", choices=("speaker", "random"),
                    help="speaker-independent folds (default) or the paper's likely random split")
@@ -82,8 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the search and of training")
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: as resources allow)")
     p.add_argument("--grace-period", type=int, help="ASHA: epochs before a trial may be stopped")
-    p.add_argument("--storage-path", help="experiments folder (default $EMOHRNET_HOME/experiments; "
-                   "shared storage on a cluster)")
+    p.add_argument("--storage-path", help="experiments folder (default $EMOHRNET_HOME/experiments): on a "
+                   "cluster, shared storage: an NFS folder or a bucket, e.g. s3://bucket/emohrnet (shards are then "
+                   "published to <storage-path>/shards and read from there by every worker)")
     p.add_argument("--name", help="experiment name (default <dataset>-<protocol>-fold<K>-<time>)")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--study-storage", help="Optuna study database, any SQLAlchemy URL, e.g. "
@@ -91,7 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted search (--name NAME, default the newest of this dataset): "
                    "finished trials are not run again and the Optuna study keeps its history")
-    p.add_argument("--shard-dir", help="use or build the shards in this folder")
+    p.add_argument("--shard-dir", help="use or build the shards in this folder (a path or a bucket URI)")
     p.add_argument("--build-workers", type=int, default=os.cpu_count() or 1, help="processes building shards")
     add_feature_args(p)
     p.set_defaults(n_mels=None, augment_copies=None)
@@ -106,6 +111,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.modules = [int(m) for m in args.modules.split(",")]
     if args.augment_copies is None:
         args.augment_copies = 2  # waveform-augmented copies in the MFCC shards of cnn1d_attention
+    if args.gpus_per_trial is not None:
+        if args.gpus_per_trial <= 0:
+            p.error("--gpus-per-trial must be above 0 (leave it out to train on CPUs)")
+        if args.gpus_per_trial > 1 and args.gpus_per_trial % args.workers:
+            p.error(f"--gpus-per-trial {args.gpus_per_trial:g} above 1 must be a multiple of --workers "
+                    f"{args.workers} (whole GPUs per worker)")
+        args.gpus_per_worker = args.gpus_per_trial / args.workers
     if args.model == "any" and args.shard_dir:
         p.error("--shard-dir names one shard folder; --model any needs two (log-mel and MFCC): leave it out")
     if args.protocol is None:
@@ -180,7 +192,7 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    storage = Path(args.storage_path or paths.experiments_dir()).expanduser().resolve()
+    storage = Location(args.storage_path or paths.experiments_dir())
     if args.resume:
         exp_dir = find_experiment(storage, args)
         args = load_search_args(exp_dir, address=args.address)
@@ -188,20 +200,27 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
     else:
         name = args.name or f"{args.dataset}-{args.protocol}-fold{args.fold}-{time.strftime('%Y%m%d-%H%M%S')}"
         exp_dir = storage / name
-    shard_dirs, manifest_of = {}, {}
+        if not storage.is_local and not args.study_storage:
+            args.study_storage = local_study_url(name)
+            log(f"Optuna study: {args.study_storage} (SQLite cannot live in a bucket; on a cluster pass "
+                "--study-storage postgresql://... so any machine can resume the search)")
+    shard_dirs = {}
     for model in (MODELS if args.model == "any" else (args.model,)):
         kind = MODEL_FEATURES[model]
         built = build_shards(args.dataset, args.data_root, args.shard_dir, workers=args.build_workers,
                              features=features_from_args(args, kind),
                              corpus_options=parse_corpus_options(args.corpus_option),
-                             augment_copies=args.augment_copies if kind == "mfcc" else 0, log=log)
-        shard_dirs[model], manifest_of[model] = str(built.shard_dir), built.manifest
+                             augment_copies=args.augment_copies if kind == "mfcc" else 0,
+                             publish_root=None if storage.is_local else (storage / "shards").uri, log=log)
+        shard_dirs[model] = str(built.shard_dir)
     try:
-        exp_dir.mkdir(parents=True, exist_ok=True)
+        exp_dir.mkdir()
+        if not args.resume:
+            (exp_dir / SEARCH_ARGS).write_text(json.dumps(vars(args), indent=1))
     except OSError as err:
-        raise ShardError(f"{exp_dir}: cannot create the experiment folder ({err.strerror or err}); "
+        raise ShardError(f"{exp_dir}: cannot write the experiment folder ({err.strerror or err}); "
                          "choose a writable --storage-path") from None
-    log(f"TensorBoard: tensorboard --logdir {exp_dir}")
+    log(f"TensorBoard: {tensorboard_command(exp_dir)}")
 
     total = init_ray(args)
     fixed = {"shard_dirs": shard_dirs, "protocol": args.protocol, "fold": args.fold,
@@ -215,12 +234,11 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
     if args.model != "cnn1d_attention":
         deviations += [f"EmoHRNet {k} {fixed[k]} instead of {v}" for k, v in PAPER_FIXED.items() if fixed[k] != v]
     resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker,
-                               str(exp_dir / "train_runs"))
+                               (exp_dir / "train_runs").uri)
     trainable = tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed), {"CPU": 1})
     if args.resume:
-        tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
+        tuner = tune.Tuner.restore(exp_dir.uri, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
-        atomic_write_text(exp_dir / SEARCH_ARGS, json.dumps(vars(args), indent=1))
         searcher = OptunaSearch(
             metric=METRIC, mode=MODE, points_to_evaluate=baselines, seed=args.seed, study_name=exp_dir.name,
             storage=optuna.storages.RDBStorage(study_storage_url(args, exp_dir)),
@@ -234,7 +252,7 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
                                         metric=METRIC, mode=MODE,
                                         max_concurrent_trials=args.max_concurrent or max_concurrent(args, total),
                                         trial_dirname_creator=_trial_dirname),
-            run_config=tune.RunConfig(name=exp_dir.name, storage_path=str(storage)),
+            run_config=tune.RunConfig(name=exp_dir.name, storage_path=storage.uri),
         )
     grid = tuner.fit()
     unfinished = max(0, args.num_samples - len(grid)) + sum(not r.metrics.get("done", False) for r in grid)
@@ -243,10 +261,10 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
             f"the search stopped with {unfinished} of {args.num_samples} trials unfinished; its state is saved. "
             f"Continue it with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
     summary = summarize(grid, args, exp_dir, baselines, deviations, fixed, log)
-    atomic_write_text(exp_dir / "best.json", json.dumps(summary, indent=1, default=str))
+    (exp_dir / "best.json").write_text(json.dumps(summary, indent=1, default=str))
     log(format_summary(summary))
     log(f"Summary written to {exp_dir / 'best.json'}")
-    log(f"TensorBoard: tensorboard --logdir {exp_dir}")
+    log(f"TensorBoard: {tensorboard_command(exp_dir)}")
     return summary
 
 
@@ -258,12 +276,30 @@ class SearchInterrupted(RuntimeError):
     continues it."""
 
 
-def study_storage_url(args: argparse.Namespace, exp_dir: Path) -> str:
-    """The Optuna study's database: ``--study-storage`` or SQLite in the experiment folder."""
-    return args.study_storage or f"sqlite:///{exp_dir / 'optuna.db'}"
+def study_storage_url(args: argparse.Namespace, exp_dir: Location) -> str:
+    """The Optuna study's database: ``--study-storage`` or SQLite in the (local) experiment folder."""
+    return args.study_storage or f"sqlite:///{exp_dir.local_path / 'optuna.db'}"
 
 
-def find_experiment(storage: Path, args: argparse.Namespace) -> Path:
+def local_study_url(name: str) -> str:
+    """SQLite study of an experiment kept in an object store: ``$EMOHRNET_HOME/studies/<name>/optuna.db``
+    on the machine running the search (a bucket cannot hold a SQLite database)."""
+    folder = paths.home() / "studies" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'optuna.db'}"
+
+
+def tensorboard_command(exp_dir: Location) -> str:
+    """How to watch the experiment: ``tensorboard --logdir`` on its folder; for a bucket, the local
+    copy Ray Tune keeps on the machine running the search (every trial's events are also synced to
+    the bucket)."""
+    if exp_dir.is_local:
+        return f"tensorboard --logdir {exp_dir}"
+    return (f"tensorboard --logdir /tmp/ray/session_latest/artifacts  (this machine's copy of {exp_dir}; "
+            f"or sync it: aws s3 sync {exp_dir.uri.split('?')[0]} ./{exp_dir.name})")
+
+
+def find_experiment(storage: Location, args: argparse.Namespace) -> Location:
     """The experiment to resume: ``storage/--name``, else the newest one of ``--dataset``.
 
     Raises:
@@ -272,20 +308,21 @@ def find_experiment(storage: Path, args: argparse.Namespace) -> Path:
     if args.name:
         exp_dir = storage / args.name
     else:
-        found = sorted(storage.glob(f"{args.dataset}-*/{SEARCH_ARGS}"), key=lambda p: p.stat().st_mtime)
+        found = [d / SEARCH_ARGS for d in storage.iterdir() if d.name.startswith(f"{args.dataset}-")]
+        found = sorted((f for f in found if f.is_file()), key=lambda f: f.mtime())
         if not found:
             raise ValueError(f"no {args.dataset} search to resume in {storage}; pass --name NAME")
-        exp_dir = found[-1].parent
+        exp_dir = storage / found[-1].path.rsplit("/", 2)[-2]
     if not (exp_dir / SEARCH_ARGS).is_file():
         raise ValueError(f"{exp_dir}: not a search started by tune.search (no {SEARCH_ARGS}); "
                          "check --name and --storage-path")
     return exp_dir
 
 
-def load_search_args(exp_dir: Path, **overrides: Any) -> argparse.Namespace:
+def load_search_args(exp_dir: Location | str | Path, **overrides: Any) -> argparse.Namespace:
     """The arguments an experiment was started with (``search_args.json``), with ``overrides``
     (e.g. a new ``address``) where given."""
-    saved = json.loads((exp_dir / SEARCH_ARGS).read_text())
+    saved = json.loads((Location(exp_dir) / SEARCH_ARGS).read_text())
     saved.update({k: v for k, v in overrides.items() if v is not None})
     saved["resume"] = True
     saved["widths"] = tuple(saved["widths"])
@@ -296,7 +333,7 @@ def _trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def summarize(grid, args, exp_dir: Path, baselines: list[dict], deviations: list[str],
+def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: list[str],
               fixed: dict[str, Any], log=print) -> dict[str, Any]:
     """Collect every trial's best validation epoch; pick the best trial on val UA; get its test UA.
 
@@ -327,7 +364,7 @@ def summarize(grid, args, exp_dir: Path, baselines: list[dict], deviations: list
             "best_epoch": int(best_row["epoch"]),
             "epochs_run": int(len(df)),
             "status": "completed" if len(df) >= args.epochs else "stopped early (ASHA)",
-            "checkpoint": best_row.get("checkpoint_path"),
+            "checkpoint": _checkpoint_uri(exp_dir, best_row.get("checkpoint_path")),
             "test_ua": _float(result.metrics.get("test_ua")),
             "test_wa": _float(result.metrics.get("test_wa")),
             "test_confusion": result.metrics.get("test_confusion"),
@@ -343,7 +380,7 @@ def summarize(grid, args, exp_dir: Path, baselines: list[dict], deviations: list
     split = make_split(manifest["utterances"], manifest["folds"], args.protocol, args.fold)
     test_source = "the trial's final report (best epoch's weights, scored once on test)"
     if best["test_ua"] is None and best["checkpoint"]:
-        scores = score_checkpoint(best["checkpoint"], Path(shard_dir), manifest, split.test)
+        scores = score_checkpoint(best["checkpoint"], shard_dir, manifest, split.test)
         best["test_ua"], best["test_wa"] = scores["ua"], scores["wa"]
         best["test_confusion"] = scores["confusion"].tolist()
         test_source = "scored by the search driver on the trial's best checkpoint (trial stopped early)"
@@ -370,12 +407,19 @@ def summarize(grid, args, exp_dir: Path, baselines: list[dict], deviations: list
         "checkpoint": best["checkpoint"],
         "experiment_dir": str(exp_dir),
         "shard_dirs": fixed["shard_dirs"],
-        "tensorboard": f"tensorboard --logdir {exp_dir}",
+        "tensorboard": tensorboard_command(exp_dir),
         "trials": trials,
     }
 
 
-def score_checkpoint(checkpoint: str, shard_dir: Path, manifest: dict, keys: list[str]) -> dict[str, Any]:
+def _checkpoint_uri(exp_dir: Location, path: Any) -> str | None:
+    """A Ray checkpoint path (which names no scheme) as a URI :class:`Location` can open."""
+    if not isinstance(path, str) or not path:
+        return None
+    return exp_dir.with_path(path).uri
+
+
+def score_checkpoint(checkpoint: str, shard_dir: str, manifest: dict, keys: list[str]) -> dict[str, Any]:
     """Score a checkpoint's best weights on the utterances ``keys`` (CPU, whole utterances)."""
     import torch
 

@@ -30,6 +30,16 @@ class TrialResources:
     storage_path: str = ""
     max_failures: int = 2
 
+    @property
+    def backend(self) -> str:
+        """The DDP backend: NCCL for whole GPUs; gloo on CPUs, and when a trial's workers share a GPU
+        (``0 < gpus_per_worker < 1``: NCCL refuses two ranks on one device)."""
+        if self.gpus_per_worker >= 1:
+            return "nccl"
+        if self.gpus_per_worker > 0 and self.num_workers > 1:
+            return "gloo"
+        return "nccl" if self.gpus_per_worker > 0 else "gloo"
+
 
 def trial_train_config(config: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:
     """The training config of a trial: the shared settings, the trial's parameters, and the shard
@@ -51,7 +61,7 @@ def run_trial(config: dict[str, Any], resources: TrialResources, fixed: dict[str
     """
     from ray import tune
     from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    from ray.train.torch import TorchConfig, TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from emohrnet.train import checkpoint_config, train_loop_per_worker
@@ -62,6 +72,7 @@ def run_trial(config: dict[str, Any], resources: TrialResources, fixed: dict[str
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=trial_train_config(config, fixed),
+        torch_config=TorchConfig(backend=resources.backend),
         scaling_config=ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.gpus_per_worker > 0,
                                      resources_per_worker=worker),
         run_config=RunConfig(

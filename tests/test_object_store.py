@@ -1,0 +1,189 @@
+"""Shards, checkpoints and a whole search kept in an object store (S3 API).
+
+The store is a real S3-protocol HTTP server (moto's server mode) on a free localhost port; every
+read and write goes through pyarrow's S3 file system, as on AWS, with ``AWS_ENDPOINT_URL``
+pointing at it. Nothing is mocked inside the process under test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import pytest
+import torch
+from fixtures import TINY_SEARCH, write_ravdess_tree
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from emohrnet.checkpoint import load_model, save_checkpoint_file
+from emohrnet.data import DamagedShardError, load_examples
+from emohrnet.features import FeatureConfig
+from emohrnet.location import Location, is_uri
+from emohrnet.models import build_model
+from shards.build import ShardError, build_shards, read_manifest
+
+BUCKET = "emohrnet-test"
+FEATURES = FeatureConfig(n_mels=16)
+ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+       "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A running S3 server with an empty bucket; yields the bucket's URI. The environment
+    (inherited by Ray's workers) points pyarrow and boto3 at it."""
+    server_mod = pytest.importorskip("moto.server", reason="moto[server] provides the local S3 server")
+    import boto3
+
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    saved = {k: os.environ.get(k) for k in (*ENV, "AWS_ENDPOINT_URL")}
+    os.environ.update(ENV, AWS_ENDPOINT_URL=f"http://{host}:{port}")
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    yield f"s3://{BUCKET}"
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+def _objects(prefix: str) -> list[str]:
+    import boto3
+
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def test_location_round_trip(s3, tmp_path):
+    for base in (Location(f"{s3}/loc"), Location(tmp_path / "loc")):
+        base.mkdir()
+        (base / "a.json").write_text('{"x": 1}')
+        assert json.loads((base / "a.json").read_text()) == {"x": 1}
+        assert (base / "a.json").is_file() and not (base / "b.json").exists()
+        assert [e.name for e in base.iterdir()] == ["a.json"]
+        assert (base / "a.json").mtime() > 0
+        with pytest.raises(FileNotFoundError, match="b.json"):
+            (base / "b.json").read_bytes()
+    remote = Location(f"{s3}/loc")
+    assert not remote.is_local and is_uri(remote.uri) and remote.uri == f"{s3}/loc"
+    assert (remote / "a.json").uri == f"{s3}/loc/a.json"
+    with pytest.raises(ValueError, match="no local path"):
+        _ = remote.local_path
+
+
+def test_shards_published_to_the_bucket_read_back_and_checked(s3, tmp_path):
+    root = tmp_path / "ravdess"
+    write_ravdess_tree(root, actors=(1, 2, 3), emotions=(1, 3, 5), seconds=0.4)
+    quiet = dict(features=FEATURES, progress=False, shard_size=3, log=lambda *a: None)
+    target = f"{s3}/shards/ravdess"
+    built = build_shards("ravdess", root, target, **quiet)
+    assert built.shard_dir == target and not built.reused
+    keys = set(_objects("shards/ravdess/"))
+    assert "shards/ravdess/manifest.json" in keys
+    assert {f"shards/ravdess/{s['file']}" for s in built.manifest["shards"]} <= keys
+    assert read_manifest(target) == built.manifest
+
+    local = build_shards("ravdess", root, tmp_path / "local", **quiet)
+    wanted = [u["key"] for u in built.manifest["utterances"]]
+    remote_ex = load_examples(target, built.manifest, wanted)
+    local_ex = load_examples(local.shard_dir, local.manifest, wanted)
+    assert [e.key for e in remote_ex] == [e.key for e in local_ex] and len(remote_ex) == 9
+    assert all(torch.equal(a.mel, b.mel) and a.label == b.label for a, b in zip(remote_ex, local_ex, strict=True))
+    # two workers read disjoint parts of the bucket's shards that together cover the keys
+    parts = [load_examples(target, built.manifest, wanted, rank, 2) for rank in (0, 1)]
+    assert sorted(e.key for p in parts for e in p) == sorted(wanted)
+
+    again = build_shards("ravdess", root, target, **quiet)
+    assert again.reused
+
+    # a shard truncated in the bucket: refused when read, republished by the next build
+    shard = Location(target) / built.manifest["shards"][0]["file"]
+    shard.write_bytes(shard.read_bytes()[:1000])
+    with pytest.raises(DamagedShardError, match=f"{shard.uri}: sha256 does not match.*shards.build --force"):
+        load_examples(target, built.manifest, wanted)
+    repaired = build_shards("ravdess", root, target, **quiet)
+    assert not repaired.reused
+    assert len(load_examples(target, repaired.manifest, wanted)) == 9
+
+
+def test_shards_in_a_missing_bucket_fail_with_the_uri(s3, tmp_path):
+    root = tmp_path / "ravdess"
+    write_ravdess_tree(root, actors=(1,), emotions=(1, 3), seconds=0.3)
+    with pytest.raises(ShardError, match="s3://no-such-bucket-here/shards: cannot publish the shards"):
+        build_shards("ravdess", root, "s3://no-such-bucket-here/shards", features=FEATURES, progress=False,
+                     log=lambda *a: None)
+    with pytest.raises(ShardError, match="no-such-bucket-here/x/manifest.json: no manifest"):
+        read_manifest("s3://no-such-bucket-here/x")
+
+
+def test_checkpoint_loads_from_the_bucket(s3, tmp_path):
+    model = build_model("cnn1d_attention", 4, in_channels=8, widths=[4, 8, 8])
+    state = {"model": model.state_dict(), "model_name": "cnn1d_attention", "model_config": model.config,
+             "classes": ["a", "b", "c", "d"]}
+    save_checkpoint_file(tmp_path / "checkpoint.pt", state)
+    folder = Location(f"{s3}/runs/checkpoint_000001")
+    (folder / "checkpoint.pt").upload(tmp_path / "checkpoint.pt")
+    loaded, meta = load_model(folder.uri)
+    assert meta["classes"] == ["a", "b", "c", "d"]
+    x = torch.randn(2, 8, 30)
+    assert torch.equal(loaded(x), model.eval()(x))
+    (folder / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="checkpoint_000001/checkpoint.pt: not a readable emohrnet checkpoint"):
+        load_model(folder.uri)
+
+
+@pytest.mark.ray
+def test_search_with_its_storage_in_the_bucket(s3):
+    """Results, checkpoints, TensorBoard logs and shards all land in the bucket; workers read the
+    shards from it; --resume finds the experiment there."""
+    import ray
+
+    from tune.search import parse_args, run_search
+
+    storage = f"{s3}/emohrnet"
+    args = parse_args([*TINY_SEARCH, "--num-samples", "1", "--storage-path", storage, "--name", "s3-tiny"])
+    try:
+        summary = run_search(args, log=lambda *a: None)
+    finally:
+        ray.shutdown()
+    exp = Location(storage) / "s3-tiny"
+    saved = json.loads((exp / "best.json").read_text())
+    assert saved["best_trial"] == summary["best_trial"] and 0.0 <= saved["test_ua"] <= 1.0
+    assert saved["shard_dirs"]["emohrnet"].startswith(f"{storage}/shards/synthetic-logmel-")
+    assert read_manifest(saved["shard_dirs"]["emohrnet"])["dataset"] == "synthetic"
+    assert saved["checkpoint"].startswith(f"{storage}/")
+    model, state = load_model(saved["checkpoint"])
+    assert state["train_config"]["shard_dir"] == saved["shard_dirs"]["emohrnet"]
+
+    keys = _objects("emohrnet/s3-tiny/")
+    events = [k for k in keys if "/events.out.tfevents." in k]
+    assert len(events) == 1, keys
+    acc = EventAccumulator(_download(events[0]))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("ray/tune/val_ua")] == [1, 2]
+    assert any(k.endswith("/checkpoint.pt") for k in keys)
+    assert json.loads((exp / "search_args.json").read_text())["study_storage"].startswith("sqlite:///")
+
+    resumed = parse_args(["--resume", "--name", "s3-tiny", "--storage-path", storage])
+    try:
+        again = run_search(resumed, log=lambda *a: None)
+    finally:
+        ray.shutdown()
+    assert [t["trial_id"] for t in again["trials"]] == [t["trial_id"] for t in summary["trials"]]
+    assert again["best_val_ua"] == summary["best_val_ua"]
+
+
+def _download(key: str) -> str:
+    import tempfile
+
+    import boto3
+
+    body = boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    path = os.path.join(tempfile.mkdtemp(), key.rsplit("/", 1)[-1])
+    with open(path, "wb") as f:
+        f.write(io.BytesIO(body).getvalue())
+    return path
