@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from fixtures import TINY_SEARCH
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tune.search import parse_args, run_search
@@ -20,11 +21,7 @@ def search(tmp_path_factory):
     import ray
 
     out = tmp_path_factory.mktemp("search")
-    args = parse_args([
-        "--num-samples", "2", "--epochs", "2", "--workers", "2", "--widths", "4,6", "--stem-channels", "8",
-        "--blocks", "1", "--modules", "1,1,1,1", "--n-mels", "32", "--segment-seconds", "1.0",
-        "--storage-path", str(out), "--name", "tiny", "--grace-period", "2",
-    ])
+    args = parse_args([*TINY_SEARCH, "--num-samples", "2", "--storage-path", str(out), "--name", "tiny"])
     try:
         summary = run_search(args, log=lambda *a: None)
     finally:
