@@ -286,44 +286,6 @@ def torch_threads(n: int | None = None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def free_port() -> int:
-    """A TCP port that is free now (the OS picks it)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def own_ray() -> Iterator[None]:
-    """Make the next local Ray (started inside the block) findable by its own processes.
-
-    Ray Train's placement-group cleaner asks the state API whether the run's controller is alive with
-    no address, which fails ("Found multiple active Ray instances") when another Ray runs on the same
-    machine; the run's placement group then never goes, and the next trial waits for its CPUs
-    forever. The block therefore fixes the GCS port (``RAY_GCS_SERVER_PORT``) and names it in
-    ``RAY_API_SERVER_ADDRESS``, which the state API reads first; Ray's processes inherit both. It also
-    hides ``RAY_ADDRESS``, so ``ray.init`` starts a local Ray. The variables are restored after it.
-    """
-    from ray._private.services import get_node_ip_address
-
-    names = ("RAY_GCS_SERVER_PORT", "RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
-    saved = {k: os.environ.get(k) for k in names}
-    port = free_port()
-    os.environ.pop("RAY_ADDRESS", None)
-    os.environ["RAY_GCS_SERVER_PORT"] = str(port)
-    os.environ["RAY_API_SERVER_ADDRESS"] = f"{get_node_ip_address()}:{port}"
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 class Timer:
     """``with Timer() as t: ...`` then ``t.s``: wall seconds (``time.perf_counter``)."""
 

@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import Context, Section, Timer, own_ray, small_corpus
+from tune.search import start_local_ray
+
+from .common import Context, Section, Timer, small_corpus
 
 TITLE = "4. DDP: training samples/s with 1 and 2 Ray Train workers"
 
@@ -128,13 +130,12 @@ def run(ctx: Context) -> Section:
         sec.notes.append("fewer than 2 GPUs: the DDP runs use CPU workers (gloo)")
     storage = ctx.work / "ddp"
     results: dict[int, dict[str, Any]] = {}
-    with own_ray():
-        ray.init(address="local", num_cpus=max(ctx.cores, 3), dashboard_host="127.0.0.1")
-        try:
-            for workers in (1, 2):
-                results[workers] = fit(small["shard_dir"], storage, workers, config, use_gpu)
-        finally:
-            ray.shutdown()
+    start_local_ray(max(ctx.cores, 3))
+    try:
+        for workers in (1, 2):
+            results[workers] = fit(small["shard_dir"], storage, workers, config, use_gpu)
+    finally:
+        ray.shutdown()
 
     rate = {}
     for workers, r in results.items():

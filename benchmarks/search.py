@@ -62,7 +62,6 @@ def run(ctx: Context) -> Section:
                             "asha": "reduction factor 3, max_t = epochs",
                             "timing": "whole run_search call (Ray start to summary)"}
         # run_search starts a local Ray of its own, findable by Ray Train's placement-group cleaner
-        # (tune.search.init_ray); an outer own_ray() would point the state API at another port
         try:
             with Timer() as t:
                 summary = run_search(args, log=quiet)

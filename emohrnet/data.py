@@ -124,7 +124,9 @@ def load_examples(
     if split_shards:
         stages.append(partial(_rank_part, rank=rank, world=world))
     stages += [partial(_open_verified, folder=Location(shard_dir), sha256=sha256),
-               wds.tariterators.tar_file_expander, wds.tariterators.group_by_keys, wds.decode()]
+               wds.tariterators.tar_file_expander, wds.tariterators.group_by_keys,
+               wds.select(lambda sample: sample["__key__"] in wanted or sample["__key__"] in copies),
+               wds.decode()]
     examples: dict[str, Example] = {}
     variants: dict[str, list[tuple[str, torch.Tensor]]] = {}
     for sample in wds.DataPipeline(*stages):

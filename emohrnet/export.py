@@ -80,10 +80,10 @@ def _quiet_export() -> Iterator[None]:
 
 
 def _example(model: torch.nn.Module, n_mels: int, frames: int = EXAMPLE_FRAMES) -> torch.Tensor:
-    """A random ``(2, in_channels, n_mels, frames)`` input on the model's device."""
+    """A random ``(2, 1, n_mels, frames)`` input on the model's device (both models take this layout;
+    for ``cnn1d_attention`` ``n_mels`` is its number of MFCCs)."""
     device = next(model.parameters()).device
-    in_channels = int(getattr(model, "in_channels", 1))
-    return torch.randn(2, in_channels, int(n_mels), frames, generator=torch.Generator().manual_seed(0)).to(device)
+    return torch.randn(2, 1, int(n_mels), frames, generator=torch.Generator().manual_seed(0)).to(device)
 
 
 def export_onnx(

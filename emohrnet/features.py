@@ -18,8 +18,52 @@ import torchaudio.transforms as T
 from .audio import SAMPLE_RATE
 
 
+class StftSettings:
+    """What the log-mel and MFCC front ends share: a centered STFT over ``sample_rate``-Hz audio with
+    ``win_length``-sample windows, an ``n_fft``-point FFT and a ``hop_length``-sample hop, mel bands
+    from ``f_min`` to ``f_max`` Hz, and a dict form stored in manifests and checkpoints.
+
+    Subclasses are frozen dataclasses with those fields (:class:`FeatureConfig`,
+    :class:`emohrnet.mfcc.MfccConfig`).
+    """
+
+    sample_rate: int
+    n_fft: int
+    win_length: int
+    hop_length: int
+    f_min: float
+    f_max: float
+
+    def _check_stft(self, prefix: str = "") -> None:
+        """Raises:
+            ValueError: ``win_length > n_fft`` or not ``0 <= f_min < f_max <= sample_rate / 2``
+                (the message starts with ``prefix``).
+        """
+        if self.win_length > self.n_fft:
+            raise ValueError(f"{prefix}win_length {self.win_length} exceeds n_fft {self.n_fft}")
+        if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
+            raise ValueError(f"{prefix}need 0 <= f_min < f_max <= sample_rate/2 Hz, got {self.f_min}, {self.f_max}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict of the parameters (manifests and checkpoints store this)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            TypeError: an unknown key. ValueError: an invalid value (see the class docstring).
+        """
+        return cls(**data)
+
+    def frames(self, samples: int) -> int:
+        """Number of frames a waveform of ``samples`` samples gives (centered STFT)."""
+        return samples // self.hop_length + 1
+
+
 @dataclass(frozen=True)
-class FeatureConfig:
+class FeatureConfig(StftSettings):
     """Parameters of the log-mel front end.
 
     Attributes:
@@ -51,23 +95,7 @@ class FeatureConfig:
             raise ValueError(f"window {self.window!r} is not supported; use 'hann'")
         if self.normalization not in ("utterance", "none"):
             raise ValueError(f"normalization {self.normalization!r}: use 'utterance' or 'none'")
-        if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
-            raise ValueError(f"need 0 <= f_min < f_max <= sample_rate/2, got {self.f_min}, {self.f_max}")
-        if self.win_length > self.n_fft:
-            raise ValueError(f"win_length {self.win_length} exceeds n_fft {self.n_fft}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict of the parameters (manifests and checkpoints store this)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**data)
-
-    def frames(self, samples: int) -> int:
-        """Number of frames a waveform of ``samples`` samples gives (centered STFT)."""
-        return samples // self.hop_length + 1
+        self._check_stft()
 
 
 class LogMel(torch.nn.Module):

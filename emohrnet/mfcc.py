@@ -22,13 +22,13 @@ alone. :class:`Mfcc` gives every utterance its own floor (a batch equals the sta
 from __future__ import annotations
 
 import numbers
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torchaudio.transforms as T
 
 from .audio import SAMPLE_RATE
+from .features import StftSettings
 
 MFCC_NORMALIZATIONS = ("utterance", "none")
 """Normalizations of :class:`Mfcc`: per-utterance per-coefficient CMVN, or none."""
@@ -39,7 +39,7 @@ def _positive_int(value: object) -> bool:
 
 
 @dataclass(frozen=True)
-class MfccConfig:
+class MfccConfig(StftSettings):
     """Parameters of the MFCC front end (see the module docstring for why these values).
 
     Attributes:
@@ -76,35 +76,13 @@ class MfccConfig:
         for name in ("sample_rate", "n_mfcc", "n_fft", "win_length", "hop_length", "n_mels"):
             if not _positive_int(getattr(self, name)):
                 raise ValueError(f"MfccConfig: {name} must be a positive int, got {getattr(self, name)!r}")
-        if self.win_length > self.n_fft:
-            raise ValueError(f"MfccConfig: win_length {self.win_length} exceeds n_fft {self.n_fft}")
+        self._check_stft("MfccConfig: ")
         if self.n_mels < self.n_mfcc:
             raise ValueError(f"MfccConfig: n_mels ({self.n_mels}) must be >= n_mfcc ({self.n_mfcc})")
-        if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
-            raise ValueError(
-                f"MfccConfig: need 0 <= f_min < f_max <= sample_rate/2 Hz, got {self.f_min}, {self.f_max}"
-            )
         if self.top_db is not None and not (isinstance(self.top_db, numbers.Real) and self.top_db > 0):
             raise ValueError(f"MfccConfig: top_db must be a positive number of dB or None, got {self.top_db!r}")
         if self.normalization not in MFCC_NORMALIZATIONS:
             raise ValueError(f"MfccConfig: normalization {self.normalization!r}: use 'utterance' or 'none'")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict of the parameters (manifests and checkpoints store this)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MfccConfig:
-        """Inverse of :meth:`to_dict`.
-
-        Raises:
-            TypeError: an unknown key. ValueError: an invalid value (see the class docstring).
-        """
-        return cls(**data)
-
-    def frames(self, samples: int) -> int:
-        """Number of frames a waveform of ``samples`` samples gives (centered STFT)."""
-        return samples // self.hop_length + 1
 
 
 class Mfcc(torch.nn.Module):

@@ -383,7 +383,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = None
             if rank == 0:
-                state = {"model": _cpu_state(core), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                weights = best["state"] if improved else _cpu_state(core)  # improved: already copied
+                state = {"model": weights, "optimizer": optimizer.state_dict(), "epoch": epoch,
                          "best_val_ua": best["val_ua"], "best_epoch": best["epoch"], "val_ua": val["ua"],
                          "val_wa": val["wa"], **meta}
                 if not improved:
@@ -409,12 +410,11 @@ def _mean_over_workers(total: float, count: int, device: torch.device) -> float:
 
 
 def _test_best(cfg, manifest, test_keys, core, best_state, best_epoch, rank, world, device,
-               speed: dict[str, Any] | None = None) -> dict[str, float]:
+               speed: dict[str, Any]) -> dict[str, float]:
     """Score the best epoch's weights on the test set (once, after the last epoch)."""
     test_ex = load_examples(cfg.shard_dir, manifest, test_keys, rank, world)
     current = _cpu_state(core)
     core.load_state_dict(best_state)
-    speed = speed or cfg.resolve_speed(device)
     result = evaluate(core, test_ex, len(manifest["classes"]), device, cfg.eval_batch,
                       amp=speed["amp"] == "bf16", channels_last=speed["channels_last"])
     core.load_state_dict(current)

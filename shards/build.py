@@ -292,30 +292,16 @@ def build_shards(
     fp = fingerprint(dataset, corpus.root.resolve(), utterances, info, features, shard_size, augmentation)
     if out is None and publish_root:
         out = (Location(publish_root) / default_out(dataset, kind, fp).name).uri
-    if out is not None and is_uri(out):
-        target = Location(out)
-        if not force and _reusable(target, fp, log):
-            return BuildResult(target.uri, read_manifest(target), True)
-        local = build_shards(dataset, data_root, None, workers=workers, features=features,
-                             corpus_options=corpus_options, augment_copies=augment_copies,
-                             wave_augment=wave_augment, augment_seed=augment_seed, shard_size=shard_size,
-                             force=force, progress=progress, log=log)
-        publish(Path(local.shard_dir), target, local.manifest, log)
-        return BuildResult(target.uri, local.manifest, False)
-    shard_dir = Path(out).expanduser().resolve() if out else default_out(dataset, kind, fp)
-
-    if not force and (shard_dir / MANIFEST).is_file():
-        try:
-            old = read_manifest(shard_dir)
-        except ShardError as err:
-            log(f"rebuilding: {err}")
-            old = None
-        if old and old.get("fingerprint") == fp:
-            problems = verify_shards(shard_dir, old)
-            if not problems:
-                log(f"reusing shards in {shard_dir} (same inputs and parameters)")
-                return BuildResult(shard_dir, old, True)
-            log("rebuilding shards, damaged ones found:\n  " + "\n  ".join(problems))
+    remote = Location(out) if out is not None and is_uri(out) else None
+    if remote is not None and not force:
+        old = _reusable(remote, fp, "publishing the shards again", log)
+        if old is not None:
+            return BuildResult(remote.uri, old, True)
+    # a build for an object store is made in the local default folder, then published
+    shard_dir = Path(out).expanduser().resolve() if out and remote is None else default_out(dataset, kind, fp)
+    old = None if force else _reusable(Location(shard_dir), fp, "rebuilding shards", log)
+    if old is not None:
+        return _finish(shard_dir, old, True, remote, log)
 
     staging = _prepare_out(shard_dir)
     skipped = list(scan.skipped) + dupes
@@ -352,26 +338,35 @@ def build_shards(
         log(f"skipped {s.path}: {s.reason}")
     log(f"wrote {len(entries)} utterances in {len(shards)} shards to {shard_dir}"
         + (f" ({len(skipped)} files skipped)" if skipped else ""))
-    return BuildResult(shard_dir, manifest, False)
+    return _finish(shard_dir, manifest, False, remote, log)
 
 
-def _reusable(target: Location, fp: str, log) -> bool:
-    """Whether ``target`` holds a finished build with fingerprint ``fp`` and intact shards."""
+def _reusable(folder: Location, fp: str, redo: str, log) -> dict[str, Any] | None:
+    """The manifest of a finished build in ``folder`` (local or object store) with fingerprint
+    ``fp`` and intact shards, else ``None``; ``redo`` says in the log what happens to damaged ones."""
     try:
-        if not (target / MANIFEST).is_file():
-            return False
-        old = read_manifest(target)
+        if not (folder / MANIFEST).is_file():
+            return None
+        old = read_manifest(folder)
     except (ShardError, OSError) as err:
         log(f"rebuilding: {err}")
-        return False
+        return None
     if old.get("fingerprint") != fp:
-        return False
-    problems = verify_shards(target, old)
+        return None
+    problems = verify_shards(folder, old)
     if problems:
-        log("publishing the shards again, damaged ones found:\n  " + "\n  ".join(problems))
-        return False
-    log(f"reusing shards in {target} (same inputs and parameters)")
-    return True
+        log(f"{redo}, damaged ones found:\n  " + "\n  ".join(problems))
+        return None
+    log(f"reusing shards in {folder} (same inputs and parameters)")
+    return old
+
+
+def _finish(shard_dir: Path, manifest: dict[str, Any], reused: bool, remote: Location | None, log) -> BuildResult:
+    """The result of a build in ``shard_dir``; with an object-store ``remote``, published there first."""
+    if remote is None:
+        return BuildResult(shard_dir, manifest, reused)
+    publish(shard_dir, remote, manifest, log)
+    return BuildResult(remote.uri, manifest, False)
 
 
 def publish(local_dir: Path, target: Location, manifest: dict[str, Any], log=print) -> None:

@@ -274,6 +274,15 @@ def test_train_config_speed_defaults_and_resolution():
             TrainConfig("s", **bad)
 
 
+@pytest.fixture
+def two_threads():
+    """Two torch threads for the test, the count before it restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _tiny_model():
     torch.manual_seed(0)
     return build_model("emohrnet", 3, widths=list(width_preset(4)), stem_channels=8, blocks_per_branch=1,
@@ -281,8 +290,7 @@ def _tiny_model():
 
 
 @pytest.mark.parametrize("amp,channels_last", [(False, False), (True, True)])
-def test_train_epoch_on_cached_batches_trains(amp, channels_last):
-    torch.set_num_threads(2)
+def test_train_epoch_on_cached_batches_trains(amp, channels_last, two_threads):
     ex = [Example(f"k{i}", (torch.randn(16, 40) + 2.0 * (i % 3)).half(), i % 3) for i in range(24)]
     batches = TrainBatches(ex, 8, 3, 32, seed=0, device_cache=True, device="cpu")
     model = _tiny_model()
@@ -305,8 +313,7 @@ def test_train_epoch_on_cached_batches_trains(amp, channels_last):
     assert all(v.is_contiguous() for v in state.values())  # checkpoints in the default memory format
 
 
-def test_evaluate_with_bf16_autocast_reports_float32_metrics():
-    torch.set_num_threads(2)
+def test_evaluate_with_bf16_autocast_reports_float32_metrics(two_threads):
     ex = [Example(f"k{i}", torch.randn(16, 30 + 5 * (i % 2)).half(), i % 3) for i in range(12)]
     model = _tiny_model()
     plain = evaluate(model, ex, 3, torch.device("cpu"), max_batch=4, reduce=False)

@@ -7,7 +7,6 @@ pointing at it. Nothing is mocked inside the process under test.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 
@@ -137,7 +136,7 @@ def test_checkpoint_loads_from_the_bucket(s3, tmp_path):
 
 
 @pytest.mark.ray
-def test_search_with_its_storage_in_the_bucket(s3):
+def test_search_with_its_storage_in_the_bucket(s3, tmp_path):
     """Results, checkpoints, TensorBoard logs and shards all land in the bucket; workers read the
     shards from it; --resume finds the experiment there."""
     import ray
@@ -162,7 +161,9 @@ def test_search_with_its_storage_in_the_bucket(s3):
     keys = _objects("emohrnet/s3-tiny/")
     events = [k for k in keys if "/events.out.tfevents." in k]
     assert len(events) == 1, keys
-    acc = EventAccumulator(_download(events[0]))
+    local_events = tmp_path / events[0].rsplit("/", 1)[-1]
+    local_events.write_bytes(Location(f"s3://{BUCKET}/{events[0]}").read_bytes())
+    acc = EventAccumulator(str(local_events))
     acc.Reload()
     assert [e.step for e in acc.Scalars("ray/tune/val_ua")] == [1, 2]
     assert any(k.endswith("/checkpoint.pt") for k in keys)
@@ -176,14 +177,3 @@ def test_search_with_its_storage_in_the_bucket(s3):
     assert [t["trial_id"] for t in again["trials"]] == [t["trial_id"] for t in summary["trials"]]
     assert again["best_val_ua"] == summary["best_val_ua"]
 
-
-def _download(key: str) -> str:
-    import tempfile
-
-    import boto3
-
-    body = boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
-    path = os.path.join(tempfile.mkdtemp(), key.rsplit("/", 1)[-1])
-    with open(path, "wb") as f:
-        f.write(io.BytesIO(body).getvalue())
-    return path

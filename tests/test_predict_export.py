@@ -389,3 +389,21 @@ def test_export_functions_keep_training_flag_and_detect_mismatch(ckpt, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
     with pytest.raises(ValueError):
         export_checkpoint(ckpt[0], "tflite")
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_cnn1d_attention_checkpoint_exports(tmp_path):
+    from emohrnet.mfcc import MfccConfig
+    from emohrnet.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("cnn1d_attention", len(CLASSES), in_channels=20, widths=[8, 16, 16]).eval()
+    mfcc = MfccConfig(n_mfcc=20, n_mels=40)
+    save_checkpoint_file(tmp_path / CHECKPOINT_FILE, {
+        "model": model.state_dict(), "model_name": "cnn1d_attention", "model_config": model.config,
+        "classes": CLASSES, "feature_kind": "mfcc", "features": mfcc.to_dict()})
+    model_file, side = export_checkpoint(tmp_path, "torchscript")
+    assert json.loads(side.read_text())["classes"] == CLASSES
+    x = torch.randn(3, 1, 20, 123)
+    with torch.no_grad():
+        np.testing.assert_allclose(torch.jit.load(str(model_file))(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)

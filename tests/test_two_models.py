@@ -38,18 +38,21 @@ def test_mfcc_shards_hold_copies_traced_to_their_origin(mfcc_shards):
 
 def test_augmented_copies_of_val_and_test_never_reach_training(mfcc_shards):
     m, shard_dir = mfcc_shards.manifest, mfcc_shards.shard_dir
+    everything = load_examples(shard_dir, m, [u["key"] for u in m["utterances"]], with_copies=True)
+    own_copies = {e.key: e.variants for e in everything}
     for fold in range(len(m["folds"])):
         split = make_split(m["utterances"], m["folds"], "speaker", fold)
         held_out = set(split.val) | set(split.test)
-        copy_of = {c["key"]: c["origin"] for c in m["augmented"]}
         for world in (1, 2):
             train = [e for rank in range(world)
                      for e in load_examples(shard_dir, m, split.train, rank, world, with_copies=True)]
             assert {e.key for e in train} == set(split.train)
             assert all(len(e.variants) == 2 for e in train)
-            # every variant is a copy of its own example, and no copy of a held-out utterance is loaded
-            loaded_copies = {k for k, origin in copy_of.items() if origin in {e.key for e in train}}
-            assert not {copy_of[k] for k in loaded_copies} & held_out
+            # each training example carries exactly its own copies (so none of a held-out utterance)
+            assert not {e.key for e in train} & held_out
+            assert all(len(e.variants) == len(own_copies[e.key])
+                       and all(torch.equal(v, c) for v, c in zip(e.variants, own_copies[e.key], strict=True))
+                       for e in train)
             changed = [not torch.equal(v, e.mel) for e in train for v in e.variants]
             assert sum(changed) > 0.5 * len(changed)  # each augmentation applies with probability 0.5
         val = load_examples(shard_dir, m, split.val)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -327,7 +326,6 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     }
     for file, text in ((CROSSFOLD_JSON, json.dumps(out, indent=1, default=str)), (CROSSFOLD_MD, format_markdown(out))):
         atomic_write_text(exp_dir / file, text)
-        os.chmod(exp_dir / file, 0o644)  # atomic_write_text leaves mkstemp's 0600; results are meant to be shared
     log(format_table(out))
     log(f"Written: {exp_dir / CROSSFOLD_JSON}, {exp_dir / CROSSFOLD_MD}")
     return out

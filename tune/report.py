@@ -31,7 +31,6 @@ import html
 import io
 import json
 import math
-import os
 import sys
 import time
 import warnings
@@ -266,8 +265,13 @@ def plot_confusion(confusion: list[list[int]], classes: list[str], title: str = 
 
 
 def recalls(confusion: list[list[int]]) -> list[float]:
-    """Per-class recall from a ``(C, C)`` confusion matrix (``nan`` for a class with no reference)."""
-    return [row[i] / sum(row) if sum(row) else float("nan") for i, row in enumerate(confusion)]
+    """Per-class recall from a ``(C, C)`` confusion matrix (``nan`` for a class with no reference);
+    :func:`emohrnet.metrics.per_class_recall` on a list."""
+    import torch
+
+    from emohrnet.metrics import per_class_recall
+
+    return per_class_recall(torch.as_tensor(confusion))
 
 
 def plot_per_class_recall(confusion: list[list[int]], classes: list[str]):
@@ -402,9 +406,8 @@ def paper_table(summary: dict[str, Any], crossfold: dict[str, Any] | None) -> tu
 
 
 def _write(path: Path, data: bytes | str) -> None:
-    """Atomic write, then world-readable (``0644``): reports are meant to be shared."""
+    """Atomic write (with the usual permissions, see :func:`emohrnet.storage.atomic_write_bytes`)."""
     atomic_write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
-    os.chmod(path, 0o644)
 
 
 def _html_table(header: list[str], rows: list[list[str]]) -> str:

@@ -35,7 +35,6 @@ from shards.build import (
     build_shards,
     features_from_args,
     parse_corpus_options,
-    read_manifest,
 )
 
 from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED, baseline_points, search_space
@@ -143,13 +142,21 @@ def init_ray(args: argparse.Namespace) -> dict[str, float]:
         ray.init(address=address)
     else:
         need = args.workers * args.cpus_per_worker + 1
-        gcs = _pin_local_gcs_address()
-        try:
-            ray.init(num_cpus=max(os.cpu_count() or 1, math.ceil(need)), dashboard_host="127.0.0.1",
-                     log_to_driver=True, runtime_env={"env_vars": {"RAY_ADDRESS": gcs}})
-        finally:
-            os.environ.pop("RAY_GCS_SERVER_PORT", None)
+        start_local_ray(max(os.cpu_count() or 1, math.ceil(need)))
     return ray.cluster_resources()
+
+
+def start_local_ray(num_cpus: int) -> None:
+    """Start a local Ray with ``num_cpus`` logical CPUs, its dashboard on 127.0.0.1 only and its GCS
+    address pinned (:func:`_pin_local_gcs_address`), so Ray Train finds it beside other local Rays."""
+    import ray
+
+    gcs = _pin_local_gcs_address()
+    try:
+        ray.init(address="local", num_cpus=num_cpus, dashboard_host="127.0.0.1", log_to_driver=True,
+                 runtime_env={"env_vars": {"RAY_ADDRESS": gcs}})
+    finally:
+        os.environ.pop("RAY_GCS_SERVER_PORT", None)
 
 
 def _pin_local_gcs_address() -> str:
@@ -204,7 +211,7 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
             args.study_storage = local_study_url(name)
             log(f"Optuna study: {args.study_storage} (SQLite cannot live in a bucket; on a cluster pass "
                 "--study-storage postgresql://... so any machine can resume the search)")
-    shard_dirs = {}
+    shard_dirs, manifests = {}, {}
     for model in (MODELS if args.model == "any" else (args.model,)):
         kind = MODEL_FEATURES[model]
         built = build_shards(args.dataset, args.data_root, args.shard_dir, workers=args.build_workers,
@@ -212,7 +219,7 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
                              corpus_options=parse_corpus_options(args.corpus_option),
                              augment_copies=args.augment_copies if kind == "mfcc" else 0,
                              publish_root=None if storage.is_local else (storage / "shards").uri, log=log)
-        shard_dirs[model] = str(built.shard_dir)
+        shard_dirs[model], manifests[model] = str(built.shard_dir), built.manifest
     try:
         exp_dir.mkdir()
         if not args.resume:
@@ -260,7 +267,7 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
         raise SearchInterrupted(
             f"the search stopped with {unfinished} of {args.num_samples} trials unfinished; its state is saved. "
             f"Continue it with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
-    summary = summarize(grid, args, exp_dir, baselines, deviations, fixed, log)
+    summary = summarize(grid, args, exp_dir, baselines, deviations, fixed, manifests, log)
     (exp_dir / "best.json").write_text(json.dumps(summary, indent=1, default=str))
     log(format_summary(summary))
     log(f"Summary written to {exp_dir / 'best.json'}")
@@ -334,7 +341,7 @@ def _trial_dirname(trial) -> str:
 
 
 def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: list[str],
-              fixed: dict[str, Any], log=print) -> dict[str, Any]:
+              fixed: dict[str, Any], manifests: dict[str, dict[str, Any]], log=print) -> dict[str, Any]:
     """Collect every trial's best validation epoch; pick the best trial on val UA; get its test UA.
 
     A trial's test UA comes from its last report (its best epoch scored on test after the last
@@ -376,7 +383,7 @@ def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: 
         raise RuntimeError(f"no trial reported metrics; see the errors in {exp_dir}")
     best = max(scored, key=lambda t: t["best_val_ua"])
     shard_dir = fixed["shard_dirs"][best["model"]]
-    manifest = read_manifest(shard_dir)
+    manifest = manifests[best["model"]]
     split = make_split(manifest["utterances"], manifest["folds"], args.protocol, args.fold)
     test_source = "the trial's final report (best epoch's weights, scored once on test)"
     if best["test_ua"] is None and best["checkpoint"]:

@@ -34,11 +34,8 @@ class TrialResources:
     def backend(self) -> str:
         """The DDP backend: NCCL for whole GPUs; gloo on CPUs, and when a trial's workers share a GPU
         (``0 < gpus_per_worker < 1``: NCCL refuses two ranks on one device)."""
-        if self.gpus_per_worker >= 1:
-            return "nccl"
-        if self.gpus_per_worker > 0 and self.num_workers > 1:
-            return "gloo"
-        return "nccl" if self.gpus_per_worker > 0 else "gloo"
+        gpus = self.gpus_per_worker
+        return "nccl" if gpus >= 1 or (gpus > 0 and self.num_workers == 1) else "gloo"
 
 
 def trial_train_config(config: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:
