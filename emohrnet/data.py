@@ -1,10 +1,25 @@
 """Reading shards into training and evaluation batches.
 
-Each training worker reads its own part of the shards (WebDataset with a node splitter over the
-shard list: worker ``rank`` of ``world`` reads shards ``rank, rank + world, ...``), keeps the
-utterances of the split it needs, and holds them in memory: every corpus of this project fits,
-so epochs after loading do no I/O. Shard members are decoded in memory (``.npy`` without
-pickle); member names are never used as file paths.
+Training follows the semantics of PyTorch's ``DistributedSampler``: every worker holds the whole
+training part in memory (read once from the shards, every shard checked against its sha256), and
+each epoch one seeded permutation of it, the same on every rank, is cut into global batches of
+``batch_size * world`` utterances; rank ``r`` takes positions ``r, r + world, ...`` of it
+(:func:`rank_order`). So every rank's batches mix all training speakers and classes, every
+training utterance is used once per epoch, and the last global batch is *padded* with the first
+utterances of the same permutation (at most ``batch_size * world - 1`` repeats; nothing is
+dropped). The order changes with the epoch and is reproducible for a seed; it does not depend on
+how the utterances are laid out in shards (per speaker) or how many shards there are.
+
+Memory: each worker keeps its training part as float16, 2 bytes per band per frame (RAVDESS at
+128 log-mel bands about 140 MB, IEMOCAP about 0.6 GB, plus waveform-augmented copies). A corpus
+larger than one worker's memory is outside what this loader does; the sampler works on utterance
+indices only, so such a corpus needs a store that reads features by index (e.g. one memory-mapped
+array per shard) behind the same :func:`rank_order`.
+
+Evaluation parts (validation, test) are split between workers (worker ``rank`` of ``world`` reads
+shards ``rank, rank + world, ...``, or every ``world``-th utterance when there are fewer shards);
+the workers' confusion matrices are summed. Shard members are decoded in memory (``.npy``
+without pickle); member names are never used as file paths.
 
 Training batches are fixed-length segments placed by the random time shift
 (:func:`emohrnet.augment.random_segment`): per example in Python (:class:`TrainBatches`), or, by
@@ -84,11 +99,13 @@ def load_examples(
     shard_dir: str | Path | Location, manifest: dict[str, Any], keys: Iterable[str], rank: int = 0,
     world: int = 1, with_copies: bool = False,
 ) -> list[Example]:
-    """Read this worker's part of the utterances ``keys`` from the shards.
+    """Read the utterances ``keys`` from the shards, or worker ``rank``'s part of them.
 
-    With at least ``world`` shards holding the keys, worker ``rank`` reads only its shards;
-    with fewer, every worker reads them all and keeps every ``world``-th utterance. Either way
-    the workers' parts are disjoint and together cover ``keys``. The shards may sit on local
+    Training reads its whole part on every worker (``world=1``; :func:`rank_order` then splits each
+    epoch between the ranks). Evaluation parts may be split: with ``world > 1`` and at least
+    ``world`` shards holding the keys, worker ``rank`` reads only its shards; with fewer, every
+    worker reads them all and keeps every ``world``-th utterance. Either way the workers' parts are
+    disjoint and together cover ``keys``. The shards may sit on local
     disk (NFS included) or in an object store (``s3://...``, see :mod:`emohrnet.location`);
     each is checked against the manifest's sha256 as it is read.
 
@@ -147,13 +164,65 @@ def steps_per_epoch(num_utterances: int, batch_size: int) -> int:
     return max(1, math.ceil(num_utterances / batch_size))
 
 
+def check_global_batch(batch_size: int, world: int) -> int:
+    """The per-worker batch of a global batch of ``batch_size`` utterances over ``world`` workers.
+
+    Raises:
+        ValueError: ``batch_size`` or ``world`` below 1, or ``batch_size`` not a multiple of ``world``
+            (the message names the nearest global batches that divide).
+    """
+    if world < 1 or batch_size < 1:
+        raise ValueError(f"batch size {batch_size} and workers {world} must both be at least 1")
+    if batch_size % world:
+        lower, upper = batch_size // world * world, (batch_size // world + 1) * world
+        options = " or ".join(str(b) for b in (lower, upper) if b > 0)
+        raise ValueError(f"--batch-size {batch_size} (the global batch) does not divide by --workers {world}: "
+                         f"use --batch-size {options}, or a number of workers that divides {batch_size}")
+    return batch_size // world
+
+
+def rank_order(num_examples: int, batch_size: int, steps: int, seed: int, epoch: int, rank: int = 0,
+               world: int = 1) -> torch.Tensor:
+    """The example indices rank ``rank`` trains on in epoch ``epoch``, in order (``DistributedSampler``
+    semantics, PyTorch ``torch.utils.data.distributed``).
+
+    One permutation of ``range(num_examples)``, seeded by ``(seed, epoch)`` alone and so the same on
+    every rank, is laid out as ``steps`` global batches of ``batch_size * world``; when that is more
+    than ``num_examples``, the permutation is continued from its start (padding: the first
+    utterances of the epoch are used twice), when it is less, the epoch ends early. Rank ``rank``
+    takes positions ``rank, rank + world, ...``, so step ``s`` of every rank together is global
+    batch ``s``.
+
+    Args:
+        num_examples: size of the whole training part (>= 1).
+        batch_size: examples per batch on each worker.
+        steps: batches per epoch (:func:`steps_per_epoch` of the global batch covers every example).
+        seed, epoch: the permutation's seed and epoch.
+        rank, world: this worker and the number of workers.
+
+    Returns:
+        ``(steps * batch_size,)`` int64 indices.
+
+    Raises:
+        ValueError: no examples, or ``rank`` outside ``[0, world)``.
+    """
+    if num_examples < 1:
+        raise ValueError("this worker has no training examples; the training part is empty")
+    if not 0 <= rank < world:
+        raise ValueError(f"rank {rank} outside 0..{world - 1}")
+    g = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
+    perm = torch.randperm(num_examples, generator=g)
+    total = steps * batch_size * world
+    order = perm.repeat(math.ceil(total / num_examples))[:total]
+    return order[rank::world]
+
+
 class TrainBatches:
     """Random training batches of fixed-length segments from in-memory examples.
 
-    Every worker yields the same number of batches per epoch (``steps``, computed from the size
-    of the whole training set), drawing from its own examples in a fresh random order each
-    epoch and starting over when it runs out, so DDP workers stay in step even when their
-    parts differ in size.
+    ``examples`` is the *whole* training part, on every worker; each epoch, rank ``rank`` of
+    ``world`` trains on its share of one permutation of it (:func:`rank_order`), ``steps`` batches of
+    ``batch_size``, the same number on every worker so DDP stays in step.
 
     With ``device_cache=True`` the batches come from a :class:`DeviceBatches` built once here (the
     whole part packed into one tensor on ``device``, segments cut for the whole batch at once): the
@@ -161,20 +230,23 @@ class TrainBatches:
     choices, and the batches are already on ``device``. The examples are then not kept.
 
     Args:
-        examples: this worker's training examples (non-empty).
-        batch_size: examples per batch on this worker.
-        steps: batches per epoch.
+        examples: the whole training part (non-empty), the same list on every worker.
+        batch_size: examples per batch on this worker (the global batch over ``world``).
+        steps: batches per epoch (``steps_per_epoch(len(examples), batch_size * world)``).
         segment_frames: frames per training segment.
-        seed: base seed; the order of epoch ``e`` on rank ``r`` depends on ``(seed, e, r)``.
+        seed: base seed; the order of epoch ``e`` depends on ``(seed, e)``, the offsets and variant
+            choices of rank ``r`` on ``(seed, e, r)``.
         rank: this worker's rank.
         time_shift: random placement of each utterance in its segment (else from its start).
         variant_prob: probability of using one of an example's augmented copies (its
             ``variants``, chosen uniformly) instead of the example itself.
         device_cache: serve the batches from a :class:`DeviceBatches` cache on ``device``.
         device: where the cache and its batches live (``device_cache`` only; default CPU).
+        world: the number of workers.
 
     Raises:
-        ValueError: no examples (and, with ``device_cache``, see :class:`DeviceBatches`).
+        ValueError: no examples, ``rank`` outside ``[0, world)`` (and, with ``device_cache``, see
+            :class:`DeviceBatches`).
 
     Yields (from :meth:`epoch`):
         ``(x, y)``: ``x`` ``(batch, 1, n_mels, segment_frames)`` float32, ``y`` ``(batch,)`` int64
@@ -183,19 +255,27 @@ class TrainBatches:
 
     def __init__(self, examples: list[Example], batch_size: int, steps: int, segment_frames: int,
                  seed: int = 0, rank: int = 0, time_shift: bool = True, variant_prob: float = 0.0,
-                 device_cache: bool = False, device: torch.device | str | None = None) -> None:
+                 device_cache: bool = False, device: torch.device | str | None = None, world: int = 1) -> None:
         if not examples:
-            raise ValueError("this worker has no training examples; use fewer workers")
+            raise ValueError("this worker has no training examples; the training part is empty")
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} outside 0..{world - 1}")
         self.batch_size, self.steps = batch_size, steps
         self.segment_frames, self.seed, self.rank, self.time_shift = segment_frames, seed, rank, time_shift
-        self.variant_prob = variant_prob
+        self.world, self.variant_prob = world, variant_prob
+        self.num_examples = len(examples)
+        self.keys = [e.key for e in examples]  # what the indices of order() stand for
         self.cache: DeviceBatches | None = None
         if device_cache:
             self.cache = DeviceBatches(examples, batch_size, steps, segment_frames, seed, rank, time_shift,
-                                       variant_prob, device=device if device is not None else "cpu")
+                                       variant_prob, device=device if device is not None else "cpu", world=world)
             self.examples: list[Example] = []
         else:
             self.examples = examples
+
+    def order(self, epoch: int) -> torch.Tensor:
+        """This rank's example indices in epoch ``epoch`` (:func:`rank_order`)."""
+        return rank_order(self.num_examples, self.batch_size, self.steps, self.seed, epoch, self.rank, self.world)
 
     def _features(self, example: Example, g: torch.Generator) -> torch.Tensor:
         if example.variants and self.variant_prob > 0 and float(torch.rand((), generator=g)) < self.variant_prob:
@@ -209,8 +289,8 @@ class TrainBatches:
         return self._per_example_epoch(epoch)
 
     def _per_example_epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        g = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch, self.rank))
-        order = _epoch_order(len(self.examples), self.steps * self.batch_size, g)
+        order = self.order(epoch)
+        g = torch.Generator().manual_seed(_draw_seed(self.seed, epoch, self.rank))
         for step in range(self.steps):
             idx = order[step * self.batch_size:(step + 1) * self.batch_size].tolist()
             x = torch.stack([random_segment(self._features(self.examples[i], g), self.segment_frames, g,
@@ -219,14 +299,14 @@ class TrainBatches:
             yield x, y
 
 
-def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    """Seed of the order (and draws) of epoch ``epoch`` on rank ``rank``."""
-    return seed * 1_000_003 + epoch * 1009 + rank
+def _epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of the permutation of epoch ``epoch`` (the same on every rank)."""
+    return seed * 1_000_003 + epoch * 1009
 
 
-def _epoch_order(n: int, need: int, g: torch.Generator) -> torch.Tensor:
-    """``need`` example indices: fresh random permutations of ``range(n)`` one after another."""
-    return torch.cat([torch.randperm(n, generator=g) for _ in range(math.ceil(need / n))])[:need]
+def _draw_seed(seed: int, epoch: int, rank: int) -> int:
+    """Seed of rank ``rank``'s own draws in epoch ``epoch`` (time-shift offsets, variant choices)."""
+    return (seed * 1_000_003 + epoch * 1009) * 131 + rank + 1
 
 
 @dataclass
@@ -261,9 +341,10 @@ class DeviceBatches:
     of ``batch_size`` windows from a strided view of the cache, so an epoch does no I/O, no Python work
     per example and, on a GPU, no host-to-device copy besides one small tensor of window starts per epoch.
 
-    The order of examples is that of :class:`TrainBatches` for the same ``(seed, epoch, rank)``
-    (so labels come in the same order); offsets and variant choices are drawn per epoch from the same
-    CPU generator afterwards, all at once (:meth:`plan`), so they differ from :class:`TrainBatches`'s
+    The order of examples is that of :class:`TrainBatches` for the same ``(seed, epoch, rank, world)``
+    (:func:`rank_order`, so labels come in the same order); offsets and variant choices are drawn per
+    epoch from rank ``rank``'s own CPU generator, all at once (:meth:`plan`), so they differ from
+    :class:`TrainBatches`'s
     but follow the same distributions: offsets uniform on ``{0..|frames - segment_frames|}`` (0 with
     ``time_shift=False``), a variant chosen uniformly with probability ``variant_prob`` when there are
     any. Results do not depend on the device.
@@ -271,7 +352,7 @@ class DeviceBatches:
     Memory: 2 bytes per mel band per frame (float16) of the examples and their variants, plus the gaps.
 
     Args:
-        examples: this worker's training examples (non-empty), ``mel`` ``(n_mels, frames)``.
+        examples: the whole training part (non-empty), ``mel`` ``(n_mels, frames)``.
         batch_size: examples per batch on this worker.
         steps: batches per epoch.
         segment_frames: frames per training segment.
@@ -280,6 +361,7 @@ class DeviceBatches:
         variant_prob: probability of using one of an example's ``variants`` instead of the example.
         device: where the cache lives and the batches are returned.
         dtype: storage dtype of the cache (float16: half the memory of float32; batches are float32).
+        world: the number of workers (:func:`rank_order`).
 
     Raises:
         ValueError: no examples, ``segment_frames < 1``, or features that are not 2-D or differ in
@@ -292,13 +374,16 @@ class DeviceBatches:
 
     def __init__(self, examples: list[Example], batch_size: int, steps: int, segment_frames: int,
                  seed: int = 0, rank: int = 0, time_shift: bool = True, variant_prob: float = 0.0,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float16) -> None:
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float16, world: int = 1) -> None:
         if not examples:
-            raise ValueError("this worker has no training examples; use fewer workers")
+            raise ValueError("this worker has no training examples; the training part is empty")
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} outside 0..{world - 1}")
         if segment_frames < 1:
             raise ValueError(f"segment_frames must be at least 1, got {segment_frames}")
         self.batch_size, self.steps, self.segment_frames = batch_size, steps, segment_frames
         self.seed, self.rank, self.time_shift, self.variant_prob = seed, rank, time_shift, variant_prob
+        self.world = world
         self.device = torch.device(device)
         self.num_examples = len(examples)
 
@@ -334,9 +419,9 @@ class DeviceBatches:
 
     def plan(self, epoch: int) -> EpochPlan:
         """The examples, variants and offsets of epoch ``epoch`` (CPU tensors; see :class:`EpochPlan`)."""
-        g = torch.Generator().manual_seed(_epoch_seed(self.seed, epoch, self.rank))
+        example = rank_order(self.num_examples, self.batch_size, self.steps, self.seed, epoch, self.rank, self.world)
+        g = torch.Generator().manual_seed(_draw_seed(self.seed, epoch, self.rank))
         need = self.steps * self.batch_size
-        example = _epoch_order(self.num_examples, need, g)
         variant = torch.full((need,), -1, dtype=torch.long)
         row = example
         count = self._num_variants[example]

@@ -65,3 +65,38 @@ def per_class_recall(cm: torch.Tensor) -> list[float]:
     """Recall of each class (``nan`` where a class has no reference utterance)."""
     support = cm.sum(dim=1).double()
     return [float(d / s) if s > 0 else float("nan") for d, s in zip(cm.diagonal().double(), support, strict=True)]
+
+
+UA_TIE_TOLERANCE = 1e-9
+"""Two validation UAs closer than this are a tie (UA comes from counts; this absorbs rounding only)."""
+
+SELECTION_RULE = ("the epoch with the highest validation UA; among epochs tied on it, the one with the lowest "
+                  "validation loss (the first of those if the loss ties too)")
+"""The model-selection rule, as stated in the README, the search summary and ``best.json``."""
+
+
+def is_better(val_ua: float, val_loss: float, best_ua: float, best_loss: float) -> bool:
+    """Whether an epoch scoring ``(val_ua, val_loss)`` beats the best so far (:data:`SELECTION_RULE`).
+
+    A higher validation UA wins; at equal UA (within :data:`UA_TIE_TOLERANCE`) a strictly lower
+    validation loss wins, so a saturated validation UA (e.g. 100% from epoch 2 on a small
+    validation set) still selects the better-fitted later epoch. A NaN UA never wins.
+
+    Args:
+        val_ua, val_loss: the candidate epoch's validation UA (fraction) and mean cross-entropy.
+        best_ua, best_loss: the best epoch's so far (``-inf``/``inf`` before the first epoch).
+    """
+    if val_ua != val_ua:  # NaN
+        return False
+    if val_ua > best_ua + UA_TIE_TOLERANCE:
+        return True
+    return abs(val_ua - best_ua) <= UA_TIE_TOLERANCE and val_loss < best_loss
+
+
+def selection_key(val_ua: float, val_loss: float) -> tuple[float, float]:
+    """Sort key of :data:`SELECTION_RULE` for ``max()``: UA rounded to the tie tolerance, then lower loss.
+
+    Use for choosing among trials or rows; :func:`is_better` is the same rule for one comparison.
+    """
+    loss = val_loss if val_loss == val_loss else float("inf")
+    return (round(val_ua, 9) if val_ua == val_ua else float("-inf")), -loss

@@ -277,6 +277,32 @@ class Predictor:
                 out.append(logits.softmax(dim=-1).cpu().numpy())
         return np.concatenate(out)
 
+    def score_examples(self, examples: Sequence[Any]) -> dict[str, Any]:
+        """Score utterances whose features are already computed (shard examples, e.g. a test part):
+        whole utterances, the way training evaluated them, with the checkpoint's recorded precision
+        and memory layout (``speed``) when this predictor runs on the same kind of device.
+
+        This is how a checkpoint is re-scored to check the figure its run reported: the test UA a
+        trial reports equals this method's ``ua`` on the same test utterances.
+
+        Args:
+            examples: :class:`emohrnet.data.Example` items (``mel`` ``(n_features, frames)``, ``label``).
+
+        Returns:
+            ``{"loss", "ua", "wa", "n", "confusion"}`` as :func:`emohrnet.train.evaluate` returns.
+        """
+        from .train import evaluate
+
+        speed = self.state.get("speed") or {}
+        same_kind = torch.device(speed.get("device", "cpu")).type == self.device.type
+        amp = same_kind and speed.get("amp") == "bf16"
+        channels_last = same_kind and bool(speed.get("channels_last"))
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        max_batch = int((self.state.get("train_config") or {}).get("eval_batch", 32))
+        return evaluate(self.model, list(examples), len(self.classes), self.device, max_batch=max_batch,
+                        reduce=False, amp=amp, channels_last=channels_last)
+
     def _label(self, p: np.ndarray) -> str:
         return self.classes[int(np.argmax(p))]
 

@@ -6,19 +6,30 @@ paper's settings are the defaults (Muppidi & Radfar 2025, sec. 4.2): Adam with l
 time shifts on training batches only (:mod:`emohrnet.augment`). ``batch_size`` is the global
 batch: each of N workers takes ``batch_size // N`` per step.
 
+Data parallelism follows ``DistributedSampler`` semantics (:func:`emohrnet.data.rank_order`):
+every worker holds the whole training part and trains on its share of one seeded permutation per
+epoch, so every rank sees every training speaker and class. The global batch must divide by the
+number of workers. BatchNorm statistics are one set for all ranks (:mod:`emohrnet.distributed`):
+SyncBatchNorm on CUDA, running statistics averaged over the ranks before every evaluation and
+checkpoint on CPU.
+
 Every epoch reports ``train_loss``, ``val_loss``, ``val_ua``, ``val_wa`` and ``lr`` (plus
-``epoch``, ``best_val_ua``, ``best_epoch`` and ``start_epoch``, the epoch this run of the worker
-group started from: above 0 after a restart from a checkpoint) with a checkpoint; the run keeps the checkpoint of
-the best ``val_ua`` (:func:`checkpoint_config`) and the latest one (for restarts). After the last
-epoch the best epoch's weights are scored on the test set once; that report also carries
-``test_ua``, ``test_wa`` and ``test_loss``. Model selection never looks at the test set.
+``epoch``, ``best_val_ua``, ``best_val_loss``, ``best_epoch`` and ``start_epoch``, the epoch this
+run of the worker group started from: above 0 after a restart from a checkpoint) with a
+checkpoint. The best epoch follows :data:`emohrnet.metrics.SELECTION_RULE` (highest validation
+UA, ties broken by the lower validation loss); every checkpoint holds the best epoch's weights so
+far (``best_model``, or ``model`` when it is the best) beside the current ones, so the run keeps
+only the latest checkpoint (:func:`checkpoint_config`), which serves restarts and model selection
+alike. After the last epoch the best epoch's weights are scored on the test set once; that report
+also carries ``test_ua``, ``test_wa`` and ``test_loss``. Model selection never looks at the test set.
 
 Speed (:meth:`TrainConfig.resolve_speed`): by default each worker caches its decoded training part
 once on its device (:class:`emohrnet.data.DeviceBatches`) and cuts segments and applies SpecAugment
-there for the whole batch, so epochs do no I/O and no per-example Python work; on CUDA, bf16
-autocast (training and evaluation; losses and metrics in float32) and channels_last are on by
-default; ``compile=True`` runs the model through ``torch.compile``. What was used is recorded in
-every checkpoint (``speed``).
+there for the whole batch, so epochs do no I/O and no per-example Python work. ``amp="auto"`` uses
+bf16 autocast (training and evaluation; losses and metrics in float32) where the device computes
+bf16 natively: CUDA compute capability 8.0 or newer, and CPUs with AVX-512 BF16 or AMX;
+``channels_last="auto"`` is on for CUDA and CPU. ``compile=True`` runs the model through
+``torch.compile``. What was used is recorded in every checkpoint (``speed``).
 """
 
 from __future__ import annotations
@@ -35,9 +46,10 @@ import torch.nn.functional as F
 
 from .augment import AugmentConfig, SpecAugment
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint_file, save_checkpoint_file
-from .data import Example, TrainBatches, eval_batches, load_examples, steps_per_epoch
+from .data import Example, TrainBatches, check_global_batch, eval_batches, load_examples, steps_per_epoch
+from .distributed import average_batchnorm_stats, mean_over_workers, world_size
 from .frontend import n_features
-from .metrics import confusion_matrix, unweighted_accuracy, weighted_accuracy
+from .metrics import confusion_matrix, is_better, unweighted_accuracy, weighted_accuracy
 from .models import build_model, width_preset
 from .splits import make_split
 
@@ -70,10 +82,10 @@ class TrainConfig:
         device_cache: cache the worker's training part on its device once and cut batches there
             (:class:`emohrnet.data.DeviceBatches`); ``False``: per-example batches on the CPU
             (:class:`emohrnet.data.TrainBatches`).
-        amp: mixed precision: ``"auto"`` (bf16 autocast on a CUDA device that supports bf16, off
-            elsewhere), ``"bf16"`` (bf16 autocast on any device) or ``"off"``.
-        channels_last: ``"auto"`` (on for CUDA, off elsewhere), ``True`` or ``False``: model and
-            batches in ``torch.channels_last`` memory format.
+        amp: mixed precision: ``"auto"`` (bf16 autocast where the device has native bf16, see
+            :func:`native_bf16`; off elsewhere), ``"bf16"`` (bf16 autocast on any device) or ``"off"``.
+        channels_last: ``"auto"`` (on for CUDA and CPU), ``True`` or ``False``: model and batches in
+            ``torch.channels_last`` memory format.
         compile: run the training forward/backward through ``torch.compile`` (evaluation and
             checkpoints use the uncompiled model).
 
@@ -165,13 +177,29 @@ class TrainConfig:
             "compile": bool}``.
         """
         device = torch.device(device)
-        cuda = device.type == "cuda"
         amp = self.amp
         if amp == "auto":
-            amp = "bf16" if cuda and torch.cuda.is_bf16_supported() else "off"
-        channels_last = cuda if self.channels_last == "auto" else bool(self.channels_last)
+            amp = "bf16" if native_bf16(device) else "off"
+        channels_last = device.type in ("cuda", "cpu") if self.channels_last == "auto" else bool(self.channels_last)
         return {"device": str(device), "device_cache": self.device_cache, "amp": amp,
                 "channels_last": channels_last, "compile": self.compile}
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether ``device`` computes bf16 natively, so bf16 autocast speeds training up.
+
+    CUDA: compute capability 8.0 (Ampere) or newer; older cards (a T4) emulate bf16, far slower
+    than float32. CPU: AVX-512 BF16 or AMX instructions (oneDNN's bf16 kernels); measured on an AMD
+    EPYC with AVX-512 BF16, a small EmoHRNet step runs about 2x faster (``benchmarks/trainstep.py``).
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+    return False
 
 
 def _choice(name: str, value: Any, allowed: dict[str, Any]) -> Any:
@@ -187,10 +215,11 @@ def _choice(name: str, value: Any, allowed: dict[str, Any]) -> Any:
 
 
 def checkpoint_config():
-    """Keep the best checkpoint by ``val_ua`` (Ray also keeps the latest, for restarts)."""
+    """Keep only the latest checkpoint: it serves restarts and holds the best epoch's weights so far
+    (``best_model``), chosen by :data:`emohrnet.metrics.SELECTION_RULE`."""
     from ray.train import CheckpointConfig
 
-    return CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="val_ua", checkpoint_score_order="max")
+    return CheckpointConfig(num_to_keep=1)
 
 
 MODEL_FEATURES = {"emohrnet": "logmel", "cnn1d_attention": "mfcc"}
@@ -244,7 +273,7 @@ def evaluate(model: torch.nn.Module, examples: list[Example], num_classes: int, 
         logits = logits.float().cpu()
         loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
         cm += confusion_matrix(y, logits.argmax(dim=1), num_classes)
-    if reduce and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if reduce and world_size() > 1:
         backend_device = device if dist.get_backend() == "nccl" else torch.device("cpu")
         packed = torch.cat([cm.flatten().double(), loss_sum.reshape(1)]).to(backend_device)
         dist.all_reduce(packed)
@@ -296,6 +325,36 @@ def train_epoch(model: torch.nn.Module, batches: Any, specaug: torch.nn.Module,
 
 
 # --------------------------------------------------------------------------- the loop
+def training_batches(cfg: TrainConfig, manifest: dict[str, Any], train_keys: list[str], rank: int, world: int,
+                     device: torch.device | str = "cpu", device_cache: bool | None = None) -> TrainBatches:
+    """Rank ``rank``'s training batches: the whole training part read on this worker, each epoch its
+    share of one permutation (:func:`emohrnet.data.rank_order`, ``DistributedSampler`` semantics).
+
+    Args:
+        cfg: the run's settings (``batch_size`` is the global batch; segments of ``segment_seconds``).
+        manifest: the shard manifest of ``cfg.shard_dir``.
+        train_keys: the split's training utterances.
+        rank, world: this worker and the number of workers.
+        device: the training device (where the device cache lives).
+        device_cache: serve batches from :class:`emohrnet.data.DeviceBatches` (default ``cfg.device_cache``).
+
+    Returns:
+        :class:`emohrnet.data.TrainBatches` of ``batch_size // world`` examples per step and
+        ``ceil(len(train_keys) / batch_size)`` steps per epoch (the last global batch padded).
+
+    Raises:
+        ValueError: the global batch does not divide by ``world``, or no training utterances.
+    """
+    per_worker = check_global_batch(cfg.batch_size, world)
+    examples = load_examples(cfg.shard_dir, manifest, train_keys, with_copies=cfg.aug_prob > 0)
+    features = manifest["features"]
+    segment = int(round(cfg.segment_seconds * features["sample_rate"] / features["hop_length"]))
+    steps = steps_per_epoch(len(train_keys), cfg.batch_size)
+    cache = cfg.device_cache if device_cache is None else device_cache
+    return TrainBatches(examples, per_worker, steps, segment, cfg.seed, rank, cfg.time_shift, cfg.aug_prob,
+                        device_cache=cache, device=device, world=world)
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train worker function: train, validate each epoch, test the best epoch once.
 
@@ -316,6 +375,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
+    per_worker = check_global_batch(cfg.batch_size, world)
+    speed = cfg.resolve_speed(device)
 
     manifest = read_manifest(cfg.shard_dir)
     check_features(cfg.model, manifest, cfg.shard_dir)
@@ -324,17 +385,22 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     for part in ("train", "val", "test"):
         if not getattr(split, part):
             raise ValueError(f"{cfg.shard_dir}: the {part} part of {split.describe()} is empty")
-    train_ex = load_examples(cfg.shard_dir, manifest, split.train, rank, world, with_copies=cfg.aug_prob > 0)
+    batches = training_batches(cfg, manifest, split.train, rank, world, device, speed["device_cache"])
     val_ex = load_examples(cfg.shard_dir, manifest, split.val, rank, world)
 
-    speed = cfg.resolve_speed(device)
     amp = speed["amp"] == "bf16"
     torch.manual_seed(cfg.seed)
     kind = manifest.get("feature_kind", "logmel")
     core = build_model(cfg.model, len(classes), **cfg.model_kwargs(n_features(kind, manifest["features"])))
+    sync_bn = device.type == "cuda" and world > 1
+    if sync_bn:
+        core = torch.nn.SyncBatchNorm.convert_sync_batchnorm(core)
+    speed["batchnorm"] = ("SyncBatchNorm" if sync_bn else
+                          "running statistics averaged over ranks before evaluation" if world > 1 else "BatchNorm")
     if speed["channels_last"]:
         core = core.to(memory_format=torch.channels_last)
-    model = ray.train.torch.prepare_model(core)
+    # each rank keeps its own running statistics (no broadcast of rank 0's); averaged before use
+    model = ray.train.torch.prepare_model(core, parallel_strategy_kwargs={"broadcast_buffers": False})
     core = core.to(device)
     if speed["compile"]:
         model = torch.compile(model)
@@ -342,18 +408,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                                  weight_decay=cfg.weight_decay)
     specaug = SpecAugment(cfg.augment(), inplace=True)  # every batch is a fresh tensor
     features = manifest["features"]
-    segment = int(round(cfg.segment_seconds * features["sample_rate"] / features["hop_length"]))
-    per_worker = max(1, cfg.batch_size // world)
-    steps = steps_per_epoch(len(split.train), per_worker * world)
-    batches = TrainBatches(train_ex, per_worker, steps, segment, cfg.seed, rank, cfg.time_shift, cfg.aug_prob,
-                           device_cache=speed["device_cache"], device=device)
-    del train_ex  # with the device cache, the batches hold the only copy
-
     meta = {"model_name": cfg.model, "model_config": core.config, "classes": classes,
             "feature_kind": manifest.get("feature_kind", "logmel"),
             "features": features, "train_config": cfg.to_dict(), "split": split.describe(),
-            "dataset": manifest["dataset"], "speed": speed}
-    start, best = 0, {"val_ua": -1.0, "epoch": -1, "state": None}
+            "dataset": manifest["dataset"], "speed": speed, "workers": world}
+    start = 0
+    best = {"val_ua": -math.inf, "val_loss": math.inf, "epoch": -1, "state": None}
     resumed = ray.train.get_checkpoint()
     if resumed:
         with resumed.as_directory() as d:
@@ -361,22 +421,25 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         core.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = state["epoch"] + 1
-        best = {"val_ua": state["best_val_ua"], "epoch": state["best_epoch"],
-                "state": state.get("best_model") or state["model"]}
+        best = {"val_ua": state["best_val_ua"], "val_loss": state.get("best_val_loss", math.inf),
+                "epoch": state["best_epoch"], "state": state.get("best_model") or state["model"]}
 
     torch.manual_seed(cfg.seed * 7919 + rank)  # masks differ between workers
     for epoch in range(start, cfg.epochs):
         total, count = train_epoch(model, batches.epoch(epoch), specaug, optimizer, device, amp,
                                    speed["channels_last"])
-        train_loss = _mean_over_workers(total, count, device)
+        train_loss = mean_over_workers(total, count, device)
+        if not sync_bn:
+            average_batchnorm_stats(core)  # one set of statistics for evaluation and the checkpoint
         val = evaluate(core, val_ex, len(classes), device, cfg.eval_batch, amp=amp,
                        channels_last=speed["channels_last"])
-        improved = val["ua"] > best["val_ua"]
+        improved = is_better(val["ua"], val["loss"], best["val_ua"], best["val_loss"])
         if improved:
-            best = {"val_ua": val["ua"], "epoch": epoch, "state": _cpu_state(core)}
+            best = {"val_ua": val["ua"], "val_loss": val["loss"], "epoch": epoch, "state": _cpu_state(core)}
         metrics = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"], "val_ua": val["ua"],
                    "val_wa": val["wa"], "lr": optimizer.param_groups[0]["lr"],
-                   "best_val_ua": best["val_ua"], "best_epoch": best["epoch"], "start_epoch": start}
+                   "best_val_ua": best["val_ua"], "best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
+                   "start_epoch": start, "global_batch": per_worker * world, "workers": world}
         if epoch == cfg.epochs - 1:
             metrics.update(_test_best(cfg, manifest, split.test, core, best["state"], best["epoch"],
                                       rank, world, device, speed))
@@ -385,8 +448,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             if rank == 0:
                 weights = best["state"] if improved else _cpu_state(core)  # improved: already copied
                 state = {"model": weights, "optimizer": optimizer.state_dict(), "epoch": epoch,
-                         "best_val_ua": best["val_ua"], "best_epoch": best["epoch"], "val_ua": val["ua"],
-                         "val_wa": val["wa"], **meta}
+                         "best_val_ua": best["val_ua"], "best_val_loss": best["val_loss"],
+                         "best_epoch": best["epoch"], "val_ua": val["ua"], "val_wa": val["wa"], **meta}
                 if not improved:
                     state["best_model"] = best["state"]
                 save_checkpoint_file(Path(tmp) / CHECKPOINT_FILE, state)
@@ -398,15 +461,6 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A CPU copy of the weights in the default (contiguous) memory format, whatever the model's."""
     return {k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
             for k, v in model.state_dict().items()}
-
-
-def _mean_over_workers(total: float, count: int, device: torch.device) -> float:
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        backend_device = device if dist.get_backend() == "nccl" else torch.device("cpu")
-        t = torch.tensor([total, float(count)], dtype=torch.float64, device=backend_device)
-        dist.all_reduce(t)
-        total, count = float(t[0]), int(t[1])
-    return total / max(count, 1)
 
 
 def _test_best(cfg, manifest, test_keys, core, best_state, best_epoch, rank, world, device,

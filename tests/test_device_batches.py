@@ -223,7 +223,7 @@ def test_device_batches_reproducible_per_seed_epoch_rank_and_errors():
     assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
     base = DeviceBatches(ex, 4, 3, 20, seed=1, rank=0)
     assert not torch.equal(base.plan(2).example, base.plan(3).example)
-    assert not torch.equal(base.plan(2).example, DeviceBatches(ex, 4, 3, 20, seed=1, rank=1).plan(2).example)
+    assert not torch.equal(base.plan(2).example, DeviceBatches(ex, 4, 3, 20, seed=1, rank=1, world=2).plan(2).example)
     assert not torch.equal(base.plan(2).example, DeviceBatches(ex, 4, 3, 20, seed=2, rank=0).plan(2).example)
     with pytest.raises(ValueError, match="no training examples"):
         DeviceBatches([], 4, 1, 20)
@@ -235,8 +235,8 @@ def test_device_batches_reproducible_per_seed_epoch_rank_and_errors():
 
 def test_trainbatches_device_cache_serves_device_batches():
     ex = _examples(variants=1)
-    cached = TrainBatches(ex, 4, 5, 20, seed=4, rank=1, variant_prob=0.5, device_cache=True, device="cpu")
-    direct = DeviceBatches(ex, 4, 5, 20, seed=4, rank=1, variant_prob=0.5)
+    cached = TrainBatches(ex, 4, 5, 20, seed=4, rank=1, world=2, variant_prob=0.5, device_cache=True, device="cpu")
+    direct = DeviceBatches(ex, 4, 5, 20, seed=4, rank=1, world=2, variant_prob=0.5)
     assert cached.examples == [] and cached.steps == 5 and cached.batch_size == 4
     for (x, y), (dx, dy) in zip(cached.epoch(1), direct.epoch(1), strict=True):
         assert torch.equal(x, dx) and torch.equal(y, dy)
@@ -256,14 +256,25 @@ def test_device_batches_on_cuda_match_cpu():
 
 
 # --------------------------------------------------------------------------- training speed settings
-def test_train_config_speed_defaults_and_resolution():
+def _mock_devices(monkeypatch, cpu_bf16: bool, amx: bool = False, cuda_major: int | None = None):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: cpu_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_major is not None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (cuda_major or 0, 5))
+
+
+def test_train_config_speed_defaults_and_resolution(monkeypatch):
     cfg = TrainConfig("shards")
     assert (cfg.device_cache, cfg.amp, cfg.channels_last, cfg.compile) == (True, "auto", "auto", False)
-    assert cfg.resolve_speed("cpu") == {"device": "cpu", "device_cache": True, "amp": "off",
-                                        "channels_last": False, "compile": False}
-    on_gpu = cfg.resolve_speed("cuda")
-    assert on_gpu["channels_last"] is True
-    assert on_gpu["amp"] == ("bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "off")
+    _mock_devices(monkeypatch, cpu_bf16=True, cuda_major=8)  # AVX-512 BF16 CPU, an Ampere GPU
+    assert cfg.resolve_speed("cpu") == {"device": "cpu", "device_cache": True, "amp": "bf16",
+                                        "channels_last": True, "compile": False}
+    assert cfg.resolve_speed("cuda")["amp"] == "bf16" and cfg.resolve_speed("cuda")["channels_last"] is True
+    _mock_devices(monkeypatch, cpu_bf16=False, amx=True, cuda_major=7)  # AMX CPU; a T4 emulates bf16
+    assert cfg.resolve_speed("cpu")["amp"] == "bf16"
+    assert cfg.resolve_speed("cuda")["amp"] == "off"
+    _mock_devices(monkeypatch, cpu_bf16=False)  # an older CPU, no GPU
+    assert cfg.resolve_speed("cpu")["amp"] == "off" and cfg.resolve_speed("cpu")["channels_last"] is True
     forced = TrainConfig.from_dict({"shard_dir": "s", "amp": True, "channels_last": "false", "compile": "1",
                                     "device_cache": "off"})
     assert (forced.amp, forced.channels_last, forced.compile, forced.device_cache) == ("bf16", False, True, False)

@@ -55,18 +55,19 @@ def _examples(n, frames=30, n_mels=8, classes=3):
     return [Example(f"k{i}", torch.randn(n_mels, frames + i % 4).half(), i % classes) for i in range(n)]
 
 
-def test_train_batches_same_steps_on_uneven_workers():
-    steps = steps_per_epoch(50, 8)
-    assert steps == 7
+def test_train_batches_give_every_rank_full_batches_of_one_permutation():
+    steps = steps_per_epoch(30, 8)
+    assert steps == 4
     examples = _examples(30)
-    big = TrainBatches(examples, 4, steps, 20, seed=1, rank=0)
-    small = TrainBatches(_examples(20), 4, steps, 20, seed=1, rank=1)
-    a, b = list(big.epoch(0)), list(small.epoch(0))
+    ranks = [TrainBatches(examples, 4, steps, 20, seed=1, rank=r, world=2) for r in range(2)]
+    a, b = list(ranks[0].epoch(0)), list(ranks[1].epoch(0))
     assert len(a) == len(b) == steps
     x, y = a[0]
     assert x.shape == (4, 1, 8, 20) and x.dtype == torch.float32 and y.dtype == torch.long
-    assert not torch.equal(a[0][0], list(big.epoch(1))[0][0])  # a fresh order every epoch
-    assert torch.equal(a[0][0], list(TrainBatches(examples, 4, steps, 20, seed=1).epoch(0))[0][0])
+    both = torch.cat([ranks[0].order(0), ranks[1].order(0)]).tolist()
+    assert set(both) == set(range(30)) and len(both) == 32  # all 30 once, 2 padded
+    assert not torch.equal(a[0][0], list(ranks[0].epoch(1))[0][0])  # a fresh order every epoch
+    assert torch.equal(a[0][0], list(TrainBatches(examples, 4, steps, 20, seed=1, world=2).epoch(0))[0][0])
     with pytest.raises(ValueError, match="no training examples"):
         TrainBatches([], 4, 1, 20)
 

@@ -18,6 +18,15 @@ It prints, per fold, the test UA, WA and macro-F1 and the best validation epoch,
 and sample standard deviation over the folds, naming the protocol ("speaker-independent, N
 folds" or "random split, seeds ..."), and writes ``crossfold.json`` and ``crossfold.md`` beside
 ``best.json``.
+
+Folds used in selection. The search chose its configuration on the validation part of one fold
+(``best.json``'s ``protocol`` and ``fold``). A fold whose test utterances overlap that validation
+part took part in choosing the configuration, so its test score is not an unbiased estimate
+(:func:`selection_folds`). Under the speaker protocol that is fold ``K+1`` for a search on fold
+``K`` (fold ``K`` validates on the speakers fold ``K+1`` tests on); under the random protocol it
+is every seed but the search's own. Such folds are marked (``*``) in every table; the headline
+mean ± std (``mean``/``std``, :func:`headline`) leaves them out, and ``mean_all``/``std_all``
+average all completed folds.
 """
 
 from __future__ import annotations
@@ -99,6 +108,64 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
         return None, None
     mean = statistics.fmean(values)
     return mean, (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def selection_folds(manifest: dict[str, Any], protocol: str, search_fold: int, folds: list[int]) -> set[int]:
+    """The folds whose test utterances took part in choosing the configuration.
+
+    The search (:mod:`tune.search`) chose its best trial on the validation part of its own fold,
+    ``make_split(manifest["utterances"], manifest["folds"], protocol, search_fold).val``. A fold
+    whose test part shares an utterance with that validation part was, in effect, seen by the
+    selection: its test score is biased upwards and must not enter the headline mean. Under the
+    speaker protocol with three or more speaker groups this is fold ``(search_fold + 1) % n`` (the
+    search validated on the speakers that fold tests on); with two groups it is the other fold.
+    Under the random protocol it is, in practice, every seed other than the search's own (random
+    10% test and validation parts of different seeds overlap), which is the honest answer: only
+    the search's own seed is clean there.
+
+    Args:
+        manifest: the shard manifest (``utterances``: entries with ``key``, ``speaker``, ``label``;
+            ``folds``: the speaker groups).
+        protocol: ``"speaker"`` or ``"random"`` (the search's; ``best.json``'s ``protocol``).
+        search_fold: the search's fold (``best.json``'s ``fold``; the split seed under ``random``).
+        folds: the folds to check.
+
+    Returns:
+        the subset of ``folds`` whose test part intersects the search's validation part.
+
+    Raises:
+        ValueError: unknown protocol or a fold out of range (from :func:`emohrnet.splits.make_split`).
+    """
+    from emohrnet.splits import make_split
+
+    entries, groups = manifest["utterances"], manifest["folds"]
+    search_val = set(make_split(entries, groups, protocol, search_fold).val)
+    return {f for f in folds if search_val & set(make_split(entries, groups, protocol, f).test)}
+
+
+def fold_statistics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± std of the completed folds: the headline over the folds not used in selection, and all.
+
+    Args:
+        rows: fold rows (:func:`_fold_row`): ``fold``, ``status``, ``used_in_selection`` and the
+            :data:`METRICS`.
+
+    Returns:
+        ``mean``/``std`` (per metric) over the completed folds with ``used_in_selection`` false (the
+        headline; all ``None`` when every completed fold was used in selection), ``mean_all``/
+        ``std_all`` over every completed fold, ``n_completed``, ``n_clean`` (completed folds not
+        used in selection) and ``selection_folds`` (sorted indices of the rows used in selection,
+        completed or not).
+    """
+    done = [r for r in rows if r["status"] == "completed"]
+    clean = [r for r in done if not r.get("used_in_selection")]
+    out: dict[str, Any] = {"mean": {}, "std": {}, "mean_all": {}, "std_all": {}}
+    for key in METRICS:
+        out["mean"][key], out["std"][key] = mean_std([r[key] for r in clean])
+        out["mean_all"][key], out["std_all"][key] = mean_std([r[key] for r in done])
+    out.update(n_completed=len(done), n_clean=len(clean),
+               selection_folds=sorted(r["fold"] for r in rows if r.get("used_in_selection")))
+    return out
 
 
 # --------------------------------------------------------------------------- command line
@@ -226,10 +293,13 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     Returns:
         the summary written to ``crossfold.json``: ``dataset``, ``model``, ``protocol``,
         ``protocol_name``, ``model_selection``, ``folds`` (one dict per fold: ``fold``, ``split``,
-        ``status``, ``test_ua``, ``test_wa``, ``test_macro_f1``, ``best_val_ua``, ``best_epoch``
-        (counted from 0, as in ``best.json``), ``epochs_run``, ``test_confusion``, ``path``),
-        ``mean`` and ``std`` (per metric; ``std`` ``None`` with one fold), ``n_completed``,
-        ``config``, ``source``, ``tune_dir``, ``tensorboard``.
+        ``status``, ``used_in_selection``, ``test_ua``, ``test_wa``, ``test_macro_f1``,
+        ``best_val_ua``, ``best_epoch`` (counted from 0, as in ``best.json``), ``epochs_run``,
+        ``test_confusion``, ``path``), ``search_fold``, ``selection_folds`` (folds whose test
+        utterances took part in choosing the configuration, :func:`selection_folds`), ``mean`` and
+        ``std`` (per metric, the headline: completed folds not used in selection; ``std`` ``None``
+        with one fold, both ``None`` with none), ``mean_all`` and ``std_all`` (every completed fold),
+        ``n_completed``, ``n_clean``, ``config``, ``source``, ``tune_dir``, ``tensorboard``.
 
     Raises:
         FileNotFoundError: no ``--config`` file.
@@ -259,6 +329,9 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     manifest = read_manifest(shard_dirs[model])
     n_groups = len(manifest["folds"])
     folds = parse_folds(args.folds, protocol, n_groups)
+    # the fold the search chose its configuration on (best.json's "fold"; older files: best_config's)
+    search_fold = int(summary["fold"] if "fold" in summary else best_config["fold"])
+    used = selection_folds(manifest, protocol, search_fold, folds)
     saved = _search_args(exp_dir)
     for key, default in (("workers", 2), ("cpus_per_worker", 1.0), ("gpus_per_worker", 0.0)):
         if getattr(args, key, None) is None:
@@ -274,6 +347,9 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     pname = protocol_name(protocol, folds, n_groups if protocol == "speaker" else None)
     log(f"Cross-fold evaluation of trial {summary.get('best_trial')} ({model}) on {args.dataset}: {pname}")
     log(f"Model selection: {MODEL_SELECTION}")
+    if used:
+        log(f"Used in selection (marked *, left out of the headline mean): {', '.join(map(str, sorted(used)))}: "
+            f"test utterances shared with the validation part of the search's {protocol} fold {search_fold}")
     log(f"TensorBoard: tensorboard --logdir {tune_dir}")
 
     total = ray.cluster_resources() if ray.is_initialized() else init_ray(args)
@@ -293,14 +369,12 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     for result in grid:
         fold = int(result.config["fold"])
         split = make_split(manifest["utterances"], manifest["folds"], protocol, fold)
-        rows.append(_fold_row(fold, split.describe(), result))
+        rows.append(_fold_row(fold, split.describe(), result, used_in_selection=fold in used))
     rows.sort(key=lambda r: r["fold"])
     done = [r for r in rows if r["status"] == "completed"]
     if not done:
         raise RuntimeError(f"no fold finished; see the errors in {tune_dir}")
-    mean, std = {}, {}
-    for key in METRICS:
-        mean[key], std[key] = mean_std([r[key] for r in done])
+    stats = fold_statistics(rows)
     out = {
         "dataset": summary["dataset"],
         "model": model,
@@ -312,10 +386,15 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
         "model_selection": MODEL_SELECTION,
         "folds_requested": folds,
         "n_folds_total": n_groups if protocol == "speaker" else None,
-        "n_completed": len(done),
+        "search_fold": search_fold,
+        "selection_folds": stats["selection_folds"],
+        "n_completed": stats["n_completed"],
+        "n_clean": stats["n_clean"],
         "folds": rows,
-        "mean": mean,
-        "std": std,
+        "mean": stats["mean"],
+        "std": stats["std"],
+        "mean_all": stats["mean_all"],
+        "std_all": stats["std_all"],
         "epochs": int(fixed["epochs"]),
         "config": dict(fixed),
         "classes": manifest["classes"],
@@ -335,9 +414,12 @@ def _fold_dirname(trial) -> str:
     return f"fold_{trial.config.get('fold')}_{trial.trial_id}"
 
 
-def _fold_row(fold: int, split: str, result) -> dict[str, Any]:
+def _fold_row(fold: int, split: str, result, used_in_selection: bool = False) -> dict[str, Any]:
+    """One fold's row of ``crossfold.json`` from its Tune result; ``used_in_selection``: the fold's
+    test utterances took part in choosing the configuration (:func:`selection_folds`)."""
     m = result.metrics or {}
-    row: dict[str, Any] = {"fold": fold, "split": split, "path": result.path}
+    row: dict[str, Any] = {"fold": fold, "split": split, "used_in_selection": bool(used_in_selection),
+                           "path": result.path}
     confusion = m.get("test_confusion")
     if result.error or confusion is None or m.get("test_ua") is None:
         row.update(status="error", error=str(result.error) if result.error else "no test scores reported",
@@ -357,7 +439,7 @@ def _pct(x: float | None) -> str:
 
 
 def _pm(mean: float | None, std: float | None) -> str:
-    return f"{_pct(mean)} ± {_pct(std)}"
+    return "n/a" if mean is None else f"{_pct(mean)} ± {_pct(std)}"
 
 
 def _speakers(split: str) -> str:
@@ -367,8 +449,99 @@ def _speakers(split: str) -> str:
     return "-"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _fold_word(result: dict[str, Any], n: int = 1) -> str:
+    """``fold``/``folds``, or ``seed``/``seeds`` under the random protocol."""
+    word = "seed" if result.get("protocol") == "random" else "fold"
+    return word if n == 1 else f"{word}s"
+
+
+def _folds_text(result: dict[str, Any], folds: list[int]) -> str:
+    """E.g. ``"fold 1"``, ``"folds 1, 3"``, ``"seeds 1, 2, 3, 4"``."""
+    return f"{_fold_word(result, len(folds))} {', '.join(map(str, folds))}"
+
+
+def _selection_reason(result: dict[str, Any]) -> str:
+    """Why the marked folds took part in choosing the configuration, as a relative clause."""
+    if result.get("protocol") == "random":
+        return "whose test utterances overlap the search's validation utterances"
+    n = result.get("n_folds_total")
+    if n is not None and n < 3:
+        return "whose test utterances include the search's validation utterances"
+    return "whose test speakers were the search's validation speakers"
+
+
+def _marked(result: dict[str, Any]) -> list[int] | None:
+    """The completed folds used in selection; ``None`` for a ``crossfold.json`` that does not record them."""
+    if "selection_folds" not in result:
+        return None
+    return [r["fold"] for r in result["folds"] if r["status"] == "completed" and r.get("used_in_selection")]
+
+
+def _n_clean(result: dict[str, Any]) -> int:
+    marked = _marked(result) or []
+    return int(result.get("n_clean", result["n_completed"] - len(marked)))
+
+
+def mean_labels(result: dict[str, Any]) -> tuple[str, str | None]:
+    """How the tables label their two means.
+
+    Returns:
+        ``(headline label, all-folds label)``; the second is ``None`` when no completed fold was used
+        in selection (the two means are then the same) or when ``result`` does not record it.
+    """
+    n = result["n_completed"]
+    marked = _marked(result)
+    if marked is None:
+        return f"mean ± std over {_plural(n, 'completed ' + _fold_word(result))} (which folds took part in " \
+               "choosing the configuration is not recorded in this result)", None
+    if not marked:
+        return f"mean ± std over all {_plural(n, _fold_word(result))}, none used in selection (headline)", None
+    clean = _n_clean(result)
+    head = f"mean ± std over the {clean} {_fold_word(result, clean)} not used in selection (headline)"
+    if clean == 0:
+        head += f": n/a, every completed {_fold_word(result)} was used in selection"
+    return head, (f"mean ± std over all {_plural(n, _fold_word(result))} (includes {_folds_text(result, marked)}, "
+                  f"{_selection_reason(result)})")
+
+
+def selection_note(result: dict[str, Any]) -> str:
+    """The footnote under a cross-fold table: which folds are marked ``*`` and why, and which mean is
+    the headline."""
+    marked = _marked(result)
+    if marked is None:
+        return ("This result does not record which folds' test utterances took part in choosing the configuration; "
+                "run python -m tune.evaluate again to mark them.")
+    k = result.get("search_fold")
+    search = (f"the search chose its configuration on the validation part of {_fold_word(result)} {k} under the "
+              f"{result.get('protocol')} protocol")
+    if not marked:
+        n = _plural(result["n_completed"], "completed " + _fold_word(result))
+        return (f"No {_fold_word(result)}'s test utterances took part in choosing the configuration ({search}): "
+                f"the headline is the mean over all {n}.")
+    it = "it" if len(marked) == 1 else "them"
+    note = (f"* used in selection: {search}; {_folds_text(result, marked)}, {_selection_reason(result)}, "
+            f"took part in that choice, so the headline mean leaves {it} out (the all-folds mean includes {it}).")
+    if result.get("protocol") == "random":
+        note += (f" Under the random protocol the test part of every seed other than the search's own (seed {k}) "
+                 "shares utterances with the search's validation part, so only that seed is clean.")
+    if _n_clean(result) == 0:
+        fix = (f"include the search's own seed {k} (--folds all)" if result.get("protocol") == "random"
+               else "evaluate the other folds (--folds all)")
+        note += (f" Every completed {_fold_word(result)} took part in choosing the configuration, so this run gives "
+                 f"no unbiased cross-fold figure and the headline is n/a; {fix}.")
+    return note
+
+
 def format_table(result: dict[str, Any]) -> str:
-    """The per-fold table with mean ± std, as plain text (figures in %)."""
+    """The per-fold table with mean ± std, as plain text (figures in %).
+
+    Folds used in selection (``used_in_selection``) are marked ``*`` and explained under the table;
+    the headline mean leaves them out, the all-folds mean (when it differs) includes them.
+    """
     lines = [f"\nCross-fold evaluation on {result['dataset']} ({result['model']}, config of trial "
              f"{result['best_trial']}): {result['protocol_name']}",
              f"Model selection: {result['model_selection']}", ""]
@@ -377,15 +550,20 @@ def format_table(result: dict[str, Any]) -> str:
     lines += [head, "-" * len(head)]
     for r in result["folds"]:
         epoch = f"{r['best_epoch']:5d}" if r["best_epoch"] is not None else f"{'-':>5s}"
-        lines.append(f"{r['fold']:4d}  {_speakers(r['split'])[:24]:24s} {_pct(r['best_val_ua']):>7s} {epoch} "
+        mark = "*" if r.get("used_in_selection") else " "
+        lines.append(f"{r['fold']:4d}{mark} {_speakers(r['split'])[:24]:24s} {_pct(r['best_val_ua']):>7s} {epoch} "
                      f"{_pct(r['test_ua']):>7s} {_pct(r['test_wa']):>7s} {_pct(r['test_macro_f1']):>8s}  "
                      f"{r['status']}")
-    m, s = result["mean"], result["std"]
     lines.append("-" * len(head))
-    lines.append(f"mean ± std over {result['n_completed']} folds (%): "
-                 f"val UA {_pm(m['best_val_ua'], s['best_val_ua'])}; "
-                 f"test UA {_pm(m['test_ua'], s['test_ua'])}; test WA {_pm(m['test_wa'], s['test_wa'])}; "
-                 f"macro-F1 {_pm(m['test_macro_f1'], s['test_macro_f1'])}")
+    head_label, all_label = mean_labels(result)
+    for label, m, s in ((head_label, result["mean"], result["std"]),
+                        (all_label, result.get("mean_all"), result.get("std_all"))):
+        if label is None:
+            continue
+        lines.append(f"{label} (%): val UA {_pm(m['best_val_ua'], s['best_val_ua'])}; "
+                     f"test UA {_pm(m['test_ua'], s['test_ua'])}; test WA {_pm(m['test_wa'], s['test_wa'])}; "
+                     f"macro-F1 {_pm(m['test_macro_f1'], s['test_macro_f1'])}")
+    lines.append(selection_note(result))
     lines.append("(std: sample standard deviation, ddof=1; n/a with one fold; epochs counted from 0)")
     lines.append(f"Protocol: {result['protocol_name']}")
     if result.get("protocol_note"):
@@ -394,27 +572,55 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def markdown_table(result: dict[str, Any]) -> str:
-    """The per-fold table with a mean ± std row, as a Markdown table (figures in %)."""
+    """The per-fold table with its mean ± std rows, as a Markdown table (figures in %), and its footnote.
+
+    Folds used in selection are marked ``\\*``; the bold row is the headline (folds not used in
+    selection), the next row (when it differs) averages all completed folds. The footnote
+    (:func:`selection_note`) follows the table after a blank line.
+    """
     lines = ["| Fold | Test speakers | Best val UA (%) | Best epoch | Test UA (%) | Test WA (%) | Macro-F1 (%) "
              "| Status |",
              "|---:|---|---:|---:|---:|---:|---:|---|"]
     for r in result["folds"]:
         epoch = str(r["best_epoch"]) if r["best_epoch"] is not None else "-"
-        lines.append(f"| {r['fold']} | {_speakers(r['split'])} | {_pct(r['best_val_ua'])} | {epoch} | "
+        mark = "\\*" if r.get("used_in_selection") else ""
+        lines.append(f"| {r['fold']}{mark} | {_speakers(r['split'])} | {_pct(r['best_val_ua'])} | {epoch} | "
                      f"{_pct(r['test_ua'])} | {_pct(r['test_wa'])} | {_pct(r['test_macro_f1'])} | {r['status']} |")
+    head_label, all_label = mean_labels(result)
     m, s = result["mean"], result["std"]
-    lines.append(f"| **mean ± std** | {result['n_completed']} folds | {_pm(m['best_val_ua'], s['best_val_ua'])} | | "
+    lines.append(f"| **headline** | {head_label} | {_pm(m['best_val_ua'], s['best_val_ua'])} | | "
                  f"**{_pm(m['test_ua'], s['test_ua'])}** | {_pm(m['test_wa'], s['test_wa'])} | "
                  f"{_pm(m['test_macro_f1'], s['test_macro_f1'])} | |")
+    if all_label is not None:
+        m, s = result["mean_all"], result["std_all"]
+        lines.append(f"| all folds | {all_label} | {_pm(m['best_val_ua'], s['best_val_ua'])} | | "
+                     f"{_pm(m['test_ua'], s['test_ua'])} | {_pm(m['test_wa'], s['test_wa'])} | "
+                     f"{_pm(m['test_macro_f1'], s['test_macro_f1'])} | |")
+    note = selection_note(result)
+    lines += ["", note.replace("* used in selection", "\\* used in selection", 1)]
     return "\n".join(lines)
 
 
 def headline(result: dict[str, Any]) -> str:
-    """The one figure a results table quotes, with its protocol, e.g.
-    ``"UA 61.20 ± 3.10 % — ravdess, emohrnet; speaker-independent, 6 folds"``."""
+    """The one figure a results table quotes, with its protocol, e.g. ``"UA 61.20 ± 3.10 % — ravdess,
+    emohrnet; speaker-independent, 6 folds; mean over the 5 folds not used in selection (left out:
+    fold 1, whose test speakers were the search's validation speakers)"``; ``"UA n/a — ..."`` with the
+    reason when every completed fold was used in selection."""
     m, s = result["mean"], result["std"]
-    return (f"UA {_pm(m['test_ua'], s['test_ua'])} % — {result['dataset']}, {result['model']}; "
-            f"{result['protocol_name']}")
+    where = f"{result['dataset']}, {result['model']}; {result['protocol_name']}"
+    marked = _marked(result)
+    if marked is None:
+        return f"UA {_pm(m['test_ua'], s['test_ua'])} % — {where}"
+    clean = _n_clean(result)
+    if clean == 0:
+        return (f"UA n/a — {where}: every completed {_fold_word(result)} ({', '.join(map(str, marked))}) took part in "
+                "choosing the configuration (test utterances shared with the search's validation part), so none gives "
+                "an unbiased figure")
+    text = f"UA {_pm(m['test_ua'], s['test_ua'])} % — {where}; mean over the {clean} " \
+           f"{_fold_word(result, clean)} not used in selection"
+    if marked:
+        text += f" (left out: {_folds_text(result, marked)}, {_selection_reason(result)})"
+    return text
 
 
 def format_markdown(result: dict[str, Any]) -> str:
@@ -426,8 +632,9 @@ def format_markdown(result: dict[str, Any]) -> str:
         f"- Configuration: best trial `{result['best_trial']}` of the search ({result['source']}), "
         f"{result['epochs']} epoch{'s' if result['epochs'] != 1 else ''} per fold",
         f"- Model selection: {result['model_selection']}",
-        "- Mean ± std over the completed folds; std is the sample standard deviation (ddof=1), n/a with one "
-        "fold; epochs counted from 0",
+        "- Headline: mean ± std over the completed folds whose test utterances took no part in choosing the "
+        "configuration (folds marked \\* did; see the note under the table); the all-folds row includes them",
+        "- std is the sample standard deviation (ddof=1), n/a with one fold; epochs counted from 0",
         *([f"- Note on this corpus: {result['protocol_note']}"] if result.get("protocol_note") else []),
         "",
         markdown_table(result),

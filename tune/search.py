@@ -9,8 +9,11 @@ Usage::
 Steps: build or reuse the shards (:mod:`shards.build`); start or join Ray; run Ray Tune with
 ``OptunaSearch`` (TPE, its study in SQLite in the experiment folder) whose first trial is the
 paper's settings (``points_to_evaluate``), and ASHA stopping weak trials early; every trial logs
-to TensorBoard. At the end it prints the trials table (parameters, best val UA and its epoch),
-the test UA of the best trial (selected on validation UA only) with the protocol named, and
+to TensorBoard. Optuna and ASHA both work on the trial's best validation UA so far
+(``best_val_ua``: the figure the summary reports and the checkpoint it keeps), and a trial ASHA
+stops is told to the study as PRUNED with its per-epoch values (:class:`StudySearch`). At the end it
+prints the trials table (parameters, best val UA and its epoch), the test UA of the best trial
+(selected on validation only, :data:`emohrnet.metrics.SELECTION_RULE`) with the protocol named, and
 writes ``best.json`` in the experiment folder.
 """
 
@@ -27,7 +30,9 @@ from typing import Any
 
 from emohrnet import paths
 from emohrnet.corpora import CorpusError, corpus_class, list_corpora
+from emohrnet.data import check_global_batch
 from emohrnet.location import Location
+from emohrnet.metrics import SELECTION_RULE, selection_key
 from emohrnet.train import MODEL_FEATURES
 from shards.build import (
     ShardError,
@@ -40,7 +45,8 @@ from shards.build import (
 from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED, baseline_points, search_space
 from .trial import TrialResources, run_trial
 
-METRIC, MODE = "val_ua", "max"
+METRIC, MODE = "best_val_ua", "max"
+"""What Optuna and ASHA compare: the best validation UA so far (by the selection rule), per epoch."""
 
 PROFILES: dict[str, dict[str, Any]] = {
     # The embedded default: minutes on a laptop CPU. Shorter segments and 64 mel bands keep
@@ -71,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     gpus.add_argument("--gpus-per-trial", type=float,
                       help="GPUs per trial, shared by its workers; a fraction packs several trials on one GPU "
                       "(0.25: four trials per GPU). Sets --gpus-per-worker to this / --workers")
+    p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
+                   help="mixed precision: auto (bf16 autocast where the device has native bf16: CUDA capability "
+                   ">= 8.0, CPUs with AVX-512 BF16 or AMX), bf16, or off (float32) (default auto)")
     p.add_argument("--fold", type=int, default=0, help="fold (random protocol: split seed)")
     p.add_argument("--protocol", choices=("speaker", "random"),
                    help="speaker-independent folds (default) or the paper's likely random split")
@@ -117,6 +126,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--gpus-per-trial {args.gpus_per_trial:g} above 1 must be a multiple of --workers "
                     f"{args.workers} (whole GPUs per worker)")
         args.gpus_per_worker = args.gpus_per_trial / args.workers
+    try:
+        check_global_batch(args.batch_size, args.workers)
+    except ValueError as err:
+        p.error(str(err))
     if args.model == "any" and args.shard_dir:
         p.error("--shard-dir names one shard folder; --model any needs two (log-mel and MFCC): leave it out")
     if args.protocol is None:
@@ -197,7 +210,6 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     storage = Location(args.storage_path or paths.experiments_dir())
     if args.resume:
@@ -233,8 +245,8 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
     fixed = {"shard_dirs": shard_dirs, "protocol": args.protocol, "fold": args.fold,
              "epochs": args.epochs, "batch_size": args.batch_size, "stem_channels": args.stem_channels,
              "blocks_per_branch": args.blocks, "modules": args.modules, "segment_seconds": args.segment_seconds,
-             "seed": args.seed, "beta1": PAPER_FIXED["beta1"], "beta2": PAPER_FIXED["beta2"],
-             "weight_decay": PAPER_FIXED["weight_decay"]}
+             "seed": args.seed, "amp": getattr(args, "amp", "auto"), "beta1": PAPER_FIXED["beta1"],
+             "beta2": PAPER_FIXED["beta2"], "weight_decay": PAPER_FIXED["weight_decay"]}
     if args.model != "any":
         fixed["model"] = args.model
     baselines, deviations = baseline_points(args.model, args.widths)
@@ -246,9 +258,11 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
     if args.resume:
         tuner = tune.Tuner.restore(exp_dir.uri, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
-        searcher = OptunaSearch(
+        from .study import StudySearch
+
+        searcher = StudySearch(
             metric=METRIC, mode=MODE, points_to_evaluate=baselines, seed=args.seed, study_name=exp_dir.name,
-            storage=optuna.storages.RDBStorage(study_storage_url(args, exp_dir)),
+            storage=optuna.storages.RDBStorage(study_storage_url(args, exp_dir)), epochs=args.epochs,
         )
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=args.epochs,
                                   grace_period=args.grace_period or max(1, args.epochs // 4), reduction_factor=3)
@@ -342,23 +356,28 @@ def _trial_dirname(trial) -> str:
 
 def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: list[str],
               fixed: dict[str, Any], manifests: dict[str, dict[str, Any]], log=print) -> dict[str, Any]:
-    """Collect every trial's best validation epoch; pick the best trial on val UA; get its test UA.
+    """Collect every trial's best validation epoch; pick the best trial; get its test UA.
 
-    A trial's test UA comes from its last report (its best epoch scored on test after the last
-    epoch); for the best trial, if ASHA stopped it early, its best checkpoint is scored here.
+    A trial's best epoch is the one its training loop selected (:data:`emohrnet.metrics.SELECTION_RULE`:
+    highest validation UA, ties broken by the lower validation loss), read from its last report;
+    the best trial is chosen by the same rule over the trials. A trial's test UA comes from its
+    last report (its best epoch scored on test after the last epoch); for the best trial, if ASHA
+    stopped it early, its checkpoint (the latest, which holds the best epoch's weights) is scored here.
     """
     from emohrnet.splits import make_split
+
+    from .study import stopped_early
 
     searched = sorted({k for point in baselines for k in point})
     trials = []
     for result in grid:
         df = result.metrics_dataframe
-        if df is None or df.empty or METRIC not in df:
+        if df is None or df.empty or "best_epoch" not in df:
             trials.append({"trial_id": result.metrics.get("trial_id", "?"), "status": "error",
                            "error": str(result.error) if result.error else "no metrics"})
             continue
-        best_row = df.loc[df[METRIC].idxmax()]
         last = df.iloc[-1]
+        best_row = df[df["epoch"] == int(last["best_epoch"])].iloc[-1]
         config = {**fixed, **result.config}
         params = {k: result.config[k] for k in searched if k in result.config}
         trials.append({
@@ -366,12 +385,13 @@ def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: 
             "model": config["model"],
             "baseline": any(all(_same(params.get(k), v) for k, v in point.items()) for point in baselines),
             "params": params,
-            "best_val_ua": float(best_row[METRIC]),
+            "best_val_ua": float(best_row["val_ua"]),
+            "best_val_loss": float(best_row["val_loss"]),
             "best_val_wa": float(best_row["val_wa"]),
             "best_epoch": int(best_row["epoch"]),
             "epochs_run": int(len(df)),
-            "status": "completed" if len(df) >= args.epochs else "stopped early (ASHA)",
-            "checkpoint": _checkpoint_uri(exp_dir, best_row.get("checkpoint_path")),
+            "status": "stopped early (ASHA)" if stopped_early(dict(last), args.epochs) else "completed",
+            "checkpoint": _checkpoint_uri(exp_dir, last.get("checkpoint_path")),
             "test_ua": _float(result.metrics.get("test_ua")),
             "test_wa": _float(result.metrics.get("test_wa")),
             "test_confusion": result.metrics.get("test_confusion"),
@@ -381,7 +401,7 @@ def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: 
     scored = [t for t in trials if "best_val_ua" in t]
     if not scored:
         raise RuntimeError(f"no trial reported metrics; see the errors in {exp_dir}")
-    best = max(scored, key=lambda t: t["best_val_ua"])
+    best = max(scored, key=lambda t: selection_key(t["best_val_ua"], t["best_val_loss"]))
     shard_dir = fixed["shard_dirs"][best["model"]]
     manifest = manifests[best["model"]]
     split = make_split(manifest["utterances"], manifest["folds"], args.protocol, args.fold)
@@ -405,7 +425,9 @@ def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: 
         "best_config": best["config"],
         "best_val_ua": best["best_val_ua"],
         "best_val_wa": best["best_val_wa"],
+        "best_val_loss": best["best_val_loss"],
         "best_epoch": best["best_epoch"],
+        "selection_rule": SELECTION_RULE,
         "test_ua": best["test_ua"],
         "test_wa": best["test_wa"],
         "test_confusion": best["test_confusion"],
@@ -427,16 +449,12 @@ def _checkpoint_uri(exp_dir: Location, path: Any) -> str | None:
 
 
 def score_checkpoint(checkpoint: str, shard_dir: str, manifest: dict, keys: list[str]) -> dict[str, Any]:
-    """Score a checkpoint's best weights on the utterances ``keys`` (CPU, whole utterances)."""
-    import torch
-
-    from emohrnet.checkpoint import load_model
+    """Score a checkpoint's best weights on the utterances ``keys`` (CPU, whole utterances), through
+    :meth:`emohrnet.predict.Predictor.score_examples`, the way its run evaluated them."""
     from emohrnet.data import load_examples
-    from emohrnet.train import evaluate
+    from emohrnet.predict import Predictor
 
-    model, state = load_model(checkpoint)
-    examples = load_examples(shard_dir, manifest, keys)
-    return evaluate(model, examples, len(state["classes"]), torch.device("cpu"), reduce=False)
+    return Predictor(checkpoint).score_examples(load_examples(shard_dir, manifest, keys))
 
 
 def _fmt_param(key: str, value: Any) -> str:
@@ -468,9 +486,10 @@ def format_summary(s: dict[str, Any]) -> str:
     lines.append("")
     test = f"{s['test_ua']:.2%}" if s["test_ua"] is not None else "n/a"
     test_wa = f"{s['test_wa']:.2%}" if s["test_wa"] is not None else "n/a"
-    lines.append(f"Best trial {s['best_trial']} ({s['best_model']}, chosen on validation UA): val UA "
+    lines.append(f"Best trial {s['best_trial']} ({s['best_model']}, chosen on validation only): val UA "
                  f"{s['best_val_ua']:.2%} at epoch {s['best_epoch']}; test UA {test}, test WA {test_wa}")
     lines.append(f"Protocol: {s['protocol']} -- {s['split']}")
+    lines.append(f"Model selection: {s.get('selection_rule', SELECTION_RULE)}")
     if s.get("protocol_note"):
         lines.append(f"Note on this corpus: {s['protocol_note']}")
     lines.append(f"Test score source: {s['test_source']}")

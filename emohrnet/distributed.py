@@ -1,0 +1,75 @@
+"""What keeps DDP replicas identical beyond their gradients: BatchNorm running statistics.
+
+DDP averages gradients, so every rank holds the same weights after each step, but BatchNorm's
+running mean and variance are buffers that each rank updates from its own batches. By default DDP
+broadcasts rank 0's buffers at every forward pass, so the statistics used in evaluation and saved
+in checkpoints come from rank 0's data alone. emohrnet instead:
+
+- on CUDA (NCCL), converts BatchNorm to ``torch.nn.SyncBatchNorm``: batch statistics over the
+  global batch, identical running statistics on every rank;
+- on CPU (gloo, where ``SyncBatchNorm`` does not run), lets each rank update its own running
+  statistics (DDP ``broadcast_buffers=False``) and averages them over the ranks
+  (:func:`average_batchnorm_stats`) before every evaluation and every checkpoint. The running mean
+  is an exponential moving average, which is linear, so the average of the ranks' running means is
+  the moving average of the global batch means (equal per-rank batches); the averaged running
+  variance leaves out the spread of the ranks' batch means, which is small when every rank's
+  batches are drawn from the whole training part (:func:`emohrnet.data.rank_order`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+def world_size() -> int:
+    """The number of processes in the default process group (1 when none is up)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def _backend_device(device: torch.device) -> torch.device:
+    """Where a collective's tensor must live: the device for NCCL, the CPU for gloo."""
+    return device if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def batchnorm_buffers(model: torch.nn.Module) -> list[torch.Tensor]:
+    """The running means and variances of every BatchNorm layer of ``model``, in module order."""
+    return [b for m in model.modules() if isinstance(m, _BatchNorm)
+            for b in (m.running_mean, m.running_var) if b is not None]
+
+
+def average_batchnorm_stats(model: torch.nn.Module) -> None:
+    """Replace every rank's BatchNorm running statistics by their mean over the ranks, in place.
+
+    A no-op without a process group of several ranks. Works with gloo (CPU) and NCCL; one
+    ``all_reduce`` of all buffers packed together (float64, so the mean is exact to float32).
+
+    Args:
+        model: the unwrapped model (the same on every rank, DDP's ``module``).
+    """
+    world = world_size()
+    buffers = batchnorm_buffers(model)
+    if world == 1 or not buffers:
+        return
+    device = _backend_device(buffers[0].device)
+    packed = torch.cat([b.detach().reshape(-1).to(device, torch.float64) for b in buffers])
+    dist.all_reduce(packed)
+    packed /= world
+    offset = 0
+    with torch.no_grad():
+        for b in buffers:
+            n = b.numel()
+            b.copy_(packed[offset:offset + n].reshape(b.shape).to(b.device, b.dtype))
+            offset += n
+
+
+def mean_over_workers(total: float, count: int, device: torch.device) -> float:
+    """``sum(total) / sum(count)`` over all ranks (``total / count`` without a process group)."""
+    if world_size() > 1:
+        t = torch.tensor([total, float(count)], dtype=torch.float64, device=_backend_device(device))
+        dist.all_reduce(t)
+        total, count = float(t[0]), int(t[1])
+    return total / max(count, 1)
