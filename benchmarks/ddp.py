@@ -1,9 +1,12 @@
 """Section 4, DDP: training samples/s with 1 and 2 Ray Train workers on one machine.
 
 Each run is a ``TorchTrainer`` running :func:`emohrnet.train.train_loop_per_worker` (through
-:func:`timed_train_loop`) on the small synthetic corpus with a small EmoHRNet, one CPU per worker (gloo;
-Ray sets ``OMP_NUM_THREADS`` to the worker's CPUs, so each worker's torch uses one thread). With
-``--device cuda`` and at least 2 GPUs each worker gets a GPU (NCCL) instead.
+:func:`timed_train_loop`) on the small synthetic corpus with a small EmoHRNet (gloo; Ray sets
+``OMP_NUM_THREADS`` to the worker's CPUs, so a worker's torch uses that many threads). Three runs:
+1 worker with 1 CPU, 2 workers with 1 CPU each (DDP), and 1 worker with 2 CPUs (two threads, no
+DDP): the last two use the same two cores, and the faster of them is what a local search on a
+2-core machine should run. With ``--device cuda`` and at least 2 GPUs each worker gets a GPU (NCCL)
+instead.
 
 Throughput counts only the training part of each epoch (batches, forward, backward, all-reduce,
 Adam), timed inside the workers: Ray start-up, worker-group start, shard loading, validation, test
@@ -69,8 +72,9 @@ def model_config(quick: bool) -> dict[str, Any]:
             "segment_seconds": 2.0, "batch_size": 16, "seed": 0, "epochs": 2 if quick else 3}
 
 
-def fit(shard_dir: Path, storage: Path, workers: int, config: dict[str, Any], use_gpu: bool) -> dict[str, Any]:
-    """One ``TorchTrainer.fit()`` with ``workers`` workers.
+def fit(shard_dir: Path, storage: Path, workers: int, config: dict[str, Any], use_gpu: bool,
+        cpus: int = 1) -> dict[str, Any]:
+    """One ``TorchTrainer.fit()`` with ``workers`` workers of ``cpus`` CPUs each.
 
     Returns:
         ``{"fit_s", "epochs": [{"epoch", "train_s", "samples"}], "torch_threads"}``; ``train_s`` is the
@@ -84,14 +88,15 @@ def fit(shard_dir: Path, storage: Path, workers: int, config: dict[str, Any], us
 
     from emohrnet.train import checkpoint_config
 
-    times_dir = storage / f"times-{workers}"
+    times_dir = storage / f"times-{workers}x{cpus}"
     times_dir.mkdir(parents=True, exist_ok=True)
-    resources = {"CPU": 1, "GPU": 1} if use_gpu else {"CPU": 1}
+    resources = {"CPU": cpus, "GPU": 1} if use_gpu else {"CPU": cpus}
     trainer = TorchTrainer(
         timed_train_loop,
         train_loop_config={"shard_dir": str(shard_dir), **config, TIMES_KEY: str(times_dir)},
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources),
-        run_config=RunConfig(name=f"ddp-{workers}", storage_path=str(storage), checkpoint_config=checkpoint_config()),
+        run_config=RunConfig(name=f"ddp-{workers}x{cpus}", storage_path=str(storage),
+                             checkpoint_config=checkpoint_config()),
     )
     with Timer() as t:
         result = trainer.fit()
@@ -129,29 +134,34 @@ def run(ctx: Context) -> Section:
     if ctx.device == "cuda" and not use_gpu:
         sec.notes.append("fewer than 2 GPUs: the DDP runs use CPU workers (gloo)")
     storage = ctx.work / "ddp"
-    results: dict[int, dict[str, Any]] = {}
+    runs = [(1, 1), (2, 1)] + ([] if use_gpu else [(1, 2)])  # (workers, CPUs per worker)
+    results: dict[tuple[int, int], dict[str, Any]] = {}
     start_local_ray(max(ctx.cores, 3))
     try:
-        for workers in (1, 2):
-            results[workers] = fit(small["shard_dir"], storage, workers, config, use_gpu)
+        for workers, cpus in runs:
+            results[workers, cpus] = fit(small["shard_dir"], storage, workers, config, use_gpu, cpus)
     finally:
         ray.shutdown()
 
     rate = {}
-    for workers, r in results.items():
+    for (workers, cpus), r in results.items():
         timed = r["epochs"][1:] or r["epochs"]
         samples, seconds = sum(e["samples"] for e in timed), sum(e["train_s"] for e in timed)
-        rate[workers] = samples / seconds
-        sec.add(f"{workers} worker{'s' if workers > 1 else ''}: training throughput", rate[workers], "samples/s",
-                workers=workers, per_worker_batch=config["batch_size"] // workers, timed_epochs=len(timed),
-                samples=samples, train_s=round(seconds, 3), torch_threads_per_worker=r["torch_threads"])
-        sec.add(f"{workers} worker{'s' if workers > 1 else ''}: epoch 0 training part (warm-up)",
-                r["epochs"][0]["train_s"], "s")
-        sec.add(f"{workers} worker{'s' if workers > 1 else ''}: whole fit() incl. startup", r["fit_s"], "s",
-                epochs=config["epochs"])
-    efficiency = rate[2] / (2 * rate[1])
+        rate[workers, cpus] = samples / seconds
+        name = f"{workers} worker{'s' if workers > 1 else ''}" + (f" x {cpus} CPUs" if cpus > 1 else "")
+        sec.add(f"{name}: training throughput", rate[workers, cpus], "samples/s",
+                workers=workers, cpus_per_worker=cpus, per_worker_batch=config["batch_size"] // workers,
+                timed_epochs=len(timed), samples=samples, train_s=round(seconds, 3),
+                torch_threads_per_worker=r["torch_threads"])
+        sec.add(f"{name}: epoch 0 training part (warm-up)", r["epochs"][0]["train_s"], "s")
+        sec.add(f"{name}: whole fit() incl. startup", r["fit_s"], "s", epochs=config["epochs"])
+    efficiency = rate[2, 1] / (2 * rate[1, 1])
     sec.add("scaling efficiency samples/s(2) / (2 x samples/s(1))", efficiency, "x",
-            note=f"speed-up {rate[2] / rate[1]:.2f}x with 2 workers")
+            note=f"speed-up {rate[2, 1] / rate[1, 1]:.2f}x with 2 workers")
+    if (1, 2) in rate:
+        ratio = rate[2, 1] / rate[1, 2]
+        sec.add("2 workers x 1 CPU (DDP) / 1 worker x 2 CPUs (threads)", ratio, "x",
+                note=f"{'DDP' if ratio > 1 else 'one worker with two threads'} is faster on these two cores")
     if ctx.cores < 3:
         sec.notes.append(f"{ctx.cores} usable cores: 2 workers leave no core for the Ray driver and controller")
     return sec

@@ -9,8 +9,9 @@ Usage::
 
 Sections (see ``benchmarks/README.md``): 1 data path (shards against decoding audio on the fly),
 2 training step (samples/s, memory, FLOP/s), 3 shard build (1, 2, all workers), 4 DDP (1 and 2 Ray
-Train workers), 5 search (with and without ASHA). A failing section is recorded with its error
-and the others still run; the exit status is then 1.
+Train workers), 5 search (with and without ASHA), 6 accuracy on real RAVDESS (both models, every
+speaker fold; about an hour on 2 cores, so off in ``--quick``; also ``python -m benchmarks.accuracy``).
+A failing section is recorded with its error and the others still run; the exit status is then 1.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from . import datapath, ddp, machine, search, shardbuild, trainstep
+from . import accuracy, datapath, ddp, machine, search, shardbuild, trainstep
 from .common import DEFAULT_DATA_ROOT, Context, Section, usable_cores
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -43,8 +44,9 @@ SECTIONS: dict[str, ModuleType] = {
     "trainstep": trainstep,
     "ddp": ddp,
     "search": search,
+    "accuracy": accuracy,
 }
-NOISY = {"ddp", "search"}
+NOISY = {"ddp", "search", "accuracy"}
 """Sections whose Ray output goes to the log file (unless ``--verbose``)."""
 
 

@@ -2,9 +2,11 @@
 utterances (128 mels x 301 frames), the paper's W18 baseline and a small width.
 
 Every step is what :func:`emohrnet.train.train_loop_per_worker` does per batch (cross-entropy, Adam
-with the paper's settings), on one fixed random batch already on the device (no data loading). On
-CPU: float32. On CUDA: float32 (cuDNN may use TF32 for convolutions, PyTorch's default), bf16
-autocast, bf16 autocast + channels_last, and ``torch.compile`` of the last. Peak memory is the
+with the paper's settings), on one fixed random batch already on the device (no data loading). Modes:
+float32 (on CUDA cuDNN may use TF32 for convolutions, PyTorch's default), channels_last, bf16
+autocast, bf16 autocast + channels_last (what ``amp="auto"``/``channels_last="auto"`` pick where the
+device has native bf16: CUDA capability >= 8.0, CPUs with AVX-512 BF16 or AMX), and, on CUDA,
+``torch.compile`` of the last. Peak memory is the
 process's peak RSS on CPU (sampled) and ``torch.cuda.max_memory_allocated`` on a GPU. FLOPs are
 counted once per model with ``torch.utils.flop_counter.FlopCounterMode`` (forward + backward,
 shapes only, on the meta device) and give the achieved FLOP/s, compared on a GPU with its known peak
@@ -19,6 +21,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from emohrnet.train import native_bf16
 
 from .common import Context, PeakRSS, Section
 from .machine import gpu_peak_tflops
@@ -38,6 +42,8 @@ class ModelSpec:
         stem_channels: channels of the input module.
         batch: batch size (full runs).
         quick_cpu_batch: batch size in ``--quick`` on CPU.
+        blocks: residual blocks per branch (HRNet: 4).
+        modules: modules per stage (HRNet-W18: 1, 1, 4, 3).
     """
 
     name: str
@@ -45,24 +51,30 @@ class ModelSpec:
     stem_channels: int
     batch: int = 64
     quick_cpu_batch: int = 64
+    blocks: int = 4
+    modules: tuple[int, ...] = (1, 1, 4, 3)
 
     def build(self) -> torch.nn.Module:
-        """A fresh EmoHRNet (seeded) with this width and stem, HRNet-W18's blocks and modules."""
+        """A fresh EmoHRNet (seeded) with this width, stem, blocks and modules."""
         from emohrnet.models import build_model, width_preset
 
         torch.manual_seed(0)
         return build_model("emohrnet", NUM_CLASSES, widths=list(width_preset(self.width)),
-                           stem_channels=self.stem_channels, blocks_per_branch=4, modules=[1, 1, 4, 3])
+                           stem_channels=self.stem_channels, blocks_per_branch=self.blocks,
+                           modules=list(self.modules))
 
 
 MODELS = (
     ModelSpec("W18 stem 64 (paper baseline)", 18, 64, quick_cpu_batch=16),
     ModelSpec("W8 stem 16", 8, 16),
+    ModelSpec("W8 stem 32, 2 blocks, modules 1,1,2,2", 8, 32, batch=16, quick_cpu_batch=16, blocks=2,
+              modules=(1, 1, 2, 2)),
 )
 
 # (label, bf16 autocast, channels_last, torch.compile)
 MODES = (
     ("fp32", False, False, False),
+    ("channels_last", False, True, False),
     ("bf16 autocast", True, False, False),
     ("bf16 + channels_last", True, True, False),
     ("torch.compile bf16 + channels_last", True, True, True),
@@ -151,7 +163,8 @@ def run(ctx: Context) -> Section:
     cuda = ctx.device == "cuda"
     gpu = torch.cuda.get_device_name() if cuda else None
     sec.settings = {"device": ctx.device, "gpu": gpu, "input": f"(batch, 1, {N_MELS}, {FRAMES}) float32",
-                    "classes": NUM_CLASSES, "blocks_per_branch": 4, "modules": [1, 1, 4, 3],
+                    "classes": NUM_CLASSES, "blocks_and_modules": "per row (HRNet-W18's: 4 blocks, 1,1,4,3)",
+                    "native_bf16": native_bf16(ctx.device),
                     "optimizer": "Adam lr 1e-3, betas (0.9, 0.999), weight decay 1e-4",
                     "warmup_steps": warmup, "timed_steps": steps, "torch_threads": torch.get_num_threads()}
     if cuda:
@@ -164,8 +177,9 @@ def run(ctx: Context) -> Section:
                 stem_channels=spec.stem_channels)
         for label, amp, cl, comp in MODES:
             name = f"{spec.name}, {label}, batch {batch}"
-            common = {"batch": batch, "width": spec.width, "stem_channels": spec.stem_channels, "mode": label}
-            if (amp or cl or comp) and not cuda:
+            common = {"batch": batch, "width": spec.width, "stem_channels": spec.stem_channels, "mode": label,
+                      "blocks": spec.blocks, "modules": list(spec.modules)}
+            if comp and not cuda:
                 sec.add(f"{name}: throughput", None, "samples/s", note="skipped: no GPU", **common)
                 continue
             try:
@@ -192,4 +206,7 @@ def run(ctx: Context) -> Section:
                 sec.add(f"{name}: achieved", achieved / 1e9, "GFLOP/s", note="CPU peak n/a")
     if ctx.quick and not cuda:
         sec.notes.append("--quick on CPU: smaller batches (recorded per row) and few steps")
+    if not cuda:
+        sec.notes.append("CPU: bf16 rows are fast only where the CPU has AVX-512 BF16 or AMX (native_bf16 in "
+                         "settings); elsewhere oneDNN emulates bf16 and amp='auto' stays float32")
     return sec

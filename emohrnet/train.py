@@ -68,6 +68,9 @@ class TrainConfig:
         blocks_per_branch: residual blocks per branch in each module (HRNet: 4).
         modules: high-resolution modules per stage (HRNet-W18: 1, 1, 4, 3).
         lr, beta1, beta2, weight_decay: Adam settings.
+        lr_schedule: ``"constant"`` (the paper's: ``lr`` throughout) or ``"cosine"`` (epoch ``e`` of
+            ``E`` trains at ``lr * (1 + cos(pi * e / E)) / 2``, from ``lr`` towards 0; set per epoch,
+            so a restart from a checkpoint continues it exactly).
         epochs: training epochs.
         batch_size: global batch (utterances per optimizer step over all workers).
         freq_mask, time_mask: SpecAugment F (mel bands) and T (frames).
@@ -105,6 +108,7 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     weight_decay: float = 1e-4
+    lr_schedule: str = "constant"
     epochs: int = 100
     batch_size: int = 64
     freq_mask: int = 27
@@ -129,6 +133,13 @@ class TrainConfig:
         flags = {"true": True, "1": True, "on": True, "false": False, "0": False, "off": False}
         self.device_cache = _choice("device_cache", self.device_cache, flags)
         self.compile = _choice("compile", self.compile, flags)
+        self.lr_schedule = _choice("lr_schedule", self.lr_schedule, {s: s for s in LR_SCHEDULES})
+
+    def epoch_lr(self, epoch: int) -> float:
+        """The learning rate of epoch ``epoch`` (counted from 0) under :attr:`lr_schedule`."""
+        if self.lr_schedule == "cosine":
+            return self.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / max(1, self.epochs)))
+        return self.lr
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> TrainConfig:
@@ -200,6 +211,10 @@ def native_bf16(device: torch.device | str) -> bool:
         checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
         return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
     return False
+
+
+LR_SCHEDULES = ("constant", "cosine")
+"""Learning-rate schedules of :attr:`TrainConfig.lr_schedule`; ``constant`` is the paper's."""
 
 
 def _choice(name: str, value: Any, allowed: dict[str, Any]) -> Any:
@@ -426,6 +441,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     torch.manual_seed(cfg.seed * 7919 + rank)  # masks differ between workers
     for epoch in range(start, cfg.epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.epoch_lr(epoch)
         total, count = train_epoch(model, batches.epoch(epoch), specaug, optimizer, device, amp,
                                    speed["channels_last"])
         train_loss = mean_over_workers(total, count, device)

@@ -44,3 +44,23 @@ def test_confusion_matrix_layout_and_errors():
     with pytest.raises(ValueError, match="differ"):
         confusion_matrix(torch.tensor([0, 1]), torch.tensor([0]), 2)
     assert math.isnan(unweighted_accuracy(torch.zeros(2, 2, dtype=torch.long)))
+
+
+def test_selection_rule_breaks_a_val_ua_tie_by_the_lower_loss():
+    from emohrnet.metrics import is_better, selection_key
+
+    inf = float("inf")
+    # epochs (val UA, val loss): UA saturates at 1.0 from epoch 1; the loss goes on falling
+    epochs = [(0.5, 1.2), (1.0, 0.40), (1.0, 0.10), (1.0, 0.25), (0.75, 0.05)]
+    best, best_epoch = (-inf, inf), -1
+    for i, (ua, loss) in enumerate(epochs):
+        if is_better(ua, loss, *best):
+            best, best_epoch = (ua, loss), i
+    assert best_epoch == 2  # not epoch 1, the first saturated one
+    assert not is_better(1.0, 0.10, 1.0, 0.10)  # a full tie keeps the earlier epoch
+    assert is_better(0.5 + 1e-6, 9.0, 0.5, 0.1)  # a higher UA wins whatever the loss
+    assert not is_better(float("nan"), 0.0, -inf, inf)
+    # rounding noise in UA is a tie, decided by the loss
+    assert is_better(0.1 + 0.2, 0.3, 0.3, 0.4) and not is_better(0.3, 0.5, 0.1 + 0.2, 0.4)
+    trials = [{"ua": 0.8, "loss": 0.9}, {"ua": 0.8, "loss": 0.5}, {"ua": 0.7, "loss": 0.1}]
+    assert max(trials, key=lambda t: selection_key(t["ua"], t["loss"])) is trials[1]

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from emohrnet.corpora import CorpusError
+from emohrnet.data import check_global_batch
 from emohrnet.storage import atomic_write_text
 from emohrnet.train import MODEL_FEATURES
 from shards.build import (
@@ -337,6 +338,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
         if getattr(args, key, None) is None:
             setattr(args, key, saved.get(key, default))
 
+    check_global_batch(int(best_config.get("batch_size", 64)), int(args.workers))
     fixed = {k: v for k, v in best_config.items() if k != "fold"}
     fixed.update(shard_dirs=shard_dirs, model=model, protocol=protocol)
     if args.epochs:

@@ -80,6 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
                    help="mixed precision: auto (bf16 autocast where the device has native bf16: CUDA capability "
                    ">= 8.0, CPUs with AVX-512 BF16 or AMX), bf16, or off (float32) (default auto)")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                   help="learning rate over the epochs: constant (the paper's) or cosine decay to 0 (default constant)")
     p.add_argument("--fold", type=int, default=0, help="fold (random protocol: split seed)")
     p.add_argument("--protocol", choices=("speaker", "random"),
                    help="speaker-independent folds (default) or the paper's likely random split")
@@ -245,7 +247,8 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
     fixed = {"shard_dirs": shard_dirs, "protocol": args.protocol, "fold": args.fold,
              "epochs": args.epochs, "batch_size": args.batch_size, "stem_channels": args.stem_channels,
              "blocks_per_branch": args.blocks, "modules": args.modules, "segment_seconds": args.segment_seconds,
-             "seed": args.seed, "amp": getattr(args, "amp", "auto"), "beta1": PAPER_FIXED["beta1"],
+             "seed": args.seed, "amp": getattr(args, "amp", "auto"),
+             "lr_schedule": getattr(args, "lr_schedule", "constant"), "beta1": PAPER_FIXED["beta1"],
              "beta2": PAPER_FIXED["beta2"], "weight_decay": PAPER_FIXED["weight_decay"]}
     if args.model != "any":
         fixed["model"] = args.model

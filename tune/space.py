@@ -47,8 +47,9 @@ CNN_BASELINE_NOTE = "cnn1d_attention baseline: lr 1e-3, widths 64/128/256, dropo
 
 PAPER_FIXED: dict[str, Any] = {"beta1": 0.9, "beta2": 0.999, "weight_decay": 1e-4, "batch_size": 64,
                                "epochs": 100, "stem_channels": 64, "blocks_per_branch": 4,
-                               "modules": [1, 1, 4, 3]}
-"""EmoHRNet's settings that are not searched (HRNet-W18's structure, Adam, batch, epochs)."""
+                               "modules": [1, 1, 4, 3], "lr_schedule": "constant"}
+"""EmoHRNet's settings that are not searched (HRNet-W18's structure, Adam and its constant learning
+rate, batch, epochs)."""
 
 DEFAULT_WIDTHS = (12, 18, 24, 32)
 CNN_WIDTHS = (32, 64, 128)
