@@ -281,12 +281,50 @@ def run(ctx: Context) -> Section:
     args = parse_args(["--data-root", str(ctx.data_root)])
     report = run_all(args, ctx.work / "accuracy")
     _write(report, DEFAULT_OUT)
+    plot_curves(report, DEFAULT_OUT.with_name(DEFAULT_OUT.stem + "-curves.png"))
     for model, by_protocol in report["results"].items():
         for protocol, res in by_protocol.items():
             sec.add(f"{model}, {protocol}: test UA mean", res["test_ua_mean"], "fraction",
                     std=res["test_ua_std"], folds=res["n_completed"])
     sec.settings = {"recipes": report["recipes"], "written": str(DEFAULT_OUT)}
     return sec
+
+
+def plot_curves(report: dict[str, Any], out: Path) -> Path:
+    """Learning curves of every run (validation UA and train/validation loss per epoch), one row of
+    panels per model, every fold and protocol a line; saved as a PNG at ``out``.
+
+    Returns:
+        ``out``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(report["results"])
+    fig, axes = plt.subplots(len(models), 2, figsize=(12, 3.6 * len(models)), squeeze=False)
+    for (ax_ua, ax_loss), model in zip(axes, models, strict=True):
+        for protocol, res in report["results"][model].items():
+            for r in res["folds"]:
+                c = r.get("curves") or {}
+                if not c.get("epoch"):
+                    continue
+                label = f"fold {r['fold']}" if protocol == "speaker" else f"random seed {r['fold']}"
+                style = "-" if protocol == "speaker" else "--"
+                line, = ax_ua.plot(c["epoch"], [100 * v for v in c["val_ua"]], style, lw=1.2, label=label)
+                ax_loss.plot(c["epoch"], c["val_loss"], style, lw=1.2, color=line.get_color())
+                ax_loss.plot(c["epoch"], c["train_loss"], ":", lw=1, color=line.get_color())
+        ax_ua.set(title=f"{model}: validation UA (%)", xlabel="epoch")
+        ax_loss.set(title=f"{model}: validation loss (solid/dashed), training loss (dotted)", xlabel="epoch")
+        ax_ua.legend(fontsize=7, ncol=2)
+        for ax in (ax_ua, ax_loss):
+            ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
 
 
 def _write(report: dict[str, Any], out: Path) -> None:
@@ -305,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="emohrnet-accuracy-", dir=args.work_dir))
     report = run_all(args, work)
     _write(report, args.out)
+    plot_curves(report, args.out.with_name(args.out.stem + "-curves.png"))
     print(markdown(report))
     print(f"\nwall time {report['wall_s'] / 60:.1f} min; results: {args.out}")
     complete = all(res["n_completed"] == len(res["folds"]) for m in report["results"].values() for res in m.values())
