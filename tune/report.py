@@ -55,8 +55,8 @@ EMOBOX_UA = {"ravdess": 75.32, "iemocap": 73.54, "emovo": 57.82}
 """UA (%) of frozen Whisper-large-v3 features on EmoBox's speaker-independent folds (EmoBox, Ma et al. 2024):
 the field's speaker-independent reference."""
 TIMNET_CORRECTED = {"ravdess": 90.04}
-"""TIM-Net's (Ye et al. 2023) corrected RAVDESS figure (%), published by its authors after they fixed their
-model selection; a random utterance split, not speaker-independent."""
+"""TIM-Net's (Ye et al. 2023) corrected RAVDESS figure (%), as its authors republished it; a random
+utterance split, not speaker-independent."""
 DATASET_NAMES = {"ravdess": "RAVDESS", "iemocap": "IEMOCAP", "emovo": "EMOVO", "savee": "SAVEE",
                  "cremad": "CREMA-D", "tess": "TESS", "emodb": "EMO-DB", "synthetic": "synthetic"}
 LEE_NADEEM_SPLIT = ("Lee & Nadeem's published notebooks split feature rows at random (368,640 rows for the 1440 "
@@ -67,7 +67,7 @@ PAPER_PROTOCOL = ("EmoHRNet's paper does not state its protocol; most likely a r
 FIELD_PROTOCOL = ("The field's speaker-independent figures: EmoBox (Ma et al. 2024), frozen Whisper-large-v3 "
                   "features scored on EmoBox's speaker-independent folds, UA RAVDESS 75.32 %, IEMOCAP 73.54 %, "
                   "EMOVO 57.82 %. For contrast, a random split: TIM-Net's (Ye et al. 2023) corrected RAVDESS figure, "
-                  "90.04 %, published by its authors after they fixed their model selection.")
+                  "90.04 %, as its authors republished it.")
 PLOTS = {"learning_curves": "learning curves", "confusion_matrix": "test confusion matrix",
          "per_class_recall": "per-class recall", "param_importances": "parameter importances"}
 
