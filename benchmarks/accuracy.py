@@ -145,7 +145,7 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
 
     from emohrnet.splits import make_split
     from shards.build import read_manifest
-    from tune.evaluate import _fold_row, selection_folds
+    from tune.evaluate import fold_row, selection_folds
     from tune.search import max_concurrent
     from tune.trial import TrialResources, run_trial
 
@@ -167,7 +167,7 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
     rows = []
     for result in grid:
         fold = int(result.config["fold"])
-        row = _fold_row(fold, make_split(manifest["utterances"], manifest["folds"], protocol, fold).describe(),
+        row = fold_row(fold, make_split(manifest["utterances"], manifest["folds"], protocol, fold).describe(),
                         result, used_in_selection=fold in used)
         df = result.metrics_dataframe
         if df is not None and not df.empty:

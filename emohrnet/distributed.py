@@ -30,9 +30,16 @@ def world_size() -> int:
     return 1
 
 
-def _backend_device(device: torch.device) -> torch.device:
-    """Where a collective's tensor must live: the device for NCCL, the CPU for gloo."""
-    return device if dist.get_backend() == "nccl" else torch.device("cpu")
+def sum_over_workers(t: torch.Tensor) -> torch.Tensor:
+    """``t`` summed over all ranks (``all_reduce``), returned on ``t``'s device; ``t`` itself without a
+    process group of several ranks. The collective runs where the backend needs it: on the device
+    for NCCL, on the CPU for gloo."""
+    if world_size() == 1:
+        return t
+    backend_device = t.device if dist.get_backend() == "nccl" else torch.device("cpu")
+    packed = t.to(backend_device, copy=True)
+    dist.all_reduce(packed)
+    return packed.to(t.device)
 
 
 def batchnorm_buffers(model: torch.nn.Module) -> list[torch.Tensor]:
@@ -54,10 +61,7 @@ def average_batchnorm_stats(model: torch.nn.Module) -> None:
     buffers = batchnorm_buffers(model)
     if world == 1 or not buffers:
         return
-    device = _backend_device(buffers[0].device)
-    packed = torch.cat([b.detach().reshape(-1).to(device, torch.float64) for b in buffers])
-    dist.all_reduce(packed)
-    packed /= world
+    packed = sum_over_workers(torch.cat([b.detach().reshape(-1).double() for b in buffers])) / world
     offset = 0
     with torch.no_grad():
         for b in buffers:
@@ -69,7 +73,6 @@ def average_batchnorm_stats(model: torch.nn.Module) -> None:
 def mean_over_workers(total: float, count: int, device: torch.device) -> float:
     """``sum(total) / sum(count)`` over all ranks (``total / count`` without a process group)."""
     if world_size() > 1:
-        t = torch.tensor([total, float(count)], dtype=torch.float64, device=_backend_device(device))
-        dist.all_reduce(t)
+        t = sum_over_workers(torch.tensor([total, float(count)], dtype=torch.float64, device=device))
         total, count = float(t[0]), int(t[1])
     return total / max(count, 1)

@@ -41,13 +41,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
 from .augment import AugmentConfig, SpecAugment
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint_file, save_checkpoint_file
 from .data import Example, TrainBatches, check_global_batch, eval_batches, load_examples, steps_per_epoch
-from .distributed import average_batchnorm_stats, mean_over_workers, world_size
+from .distributed import average_batchnorm_stats, mean_over_workers, sum_over_workers, world_size
 from .frontend import n_features
 from .metrics import confusion_matrix, is_better, unweighted_accuracy, weighted_accuracy
 from .models import build_model, width_preset
@@ -289,10 +288,7 @@ def evaluate(model: torch.nn.Module, examples: list[Example], num_classes: int, 
         loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
         cm += confusion_matrix(y, logits.argmax(dim=1), num_classes)
     if reduce and world_size() > 1:
-        backend_device = device if dist.get_backend() == "nccl" else torch.device("cpu")
-        packed = torch.cat([cm.flatten().double(), loss_sum.reshape(1)]).to(backend_device)
-        dist.all_reduce(packed)
-        packed = packed.cpu()
+        packed = sum_over_workers(torch.cat([cm.flatten().double(), loss_sum.reshape(1)]).to(device)).cpu()
         cm = packed[:-1].round().long().reshape(num_classes, num_classes)
         loss_sum = packed[-1]
     n = int(cm.sum())
@@ -390,7 +386,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
-    per_worker = check_global_batch(cfg.batch_size, world)
+    check_global_batch(cfg.batch_size, world)  # refuse before reading anything
     speed = cfg.resolve_speed(device)
 
     manifest = read_manifest(cfg.shard_dir)
@@ -456,7 +452,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         metrics = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"], "val_ua": val["ua"],
                    "val_wa": val["wa"], "lr": optimizer.param_groups[0]["lr"],
                    "best_val_ua": best["val_ua"], "best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
-                   "start_epoch": start, "global_batch": per_worker * world, "workers": world}
+                   "start_epoch": start, "global_batch": cfg.batch_size, "workers": world}
         if epoch == cfg.epochs - 1:
             metrics.update(_test_best(cfg, manifest, split.test, core, best["state"], best["epoch"],
                                       rank, world, device, speed))

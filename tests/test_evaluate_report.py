@@ -203,7 +203,7 @@ def _crossfold(manifest: dict, protocol: str, search_fold: int, test_ua: dict[in
         metrics = {"test_ua": test_ua[f], "test_wa": test_ua[f] + 0.01, "best_val_ua": test_ua[f] - 0.02,
                    "best_epoch": 2, "training_iteration": 4, "test_confusion": [[8, 2], [1, 9]]}
         split = make_split(manifest["utterances"], manifest["folds"], protocol, f).describe()
-        rows.append(evaluate._fold_row(f, split, SimpleNamespace(metrics=metrics, error=None, path=f"/runs/{f}"),
+        rows.append(evaluate.fold_row(f, split, SimpleNamespace(metrics=metrics, error=None, path=f"/runs/{f}"),
                                        used_in_selection=f in used))
     n_total = len(manifest["folds"]) if protocol == "speaker" else None
     return {"dataset": dataset, "model": "emohrnet", "best_trial": "abc123", "protocol": protocol,

@@ -148,7 +148,7 @@ def fold_statistics(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean ± std of the completed folds: the headline over the folds not used in selection, and all.
 
     Args:
-        rows: fold rows (:func:`_fold_row`): ``fold``, ``status``, ``used_in_selection`` and the
+        rows: fold rows (:func:`fold_row`): ``fold``, ``status``, ``used_in_selection`` and the
             :data:`METRICS`.
 
     Returns:
@@ -371,7 +371,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     for result in grid:
         fold = int(result.config["fold"])
         split = make_split(manifest["utterances"], manifest["folds"], protocol, fold)
-        rows.append(_fold_row(fold, split.describe(), result, used_in_selection=fold in used))
+        rows.append(fold_row(fold, split.describe(), result, used_in_selection=fold in used))
     rows.sort(key=lambda r: r["fold"])
     done = [r for r in rows if r["status"] == "completed"]
     if not done:
@@ -416,7 +416,7 @@ def _fold_dirname(trial) -> str:
     return f"fold_{trial.config.get('fold')}_{trial.trial_id}"
 
 
-def _fold_row(fold: int, split: str, result, used_in_selection: bool = False) -> dict[str, Any]:
+def fold_row(fold: int, split: str, result, used_in_selection: bool = False) -> dict[str, Any]:
     """One fold's row of ``crossfold.json`` from its Tune result; ``used_in_selection``: the fold's
     test utterances took part in choosing the configuration (:func:`selection_folds`)."""
     m = result.metrics or {}
