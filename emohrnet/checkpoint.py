@@ -10,6 +10,7 @@ read with ``torch.load(weights_only=True)``, which refuses arbitrary pickled obj
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from .location import Location
 from .storage import atomic_write_bytes
 
 CHECKPOINT_FILE = "checkpoint.pt"
+SUMMARY_FILE = "best.json"
+"""A search's summary, which names the best trial's checkpoint (:mod:`tune.search`)."""
 
 
 def save_checkpoint_file(path: str | Path, state: dict[str, Any]) -> None:
@@ -31,16 +34,16 @@ def save_checkpoint_file(path: str | Path, state: dict[str, Any]) -> None:
 def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint_file`.
 
-    ``path`` may be the file or the checkpoint folder holding ``checkpoint.pt``, on local disk or
-    in an object store (``s3://bucket/.../checkpoint_000004``, see :mod:`emohrnet.location`).
+    ``path`` may be the file, the checkpoint folder holding ``checkpoint.pt``, or a search's
+    experiment folder or its ``best.json`` (the best trial's checkpoint, :func:`resolve_checkpoint`),
+    on local disk or in an object store (``s3://bucket/.../checkpoint_000004``, see
+    :mod:`emohrnet.location`).
 
     Raises:
         FileNotFoundError: no checkpoint there.
         ValueError: the file is not a readable emohrnet checkpoint.
     """
-    path = Location(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_FILE
+    path = resolve_checkpoint(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint file")
     try:
@@ -50,6 +53,31 @@ def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
         raise ValueError(f"{path}: not an emohrnet checkpoint (no model weights or model config)")
     return state
+
+
+def resolve_checkpoint(path: str | Path | Location) -> Location:
+    """The ``checkpoint.pt`` that ``path`` names: the file itself, a checkpoint folder, or a search's
+    ``best.json`` or experiment folder (whose ``best.json`` names the best trial's checkpoint).
+
+    Raises:
+        FileNotFoundError: a ``best.json`` that names no checkpoint (the search ended without one).
+        ValueError: a ``best.json`` that is not JSON.
+    """
+    path = Location(path)
+    if path.is_dir():
+        if (path / SUMMARY_FILE).is_file() and not (path / CHECKPOINT_FILE).is_file():
+            path = path / SUMMARY_FILE
+        else:
+            return path / CHECKPOINT_FILE
+    if path.name.endswith(".json") and path.is_file():
+        try:
+            named = json.loads(path.read_text()).get("checkpoint")
+        except (ValueError, AttributeError) as err:
+            raise ValueError(f"{path}: not a search summary ({err})") from None
+        if not named:
+            raise FileNotFoundError(f"{path}: names no checkpoint (the search kept none)")
+        return resolve_checkpoint(named)
+    return path
 
 
 def best_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:

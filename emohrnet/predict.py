@@ -430,7 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m emohrnet.predict",
         description="Predict the emotion of audio files with a trained emohrnet checkpoint.",
     )
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder or its checkpoint.pt")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint folder or its checkpoint.pt, or a search's "
+                   "experiment folder or its best.json (the best trial's checkpoint)")
     p.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files, or folders (every .wav/.flac below)")
     p.add_argument("--format", choices=FORMATS, default="table",
                    help="table: one row per file; jsonl/csv: a row per file and per window (default table)")
@@ -441,6 +442,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--out", type=Path, help="write the results to this file (atomically) instead of stdout")
     return p
+
+
+def check_device(parser: argparse.ArgumentParser, device: str) -> None:
+    """Refuse a ``--device`` torch does not know or this machine does not have (argparse error, exit 2)."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        parser.error(f"argument --device: {device!r} (allowed: cpu, cuda, cuda:N, mps)")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"argument --device: {device} but this machine has no CUDA GPU (allowed: cpu)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        parser.error(f"argument --device: {device} (allowed: cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        parser.error(f"argument --device: {device} but MPS is not available here (allowed: cpu)")
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -459,6 +474,13 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         parser.error("need --window-seconds > 0 and 0 < --hop-seconds <= --window-seconds")
     if args.batch_size < 1:
         parser.error("--batch-size must be >= 1")
+    check_device(parser, args.device)
+    if args.out is not None:
+        if args.out.is_dir():
+            parser.error(f"argument --out: {args.out} is a folder (allowed: a file path in an existing folder)")
+        if not args.out.parent.is_dir():
+            parser.error(f"argument --out: {args.out.parent} does not exist (allowed: a file path in an existing "
+                         "folder)")
     try:
         predictor = Predictor(args.checkpoint, args.window_seconds, args.hop_seconds, args.batch_size, args.device)
     except (FileNotFoundError, ValueError) as err:

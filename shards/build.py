@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections import Counter
@@ -42,8 +43,9 @@ import webdataset as wds
 from tqdm import tqdm
 
 from emohrnet import paths
+from emohrnet.argtypes import int_at_least
 from emohrnet.audio import AudioError, load_audio
-from emohrnet.corpora import CorpusError, Skipped, Utterance, corpus_class, get_corpus, list_corpora
+from emohrnet.corpora import CorpusError, Skipped, Utterance, check_options, corpus_class, get_corpus, list_corpora
 from emohrnet.features import FeatureConfig
 from emohrnet.frontend import front_end
 from emohrnet.location import Location, is_uri
@@ -193,12 +195,13 @@ def read_manifest(shard_dir: str | Path | Location) -> dict[str, Any]:
     """Load ``manifest.json`` of a shard folder (a local path or an object-store URI).
 
     Raises:
-        ShardError: no manifest (not a shard folder, or an interrupted build); the message says
-            to run ``python -m shards.build``.
+        ShardError: no manifest (not a shard folder, or an interrupted build), or a manifest that
+            does not match its own digest (:func:`manifest_digest`: edited after the build); the
+            message says to run ``python -m shards.build``.
     """
     path = Location(shard_dir) / MANIFEST
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except OSError as err:
         if not isinstance(err, FileNotFoundError):
             raise ShardError(f"{path}: cannot read the manifest ({err})") from None
@@ -208,6 +211,20 @@ def read_manifest(shard_dir: str | Path | Location) -> dict[str, Any]:
         ) from None
     except json.JSONDecodeError as err:
         raise ShardError(f"{path}: unreadable manifest ({err}); delete the folder and build again") from None
+    if not isinstance(manifest, dict) or manifest.get("digest") != manifest_digest(manifest):
+        why = ("has no digest (not written by this version of shards.build)"
+               if isinstance(manifest, dict) and "digest" not in manifest else
+               "does not match its digest: it was edited after the build (class list, features, folds or counts)")
+        raise ShardError(f"{path}: the manifest {why}; its shards cannot be trusted. Rebuild them: "
+                         "python -m shards.build --dataset NAME --data-root DIR --force (or delete the folder)")
+    return manifest
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON without its ``digest`` field: written into the
+    manifest by the build, so an edited class list or feature setting is detected when read."""
+    body = {k: v for k, v in manifest.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def verify_shards(shard_dir: str | Path | Location, manifest: dict[str, Any]) -> list[str]:
@@ -333,6 +350,7 @@ def build_shards(
     manifest = _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped)
     manifest["augmentation"] = augmentation
     manifest["augmented"] = copies
+    manifest["digest"] = manifest_digest(manifest)
     _publish(staging, shard_dir, manifest)
     for s in skipped:
         log(f"skipped {s.path}: {s.reason}")
@@ -400,6 +418,7 @@ def _prepare_out(shard_dir: Path) -> Path:
     try:
         if shard_dir.exists() and not shard_dir.is_dir():
             raise ShardError(f"{shard_dir}: exists and is not a folder; choose another --out")
+        _check_own_folder(shard_dir)
         shard_dir.mkdir(parents=True, exist_ok=True)
         staging = shard_dir / STAGING
         shutil.rmtree(staging, ignore_errors=True)
@@ -411,6 +430,34 @@ def _prepare_out(shard_dir: Path) -> Path:
         raise ShardError(f"{shard_dir}: cannot write shards here ({err.strerror or err}); "
                          "choose a writable --out") from None
     return staging
+
+
+_OWN_FILE = re.compile(r"^[a-z0-9_]+-\d{6}\.tar(\.tmp)?$")
+
+
+def _check_own_folder(shard_dir: Path) -> None:
+    """Refuse to build into a folder that holds anything but an emohrnet build (its manifest,
+    its ``<dataset>-NNNNNN.tar`` shards, its staging folder): nothing of the user's is overwritten.
+
+    Raises:
+        ShardError: naming the folder, one foreign file and the fix.
+    """
+    if not shard_dir.is_dir():
+        return
+    manifest = shard_dir / MANIFEST
+    if manifest.is_file():
+        try:
+            ours = {"format_version", "fingerprint", "shards"} <= set(json.loads(manifest.read_text()))
+        except (OSError, ValueError, TypeError):
+            ours = False
+        if not ours:
+            raise ShardError(f"{shard_dir}: its {MANIFEST} was not written by shards.build; choose an empty or "
+                             "new --out (nothing was written)")
+    foreign = sorted(p.name for p in shard_dir.iterdir()
+                     if p.name not in (MANIFEST, STAGING) and not _OWN_FILE.match(p.name))
+    if foreign:
+        raise ShardError(f"{shard_dir}: holds files that are not an emohrnet shard build ({', '.join(foreign[:3])}"
+                         f"{', ...' if len(foreign) > 3 else ''}); choose an empty or new --out (nothing was written)")
 
 
 def _publish(staging: Path, shard_dir: Path, manifest: dict[str, Any]) -> None:
@@ -493,27 +540,34 @@ def _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skippe
 # --------------------------------------------------------------------------- dry run, list
 def summarize(dataset: str, data_root: str | Path | None, corpus_options: dict[str, Any] | None = None
               ) -> dict[str, Any]:
-    """Corpus summary without computing features: files, classes, speakers, hours, skipped files.
+    """Corpus summary without computing features: the files a build will use (``files``, with their
+    classes, speakers and hours) apart from the files it will skip (``files_skipped``, each in
+    ``skipped`` with its reason: not named as the corpus names its files, a duplicate utterance, an
+    unreadable audio header).
 
-    Durations come from the audio headers (``soundfile.info``); a file whose header cannot be
-    read is listed as skipped.
+    Durations come from the audio headers (``soundfile.info``).
     """
     corpus = get_corpus(dataset, data_root, **(corpus_options or {}))
     scan = corpus.scan()
-    seconds, skipped = 0.0, [{"path": s.path, "reason": s.reason} for s in scan.skipped]
-    for u in scan.utterances:
+    utterances, dupes = _dedupe(scan.utterances)
+    seconds, skipped = 0.0, [{"path": s.path, "reason": s.reason} for s in [*scan.skipped, *dupes]]
+    usable = []
+    for u in utterances:
         try:
             seconds += sf.info(u.path).duration
         except (sf.LibsndfileError, RuntimeError) as err:
             skipped.append({"path": u.path, "reason": f"cannot read audio header ({err})"})
+            continue
+        usable.append(u)
     return {
         "dataset": dataset,
         "data_root": str(corpus.root.resolve()),
-        "files": len(scan.utterances),
-        "classes": {c: sum(u.label == c for u in scan.utterances) for c in corpus.classes},
-        "speakers": dict(sorted(Counter(u.speaker for u in scan.utterances).items())),
+        "files": len(usable),
+        "files_skipped": len(skipped),
+        "classes": {c: sum(u.label == c for u in usable) for c in corpus.classes},
+        "speakers": dict(sorted(Counter(u.speaker for u in usable).items())),
         "hours": round(seconds / 3600, 3),
-        "folds": corpus.fold_groups([u.speaker for u in scan.utterances]),
+        "folds": corpus.fold_groups([u.speaker for u in usable]),
         "skipped": skipped,
     }
 
@@ -523,13 +577,13 @@ def parse_corpus_options(pairs: list[str]) -> dict[str, Any]:
     (``true``, ``3``), else kept as strings.
 
     Raises:
-        SystemExit: a pair without ``=``.
+        ValueError: a pair without ``=`` or with an empty key.
     """
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--corpus-option {pair!r}: use KEY=VALUE")
+        if not sep or not key:
+            raise ValueError(f"--corpus-option {pair!r}: use KEY=VALUE")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -543,13 +597,29 @@ def add_feature_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("features")
     g.add_argument("--features", choices=("logmel", "mfcc"), default="logmel",
                    help="front end: log-mel (EmoHRNet) or MFCC (cnn1d_attention) (default logmel)")
-    g.add_argument("--n-mels", type=int, default=d.n_mels, help="log-mel bands (default %(default)s)")
-    g.add_argument("--n-mfcc", type=int, default=MfccConfig().n_mfcc, help="MFCCs (default %(default)s)")
-    g.add_argument("--n-fft", type=int, default=d.n_fft, help="FFT size in samples (default %(default)s)")
-    g.add_argument("--win-length", type=int, default=d.win_length, help="window in samples (default %(default)s)")
-    g.add_argument("--hop-length", type=int, default=d.hop_length, help="hop in samples (default %(default)s)")
-    g.add_argument("--augment-copies", type=int, default=0,
+    g.add_argument("--n-mels", type=int_at_least(1), default=d.n_mels, help="log-mel bands (default %(default)s)")
+    g.add_argument("--n-mfcc", type=int_at_least(1), default=MfccConfig().n_mfcc, help="MFCCs (default %(default)s)")
+    g.add_argument("--n-fft", type=int_at_least(2), default=d.n_fft, help="FFT size in samples (default %(default)s)")
+    g.add_argument("--win-length", type=int_at_least(1), default=d.win_length,
+                   help="window in samples, at most --n-fft (default %(default)s)")
+    g.add_argument("--hop-length", type=int_at_least(1), default=d.hop_length,
+                   help="hop in samples (default %(default)s)")
+    g.add_argument("--augment-copies", type=int_at_least(0), default=0,
                    help="waveform-augmented copies per utterance (noise, pitch, speed; default 0)")
+
+
+def check_feature_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse front-end flags that do not fit together (argparse error, exit 2): a window longer
+    than the FFT, more mel bands than FFT bins, more MFCCs than mel bands."""
+    if args.win_length > args.n_fft:
+        parser.error(f"argument --win-length: {args.win_length} is longer than --n-fft {args.n_fft} "
+                     "(allowed: 1 to --n-fft)")
+    if args.n_mels is not None and args.n_mels > args.n_fft // 2 + 1:
+        parser.error(f"argument --n-mels: {args.n_mels} is more than the {args.n_fft // 2 + 1} FFT bins "
+                     f"of --n-fft {args.n_fft} (allowed: 1 to {args.n_fft // 2 + 1})")
+    if args.features == "mfcc" and args.n_mfcc > MfccConfig().n_mels:
+        parser.error(f"argument --n-mfcc: {args.n_mfcc} is more than the {MfccConfig().n_mels} mel bands "
+                     f"(allowed: 1 to {MfccConfig().n_mels})")
 
 
 def features_from_args(args: argparse.Namespace, kind: str | None = None) -> FeatureSpec:
@@ -567,8 +637,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", help=f"corpus name: {', '.join(list_corpora())}")
     p.add_argument("--data-root", help="the corpus folder (default: $EMOHRNET_<NAME>_ROOT)")
     p.add_argument("--out", help="shard folder (default: $EMOHRNET_HOME/shards/<dataset>-<fingerprint>)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="feature processes")
-    p.add_argument("--shard-size", type=int, default=256, help="most utterances per shard")
+    p.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1, help="feature processes")
+    p.add_argument("--shard-size", type=int_at_least(1), default=256, help="most utterances per shard")
     p.add_argument("--corpus-option", action="append", default=[], metavar="KEY=VALUE",
                    help="reader option, e.g. include_song=true (repeatable)")
     p.add_argument("--force", action="store_true", help="rebuild even if a matching build exists")
@@ -583,15 +653,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.dataset:
         p.error("--dataset is required (or --list)")
+    if args.dataset not in list_corpora():
+        p.error(f"argument --dataset: {args.dataset!r} (allowed: {', '.join(list_corpora())})")
+    check_feature_args(p, args)
+    try:
+        options = parse_corpus_options(args.corpus_option)
+        check_options(args.dataset, options)
+    except ValueError as err:
+        p.error(str(err))
     try:
         if args.dry_run:
-            print(json.dumps(summarize(args.dataset, args.data_root, parse_corpus_options(args.corpus_option)),
-                             indent=1))
+            print(json.dumps(summarize(args.dataset, args.data_root, options), indent=1))
             return 0
         result = build_shards(args.dataset, args.data_root, args.out, workers=args.workers,
                               features=features_from_args(args), shard_size=args.shard_size,
-                              augment_copies=args.augment_copies,
-                              corpus_options=parse_corpus_options(args.corpus_option), force=args.force)
+                              augment_copies=args.augment_copies, corpus_options=options, force=args.force)
     except (CorpusError, ShardError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -177,3 +177,22 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path):
     assert [t["trial_id"] for t in again["trials"]] == [t["trial_id"] for t in summary["trials"]]
     assert again["best_val_ua"] == summary["best_val_ua"]
 
+    # the experiment's lock and its signed state work in the bucket too
+    import pickle
+
+    from tune.state import ExperimentBusy, ExperimentLock, UntrustedState
+
+    with ExperimentLock(exp):
+        with pytest.raises(ExperimentBusy, match="another search is running in this experiment"):
+            run_search(parse_args(["--resume", "--name", "s3-tiny", "--storage-path", storage]), log=lambda *a: None)
+    assert not (exp / "search.lock").exists() and not ray.is_initialized()
+    marker = tmp_path / "payload-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))
+
+    (exp / "tuner.pkl").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(UntrustedState, match=f"{exp / 'tuner.pkl'} is not signed by a search on this machine"):
+        run_search(parse_args(["--resume", "--name", "s3-tiny", "--storage-path", storage]), log=lambda *a: None)
+    assert not marker.exists() and not ray.is_initialized()

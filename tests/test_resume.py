@@ -1,10 +1,12 @@
-"""An interrupted search (Ctrl+C on the driver) or a killed one (SIGKILL) continues with
-``--resume``: finished trials are not run again and the Optuna study keeps its history."""
+"""An interrupted search (SIGTERM, which stops it as Ctrl+C does, or SIGKILL) continues with
+``--resume``: finished trials are not run again and the Optuna study keeps its history. The
+console shows one line per finished epoch; Ray's own output is in the experiment's search.log."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,9 +36,10 @@ def _finished_trials(exp_dir):
     return done
 
 
-def _stop_after(proc, exp_dir, n_finished, sig, deadline_s=420):
+def _stop_after(proc, exp_dir, n_finished, sig, deadline_s=420, listeners=None):
     """Wait until ``n_finished`` trials are done, then signal. Before a SIGKILL (no last save) also
-    wait until Tune has saved its experiment state since they finished."""
+    wait until Tune has saved its experiment state since they finished. With a ``listeners`` list,
+    first add the listening sockets ``(ip, port, process name)`` of the search and its local Ray."""
     deadline = time.time() + deadline_s
     while time.time() < deadline and proc.poll() is None:
         done = _finished_trials(exp_dir)
@@ -44,9 +47,27 @@ def _stop_after(proc, exp_dir, n_finished, sig, deadline_s=420):
             break
         time.sleep(0.5)
     finished = _finished_trials(exp_dir)
+    if listeners is not None:
+        listeners += _listening(proc.pid)
     proc.send_signal(sig)
     proc.wait(timeout=180)
     return finished
+
+
+def _listening(pgid):
+    """The TCP listeners of every process in the process group ``pgid``."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["name"]):
+        try:
+            if os.getpgid(p.pid) != pgid:
+                continue
+            found += [(c.laddr.ip, c.laddr.port, p.info["name"]) for c in p.net_connections("inet")
+                      if c.status == psutil.CONN_LISTEN]
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
 
 
 def _kill_group(pgid):
@@ -57,15 +78,30 @@ def _kill_group(pgid):
 
 
 def _state_saved_after(exp_dir, done):
+    """Tune saved its state after the finished trials' last results, and the search signed it."""
     states = list(exp_dir.glob("experiment_state-*.json"))
     last_result = max((exp_dir / name / "result.json").stat().st_mtime for name, _ in done)
-    return bool(states) and max(p.stat().st_mtime for p in states) > last_result
+    signed = exp_dir / "state-signatures.json"
+    return (bool(states) and max(p.stat().st_mtime for p in states) > last_result and signed.exists()
+            and signed.stat().st_mtime >= max(p.stat().st_mtime for p in states))
+
+
+def _group_gone(pgid, wait_s=30):
+    """Whether every process of the group (the search and the local Ray it started) has exited."""
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.5)
+    return False
 
 
 @pytest.mark.ray
 def test_interrupted_and_killed_search_resumes(tmp_path):
-    """Ctrl+C (SIGINT) on the first run, a hard kill (SIGKILL: no chance to save anything) on the
-    resumed one, and a second resume finishes the search."""
+    """SIGTERM (what kill, systemd and schedulers send) on the first run stops it as Ctrl+C does;
+    a hard kill (SIGKILL: no chance to save anything) on the resumed one; a second resume finishes."""
     # Tune saves its experiment state every second here (default: adaptive, tens of seconds), so
     # the hard kill can come soon after a trial finishes
     env = {**os.environ, "EMOHRNET_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1",
@@ -74,11 +110,26 @@ def test_interrupted_and_killed_search_resumes(tmp_path):
     common = ["--storage-path", str(tmp_path / "exp"), "--name", "resumable"]
     with open(tmp_path / "first.log", "w") as log:
         first = _search(["--num-samples", "4", *TINY, *common], env, log)
-        finished_first = _stop_after(first, exp_dir, 1, signal.SIGINT)
-    _kill_group(first.pid)
-    assert finished_first, (tmp_path / "first.log").read_text()[-3000:]
-    assert first.returncode == 130, (tmp_path / "first.log").read_text()[-3000:]  # interrupted, state saved
+        listeners = []
+        finished_first = _stop_after(first, exp_dir, 1, signal.SIGTERM, listeners=listeners)
+    console = (tmp_path / "first.log").read_text()
+    assert first.returncode == 130, console[-3000:]  # interrupted like Ctrl+C, state saved: no abort (134)
+    assert _group_gone(first.pid), "the search left processes behind after SIGTERM"
+    assert finished_first, console[-3000:]
+    assert "Continue it with: python -m tune.search --resume --name resumable" in console
     assert not (exp_dir / "best.json").exists()
+    # the console: one line per finished epoch, no Ray tables or worker logs (those are in search.log)
+    epoch_lines = [line for line in console.splitlines() if " epoch " in line]
+    assert epoch_lines and all(re.fullmatch(r"[0-9a-f]{8} epoch +\d+/1  train loss [\d.]+  val UA +[\d.]+%  "
+                                            r"best +[\d.]+%  +\d+ s", line) for line in epoch_lines), epoch_lines
+    assert "Trial status" not in console and "RayTrainWorker" not in console and "TrainingReport" not in console
+    assert len(console.splitlines()) < 30, console
+    # a local search's Ray listens on the loopback interface only (GCS, raylets, workers, agents, dashboard)
+    names = {name for _, _, name in listeners}
+    assert {"gcs_server", "raylet"} <= names and len(listeners) >= 5, listeners
+    assert all(ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for ip, _, _ in listeners), listeners
+    ray_log = (exp_dir / "search.log").read_text()
+    assert "RayTrainWorker" in ray_log and "Trial status" in ray_log
 
     with open(tmp_path / "second.log", "w") as log:
         second = _search(["--resume", *common], env, log)

@@ -14,6 +14,7 @@ from fixtures import TINY_SEARCH
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from emohrnet.data import load_examples
+from emohrnet.location import Location
 from emohrnet.metrics import is_better
 from emohrnet.predict import Predictor
 from emohrnet.splits import make_split
@@ -138,3 +139,75 @@ def test_optuna_study_is_stored(search):
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{exp_dir / 'optuna.db'}")
     assert len(study.trials) == TRIALS
     assert study.trials[0].params["lr"] == pytest.approx(1e-3)
+
+
+def _copy(exp_dir: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "experiments" / exp_dir.name
+    shutil.copytree(exp_dir, copy)
+    return copy
+
+
+def _planted(marker: Path) -> bytes:
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    return pickle.dumps(Payload())
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("target", ["tuner.pkl", "searcher-state", "params.pkl", "experiment_state-2099-01-01.json"])
+def test_resume_refuses_a_planted_state_file_and_runs_nothing(search, tmp_path, capsys, target):
+    """Ray unpickles an experiment's state on --resume: a file the search did not write is refused
+    before Ray reads anything, and its payload never runs."""
+    from tune.search import main
+    from tune.state import verify_experiment
+
+    copy = _copy(search[1], tmp_path)
+    verify_experiment(Location(copy))  # what the search wrote verifies
+    marker = tmp_path / "payload-ran"
+    if target == "searcher-state":
+        path = next(copy.glob("searcher-state-*.pkl"))
+    elif target == "params.pkl":
+        path = next(copy.glob("trial_*/params.pkl"))
+    else:
+        path = copy / target
+    path.write_bytes(_planted(marker) if path.suffix == ".pkl" else json.dumps({"planted": True}).encode())
+    assert main(["--resume", "--name", "tiny", "--storage-path", str(copy.parent)]) == 2
+    err = capsys.readouterr().err
+    assert f"refusing to resume: {path} is not signed by a search on this machine" in err
+    assert not marker.exists() and not (copy / "search.lock").exists()
+
+
+@pytest.mark.ray
+def test_a_new_search_refuses_an_existing_name(search, capsys):
+    """Running again without --resume used to merge into the same folder and study and overwrite best.json."""
+    from tune.search import main
+
+    exp_dir = search[1]
+    before = (exp_dir / "best.json").read_bytes()
+    assert main([*TINY_SEARCH, "--storage-path", str(exp_dir.parent), "--name", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert f"--name tiny: {exp_dir} already holds an experiment; continue it with --resume --name tiny" in err
+    assert (exp_dir / "best.json").read_bytes() == before
+
+
+@pytest.mark.ray
+def test_a_second_search_on_a_running_experiment_is_refused(search, tmp_path, capsys):
+    """A running search holds search.lock; a resume of the same experiment meanwhile is refused."""
+    import ray
+
+    from tune.search import main
+    from tune.state import ExperimentLock
+
+    copy = _copy(search[1], tmp_path)
+    with ExperimentLock(Location(copy)):  # held by this (live) process, as by a running search
+        assert main(["--resume", "--name", "tiny", "--storage-path", str(copy.parent)]) == 2
+        err = capsys.readouterr().err
+        assert "another search is running in this experiment" in err and f"delete {copy / 'search.lock'}" in err
+        assert not ray.is_initialized()
+    assert not (copy / "search.lock").exists()

@@ -19,7 +19,7 @@ def test_missing_corpus_says_where_to_get_it_and_how_to_name_it(capsys, monkeypa
 def test_unknown_dataset_is_refused(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--dataset", "nope"])
-    assert "known:" in capsys.readouterr().err
+    assert "allowed: cremad" in capsys.readouterr().err
 
 
 def test_profiles_and_defaults():
@@ -56,15 +56,4 @@ def test_fractional_gpus_per_trial_pack_trials_on_one_gpu(capsys):
     assert TrialResources(1, 1, 0.25).backend == "nccl"
     assert TrialResources(4, 2, 1.0).backend == "nccl"
     assert TrialResources(2, 1, 0.0).backend == "gloo"
-    assert parse_args(["--gpus-per-trial", "4", "--workers", "2"]).gpus_per_worker == 2
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["--gpus-per-trial", "0"], "must be above 0"),
-    (["--gpus-per-trial", "3", "--workers", "2"], "multiple of --workers"),
-    (["--gpus-per-trial", "1", "--gpus-per-worker", "1"], "not allowed with argument"),
-])
-def test_bad_gpu_requests_are_refused(argv, message, capsys):
-    with pytest.raises(SystemExit):
-        parse_args(argv)
-    assert message in capsys.readouterr().err
+    assert parse_args(["--gpus-per-trial", "4", "--workers", "4"]).gpus_per_worker == 1

@@ -187,3 +187,57 @@ def test_ten_minute_file_and_too_short_file(tree, tmp_path):
     assert frames["ravdess_03-01-08-01-01-01-02"] == 600 * 100 + 1
     reasons = {os.path.basename(s["path"]): s["reason"] for s in result.manifest["skipped"]}
     assert "too short" in reasons["03-01-08-01-02-01-02.wav"]
+
+
+@pytest.mark.parametrize("edit", ["renamed", "reordered", "shortened", "features"])
+def test_an_edited_manifest_is_refused_then_rebuilt(tree, tmp_path, edit):
+    """The class list and the feature parameters used to be covered by no checksum: an edited list
+    was reused silently (wrong labels in predict) or crashed inside the trials."""
+    out = tmp_path / "shards"
+    manifest = _build(tree, out).manifest
+    edited = json.loads((out / "manifest.json").read_text())
+    if edit == "renamed":
+        edited["classes"][0] = "bored"
+    elif edit == "reordered":
+        edited["classes"] = edited["classes"][::-1]
+    elif edit == "shortened":
+        edited["classes"] = edited["classes"][:-1]
+    else:
+        edited["features"]["n_mels"] = 64
+    (out / "manifest.json").write_text(json.dumps(edited, indent=1))
+    with pytest.raises(ShardError, match="does not match its digest: it was edited after the build .*--force"):
+        read_manifest(out)
+    rebuilt = _build(tree, out)  # the next build does not trust it either
+    assert not rebuilt.reused and rebuilt.manifest["classes"] == manifest["classes"]
+    assert read_manifest(out)["features"] == manifest["features"]
+
+
+def test_a_folder_holding_other_files_is_not_built_into(tree, tmp_path):
+    """--out over a folder of other files used to overwrite a manifest.json and tars it had not written."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"my": "own file"}')
+    (out / "ravdess-000000.tar").write_bytes(b"my own tar")
+    with pytest.raises(ShardError, match="manifest.json was not written by shards.build; choose an empty or new"):
+        _build(tree, out)
+    (out / "manifest.json").unlink()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ShardError, match=r"holds files that are not an emohrnet shard build \(notes.txt\)"):
+        _build(tree, out)
+    assert (out / "ravdess-000000.tar").read_bytes() == b"my own tar" and sorted(os.listdir(out)) == [
+        "notes.txt", "ravdess-000000.tar"]
+    (out / "notes.txt").unlink()
+    (out / "ravdess-000000.tar").unlink()
+    first = _build(tree, out)
+    again = _build(tree, out, force=True)  # its own build is rebuilt in place
+    assert not again.reused and [s["file"] for s in again.manifest["shards"]] == [
+        s["file"] for s in first.manifest["shards"]]
+
+
+def test_dry_run_counts_skipped_files_apart(tree, capsys):
+    (tree / "Actor_01" / "03-01-02-01-01-01-01.wav").write_bytes(b"RIFF not really a wave file")
+    (tree / "Actor_01" / "notes.wav").write_bytes(b"x")
+    assert main(["--dataset", "ravdess", "--data-root", str(tree), "--dry-run"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["files"] == 9 and summary["files_skipped"] == 2 == len(summary["skipped"])
+    assert sum(summary["classes"].values()) == 9 == sum(summary["speakers"].values())

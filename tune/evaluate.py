@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from emohrnet.argtypes import float_above, int_at_least
 from emohrnet.corpora import CorpusError
 from emohrnet.data import check_global_batch
 from emohrnet.storage import atomic_write_text
@@ -180,18 +181,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--folds", default="all",
                    help="'all' (every speaker fold; random protocol: seeds 0-4) or indices, e.g. 0,2,5 "
                    "(default all)")
-    p.add_argument("--epochs", type=int, help="epochs per fold (default: the searched config's)")
-    p.add_argument("--workers", type=int, help="DDP workers per fold (default: the search's, else 2)")
-    p.add_argument("--cpus-per-worker", type=float, help="CPUs per worker (default: the search's, else 1)")
-    p.add_argument("--gpus-per-worker", type=float, help="GPUs per worker (default: the search's, else 0)")
+    p.add_argument("--epochs", type=int_at_least(1), help="epochs per fold (default: the searched config's)")
+    p.add_argument("--workers", type=int_at_least(1), help="DDP workers per fold (default: the search's, else 2)")
+    p.add_argument("--cpus-per-worker", type=float_above(0),
+                   help="CPUs per worker (default: the search's, else 1)")
+    p.add_argument("--gpus-per-worker", type=float_above(0, inclusive=True),
+                   help="GPUs per worker, up to 1 (default: the search's, else 0)")
     p.add_argument("--storage-path", help="where the folds' Tune run goes (default: the experiment folder)")
     p.add_argument("--name", help="name of the folds' Tune run (default crossfold-<time>)")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     args = p.parse_args(argv)
-    if args.epochs is not None and args.epochs < 1:
-        p.error("--epochs must be at least 1")
-    if args.workers is not None and args.workers < 1:
-        p.error("--workers must be at least 1")
+    if args.gpus_per_worker is not None and args.gpus_per_worker > 1:
+        p.error(f"argument --gpus-per-worker: {args.gpus_per_worker:g} (allowed: up to 1; a worker trains on one "
+                "GPU: use more --workers)")
     return args
 
 

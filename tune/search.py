@@ -20,17 +20,20 @@ writes ``best.json`` in the experiment folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from emohrnet import paths
+from emohrnet.argtypes import float_above, int_at_least, int_list
 from emohrnet.corpora import CorpusError, corpus_class, list_corpora
-from emohrnet.data import check_global_batch
 from emohrnet.location import Location
 from emohrnet.metrics import SELECTION_RULE, selection_key
 from emohrnet.train import MODEL_FEATURES
@@ -42,7 +45,10 @@ from shards.build import (
     parse_corpus_options,
 )
 
+from .checks import ConfigError, check_args, check_fold, check_gpus, experiment_name
+from .console import make_progress, quiet_console
 from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED, baseline_points, search_space
+from .state import ExperimentLock, Signatures, make_signer, verify_experiment
 from .trial import TrialResources, run_trial
 
 METRIC, MODE = "best_val_ua", "max"
@@ -68,13 +74,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "chooses between them (default emohrnet)")
     p.add_argument("--corpus-option", action="append", default=[], metavar="KEY=VALUE",
                    help="corpus reader option, e.g. classes=five for iemocap (repeatable)")
-    p.add_argument("--num-samples", type=int, help="trials (default 20; synthetic 3)")
-    p.add_argument("--epochs", type=int, help="epochs per trial (default 100, the paper's; synthetic 5)")
-    p.add_argument("--workers", type=int, default=2, help="DDP workers per trial (default 2)")
-    p.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per worker (default 1)")
+    p.add_argument("--num-samples", type=int_at_least(1), help="trials (default 20; synthetic 3)")
+    p.add_argument("--epochs", type=int_at_least(1), help="epochs per trial (default 100, the paper's; synthetic 5)")
+    p.add_argument("--workers", type=int_at_least(1), default=2, help="DDP workers per trial (default 2)")
+    p.add_argument("--cpus-per-worker", type=float_above(0), default=1.0, help="CPUs per worker (default 1)")
     gpus = p.add_mutually_exclusive_group()
-    gpus.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per worker (default 0: CPU, gloo)")
-    gpus.add_argument("--gpus-per-trial", type=float,
+    gpus.add_argument("--gpus-per-worker", type=float_above(0, inclusive=True), default=0.0,
+                      help="GPUs per worker: 0 (CPU, gloo), a fraction, or 1 (default 0)")
+    gpus.add_argument("--gpus-per-trial", type=float_above(0),
                       help="GPUs per trial, shared by its workers; a fraction packs several trials on one GPU "
                       "(0.25: four trials per GPU). Sets --gpus-per-worker to this / --workers")
     p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
@@ -82,60 +89,56 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    ">= 8.0, CPUs with AVX-512 BF16 or AMX), bf16, or off (float32) (default auto)")
     p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                    help="learning rate over the epochs: constant (the paper's) or cosine decay to 0 (default constant)")
-    p.add_argument("--fold", type=int, default=0, help="fold (random protocol: split seed)")
+    p.add_argument("--fold", type=int_at_least(0), default=0,
+                   help="fold, 0 to the corpus's folds - 1 (random protocol: the split seed)")
     p.add_argument("--protocol", choices=("speaker", "random"),
                    help="speaker-independent folds (default) or the paper's likely random split")
-    p.add_argument("--widths", help="comma-separated HRNet widths to search (default 12,18,24,32; synthetic 8,12,18)")
-    p.add_argument("--stem-channels", type=int, default=PAPER_FIXED["stem_channels"],
+    p.add_argument("--widths", type=int_list(), help="comma-separated HRNet widths to search "
+                   "(default 12,18,24,32; synthetic 8,12,18)")
+    p.add_argument("--stem-channels", type=int_at_least(1), default=PAPER_FIXED["stem_channels"],
                    help="channels of the input module (default 64, HRNet's)")
-    p.add_argument("--blocks", type=int, default=PAPER_FIXED["blocks_per_branch"],
+    p.add_argument("--blocks", type=int_at_least(1), default=PAPER_FIXED["blocks_per_branch"],
                    help="residual blocks per branch (default 4, HRNet's)")
-    p.add_argument("--modules", default="1,1,4,3", help="modules per stage (default 1,1,4,3, HRNet-W18's)")
-    p.add_argument("--batch-size", type=int, help="global batch (default 64, the paper's; synthetic 16)")
-    p.add_argument("--segment-seconds", type=float, help="training segment length in s (default 3; synthetic 2)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the search and of training")
-    p.add_argument("--max-concurrent", type=int, help="trials at once (default: as resources allow)")
-    p.add_argument("--grace-period", type=int, help="ASHA: epochs before a trial may be stopped")
+    p.add_argument("--modules", type=int_list(4), default=[1, 1, 4, 3],
+                   help="modules per stage, 4 integers >= 1 (default 1,1,4,3, HRNet-W18's)")
+    p.add_argument("--batch-size", type=int_at_least(1), help="global batch (default 64, the paper's; synthetic 16)")
+    p.add_argument("--segment-seconds", type=float_above(0),
+                   help="training segment length in s (default 3; synthetic 2)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the search and of training")
+    p.add_argument("--max-concurrent", type=int_at_least(1), help="trials at once (default: as resources allow)")
+    p.add_argument("--grace-period", type=int_at_least(1), help="ASHA: epochs before a trial may be stopped")
     p.add_argument("--storage-path", help="experiments folder (default $EMOHRNET_HOME/experiments): on a "
                    "cluster, shared storage: an NFS folder or a bucket, e.g. s3://bucket/emohrnet (shards are then "
                    "published to <storage-path>/shards and read from there by every worker)")
-    p.add_argument("--name", help="experiment name (default <dataset>-<protocol>-fold<K>-<time>)")
+    p.add_argument("--name", type=experiment_name, help="experiment name, letters, digits, '.', '_', '-' "
+                   "(default <dataset>-<protocol>-fold<K>-<time>); a new search refuses an existing name")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--study-storage", help="Optuna study database, any SQLAlchemy URL, e.g. "
                    "postgresql://user@host/db (default: SQLite optuna.db in the experiment folder)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted search (--name NAME, default the newest of this dataset): "
                    "finished trials are not run again and the Optuna study keeps its history")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Ray's own output (trial tables, worker logs); by default it goes to search.log in "
+                   "the experiment folder and the console shows one line per finished epoch")
     p.add_argument("--shard-dir", help="use or build the shards in this folder (a path or a bucket URI)")
-    p.add_argument("--build-workers", type=int, default=os.cpu_count() or 1, help="processes building shards")
+    p.add_argument("--build-workers", type=int_at_least(1), default=os.cpu_count() or 1,
+                   help="processes building shards")
     add_feature_args(p)
     p.set_defaults(n_mels=None, augment_copies=None)
     args = p.parse_args(argv)
     if args.dataset not in list_corpora():
-        p.error(f"unknown dataset {args.dataset!r}; known: {', '.join(list_corpora())}")
+        p.error(f"argument --dataset: {args.dataset!r} (allowed: {', '.join(list_corpora())})")
     profile = PROFILES.get(args.dataset, DEFAULT_PROFILE)
     for key in ("epochs", "num_samples", "n_mels", "segment_seconds", "batch_size"):
         if getattr(args, key) is None:
             setattr(args, key, profile[key])
-    args.widths = tuple(int(w) for w in args.widths.split(",")) if args.widths else tuple(profile["widths"])
-    args.modules = [int(m) for m in args.modules.split(",")]
+    args.widths = tuple(args.widths or profile["widths"])
     if args.augment_copies is None:
         args.augment_copies = 2  # waveform-augmented copies in the MFCC shards of cnn1d_attention
-    if args.gpus_per_trial is not None:
-        if args.gpus_per_trial <= 0:
-            p.error("--gpus-per-trial must be above 0 (leave it out to train on CPUs)")
-        if args.gpus_per_trial > 1 and args.gpus_per_trial % args.workers:
-            p.error(f"--gpus-per-trial {args.gpus_per_trial:g} above 1 must be a multiple of --workers "
-                    f"{args.workers} (whole GPUs per worker)")
-        args.gpus_per_worker = args.gpus_per_trial / args.workers
-    try:
-        check_global_batch(args.batch_size, args.workers)
-    except ValueError as err:
-        p.error(str(err))
-    if args.model == "any" and args.shard_dir:
-        p.error("--shard-dir names one shard folder; --model any needs two (log-mel and MFCC): leave it out")
     if args.protocol is None:
         args.protocol = getattr(corpus_class(args.dataset), "default_protocol", "speaker")
+    check_args(p, args)
     return args
 
 
@@ -162,16 +165,40 @@ def init_ray(args: argparse.Namespace) -> dict[str, float]:
 
 
 def start_local_ray(num_cpus: int) -> None:
-    """Start a local Ray with ``num_cpus`` logical CPUs, its dashboard on 127.0.0.1 only and its GCS
-    address pinned (:func:`_pin_local_gcs_address`), so Ray Train finds it beside other local Rays."""
+    """Start a local Ray with ``num_cpus`` logical CPUs, every listener on 127.0.0.1 only
+    (:func:`_loopback_only`: GCS, raylet, workers, agents, dashboard) and its GCS address pinned
+    (:func:`_pin_local_gcs_address`), so Ray Train finds it beside other local Rays."""
     import ray
 
-    gcs = _pin_local_gcs_address()
+    with _loopback_only():
+        gcs = _pin_local_gcs_address()
+        try:
+            ray.init(address="local", num_cpus=num_cpus, dashboard_host="127.0.0.1", log_to_driver=True,
+                     runtime_env={"env_vars": {"RAY_ADDRESS": gcs}})
+        finally:
+            os.environ.pop("RAY_GCS_SERVER_PORT", None)
+
+
+@contextlib.contextmanager
+def _loopback_only():
+    """While a local Ray starts, make it take 127.0.0.1 as its node address, so its gRPC servers
+    (GCS, raylet, workers) and agents bind there and nothing listens on the machine's other
+    interfaces. Ray does this itself where it supports no clusters (macOS, Windows), under the
+    switch ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``; Ray reads the switch when imported, so an
+    already imported Ray is told too. Both are restored once Ray has started (its processes keep it)."""
+    import ray._private.ray_constants as constants
+
+    name = constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    old_env, old_flag = os.environ.get(name), constants.ENABLE_RAY_CLUSTER
+    os.environ[name], constants.ENABLE_RAY_CLUSTER = "0", False
     try:
-        ray.init(address="local", num_cpus=num_cpus, dashboard_host="127.0.0.1", log_to_driver=True,
-                 runtime_env={"env_vars": {"RAY_ADDRESS": gcs}})
+        yield
     finally:
-        os.environ.pop("RAY_GCS_SERVER_PORT", None)
+        constants.ENABLE_RAY_CLUSTER = old_flag
+        if old_env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old_env
 
 
 def _pin_local_gcs_address() -> str:
@@ -188,7 +215,7 @@ def _pin_local_gcs_address() -> str:
     from ray._private.services import get_node_ip_address
 
     with socket.socket() as sock:
-        sock.bind(("", 0))
+        sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     os.environ["RAY_GCS_SERVER_PORT"] = str(port)
     return f"{get_node_ip_address()}:{port}"
@@ -203,24 +230,40 @@ def max_concurrent(args: argparse.Namespace, total: dict[str, float]) -> int:
     return max(1, int(fits))
 
 
-def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
+def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict[str, Any]:
     """Build/reuse the shards, run the search and summarise it.
+
+    Every option is checked before Ray starts (:mod:`tune.checks`); a new search refuses an existing
+    experiment name; ``--resume`` first verifies the experiment's signed state (:mod:`tune.state`)
+    and the search holds the experiment's lock while it runs. With ``quiet``, Ray's own output goes
+    to ``search.log`` and the console shows one line per finished epoch (:mod:`tune.console`).
 
     Returns:
         the summary written to ``best.json`` (see :func:`summarize`).
-    """
-    import optuna
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
 
+    Raises:
+        ValueError: a configuration error (:class:`ConfigError`), an existing name, untrusted state,
+            a busy experiment (exit 2 on the command line).
+        SearchInterrupted: Ctrl+C or SIGTERM: the state is saved and ``--resume`` continues.
+        SearchFailed: a trial failed; the search stopped (exit 1).
+    """
     storage = Location(args.storage_path or paths.experiments_dir())
+    if not (args.address or os.environ.get("RAY_ADDRESS")):
+        import torch
+
+        check_gpus(args, {"GPU": torch.cuda.device_count()})  # the local Ray will have these GPUs
     if args.resume:
         exp_dir = find_experiment(storage, args)
-        args = load_search_args(exp_dir, address=args.address)
+        signatures = verify_experiment(exp_dir)
+        args = load_search_args(exp_dir, address=args.address, verbose=getattr(args, "verbose", False))
         log(f"resuming {exp_dir}")
     else:
         name = args.name or f"{args.dataset}-{args.protocol}-fold{args.fold}-{time.strftime('%Y%m%d-%H%M%S')}"
         exp_dir = storage / name
+        if exp_dir.exists() and exp_dir.iterdir():
+            raise ConfigError(f"--name {name}: {exp_dir} already holds an experiment; continue it with --resume "
+                              f"--name {name}, or choose another --name (nothing was changed)")
+        signatures = Signatures(exp_dir)
         if not storage.is_local and not args.study_storage:
             args.study_storage = local_study_url(name)
             log(f"Optuna study: {args.study_storage} (SQLite cannot live in a bucket; on a cluster pass "
@@ -233,71 +276,137 @@ def run_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
                              corpus_options=parse_corpus_options(args.corpus_option),
                              augment_copies=args.augment_copies if kind == "mfcc" else 0,
                              publish_root=None if storage.is_local else (storage / "shards").uri, log=log)
+        check_fold(args, built.manifest)
         shard_dirs[model], manifests[model] = str(built.shard_dir), built.manifest
     try:
         exp_dir.mkdir()
-        if not args.resume:
-            (exp_dir / SEARCH_ARGS).write_text(json.dumps(vars(args), indent=1))
     except OSError as err:
         raise ShardError(f"{exp_dir}: cannot write the experiment folder ({err.strerror or err}); "
                          "choose a writable --storage-path") from None
-    log(f"TensorBoard: {tensorboard_command(exp_dir)}")
+    with ExperimentLock(exp_dir):
+        if not args.resume:
+            text = json.dumps(vars(args), indent=1)
+            (exp_dir / SEARCH_ARGS).write_text(text)
+            signatures.add(SEARCH_ARGS, text.encode())
+            signatures.save()
+        log(f"TensorBoard: {tensorboard_command(exp_dir)}")
+        if not quiet:
+            return _run(args, exp_dir, storage, signatures, shard_dirs, manifests, log, quiet)
+        log_path = (exp_dir.local_path if exp_dir.is_local else paths.home() / "logs" / exp_dir.name) / "search.log"
+        log(f"Ray's output: {log_path} (--verbose shows it here)")
+        with quiet_console(log_path) as console_log:
+            return _run(args, exp_dir, storage, signatures, shard_dirs, manifests, console_log, quiet)
 
-    total = init_ray(args)
-    fixed = {"shard_dirs": shard_dirs, "protocol": args.protocol, "fold": args.fold,
-             "epochs": args.epochs, "batch_size": args.batch_size, "stem_channels": args.stem_channels,
-             "blocks_per_branch": args.blocks, "modules": args.modules, "segment_seconds": args.segment_seconds,
-             "seed": args.seed, "amp": getattr(args, "amp", "auto"),
-             "lr_schedule": getattr(args, "lr_schedule", "constant"), "beta1": PAPER_FIXED["beta1"],
-             "beta2": PAPER_FIXED["beta2"], "weight_decay": PAPER_FIXED["weight_decay"]}
-    if args.model != "any":
-        fixed["model"] = args.model
-    baselines, deviations = baseline_points(args.model, args.widths)
-    if args.model != "cnn1d_attention":
-        deviations += [f"EmoHRNet {k} {fixed[k]} instead of {v}" for k, v in PAPER_FIXED.items() if fixed[k] != v]
-    resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker,
-                               (exp_dir / "train_runs").uri)
-    trainable = tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed), {"CPU": 1})
-    if args.resume:
-        tuner = tune.Tuner.restore(exp_dir.uri, trainable=trainable, resume_unfinished=True, resume_errored=True)
-    else:
-        from .study import StudySearch
 
-        searcher = StudySearch(
-            metric=METRIC, mode=MODE, points_to_evaluate=baselines, seed=args.seed, study_name=exp_dir.name,
-            storage=optuna.storages.RDBStorage(study_storage_url(args, exp_dir)), epochs=args.epochs,
-        )
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=args.epochs,
-                                  grace_period=args.grace_period or max(1, args.epochs // 4), reduction_factor=3)
-        tuner = tune.Tuner(
-            trainable,
-            param_space=search_space(args.model, args.widths),
-            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=args.num_samples,
-                                        metric=METRIC, mode=MODE,
-                                        max_concurrent_trials=args.max_concurrent or max_concurrent(args, total),
-                                        trial_dirname_creator=_trial_dirname),
-            run_config=tune.RunConfig(name=exp_dir.name, storage_path=storage.uri),
-        )
-    grid = tuner.fit()
-    unfinished = max(0, args.num_samples - len(grid)) + sum(not r.metrics.get("done", False) for r in grid)
-    if unfinished:
-        raise SearchInterrupted(
-            f"the search stopped with {unfinished} of {args.num_samples} trials unfinished; its state is saved. "
-            f"Continue it with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
-    summary = summarize(grid, args, exp_dir, baselines, deviations, fixed, manifests, log)
-    (exp_dir / "best.json").write_text(json.dumps(summary, indent=1, default=str))
-    log(format_summary(summary))
-    log(f"Summary written to {exp_dir / 'best.json'}")
-    log(f"TensorBoard: {tensorboard_command(exp_dir)}")
-    return summary
+def _run(args, exp_dir: Location, storage: Location, signatures: Signatures, shard_dirs: dict[str, str],
+         manifests: dict[str, dict], log, quiet: bool) -> dict[str, Any]:
+    """Start or join Ray, run the Tuner (new or restored), summarise; the local Ray is shut down at the end."""
+    import optuna
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    started_ray = not ray.is_initialized() and not (args.address or os.environ.get("RAY_ADDRESS"))
+    try:
+        total = init_ray(args)
+        stop_on_sigterm()  # ray.init replaced the handler with one that exits mid-write
+        check_gpus(args, total)
+        fixed = {"shard_dirs": shard_dirs, "protocol": args.protocol, "fold": args.fold,
+                 "epochs": args.epochs, "batch_size": args.batch_size, "stem_channels": args.stem_channels,
+                 "blocks_per_branch": args.blocks, "modules": args.modules, "segment_seconds": args.segment_seconds,
+                 "seed": args.seed, "amp": getattr(args, "amp", "auto"),
+                 "lr_schedule": getattr(args, "lr_schedule", "constant"), "beta1": PAPER_FIXED["beta1"],
+                 "beta2": PAPER_FIXED["beta2"], "weight_decay": PAPER_FIXED["weight_decay"]}
+        if args.model != "any":
+            fixed["model"] = args.model
+        baselines, deviations = baseline_points(args.model, args.widths)
+        if args.model != "cnn1d_attention":
+            deviations += [f"EmoHRNet {k} {fixed[k]} instead of {v}" for k, v in PAPER_FIXED.items()
+                           if fixed[k] != v]
+        resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker,
+                                   (exp_dir / "train_runs").uri)
+        trainable = tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed),
+                                        {"CPU": 1})
+        callbacks = [make_signer(signatures)] + ([make_progress(log, args.epochs)] if quiet else [])
+        if args.resume:
+            tuner = tune.Tuner.restore(exp_dir.uri, trainable=trainable, resume_unfinished=True,
+                                       resume_errored=True)
+            tuner._local_tuner.get_run_config().callbacks = callbacks  # tuner.pkl holds no-op stand-ins
+        else:
+            from .study import StudySearch
+
+            searcher = StudySearch(
+                metric=METRIC, mode=MODE, points_to_evaluate=baselines, seed=args.seed, study_name=exp_dir.name,
+                storage=optuna.storages.RDBStorage(study_storage_url(args, exp_dir)), epochs=args.epochs,
+            )
+            scheduler = ASHAScheduler(time_attr="training_iteration", max_t=args.epochs,
+                                      grace_period=args.grace_period or max(1, args.epochs // 4), reduction_factor=3)
+            tuner = tune.Tuner(
+                trainable,
+                param_space=search_space(args.model, args.widths),
+                tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=args.num_samples,
+                                            metric=METRIC, mode=MODE,
+                                            max_concurrent_trials=args.max_concurrent or max_concurrent(args, total),
+                                            trial_dirname_creator=_trial_dirname),
+                run_config=tune.RunConfig(name=exp_dir.name, storage_path=storage.uri, callbacks=callbacks,
+                                          failure_config=tune.FailureConfig(fail_fast=True)),
+            )
+        signatures.sign_stored()  # tuner.pkl, just written
+        try:
+            grid = tuner.fit()
+        finally:
+            signatures.sign_stored()
+        failed = [r for r in grid if r.error is not None]
+        if failed:
+            raise SearchFailed(
+                f"trial {failed[0].metrics.get('trial_id') or Path(failed[0].path).name} failed, so the search "
+                f"stopped: {_first_line(failed[0].error)} (its log: {failed[0].path}/error.txt). Fix the cause, "
+                f"then continue with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
+        unfinished = max(0, args.num_samples - len(grid)) + sum(not r.metrics.get("done", False) for r in grid)
+        if unfinished:
+            raise SearchInterrupted(
+                f"the search stopped with {unfinished} of {args.num_samples} trials unfinished; its state is saved. "
+                f"Continue it with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
+        summary = summarize(grid, args, exp_dir, baselines, deviations, fixed, manifests, log)
+        (exp_dir / "best.json").write_text(json.dumps(summary, indent=1, default=str))
+        log(format_summary(summary))
+        log(f"Summary written to {exp_dir / 'best.json'}")
+        log(f"TensorBoard: {tensorboard_command(exp_dir)}")
+        return summary
+    finally:
+        if started_ray and ray.is_initialized():
+            ray.shutdown()
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, systemd, a cluster scheduler) stop the search as Ctrl+C does: Ray
+    Tune's own Ctrl+C handler while it runs (last state saved, resume hint), else KeyboardInterrupt."""
+    def forward(signum, frame):
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler) and handler is not signal.default_int_handler:
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, forward)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[-1] if text else type(error).__name__
 
 
 SEARCH_ARGS = "search_args.json"
 
 
 class SearchInterrupted(RuntimeError):
-    """The search stopped before every trial finished (Ctrl+C, a lost driver); ``--resume``
+    """The search stopped before every trial finished (Ctrl+C, SIGTERM, a lost driver); ``--resume``
     continues it."""
+
+
+class SearchFailed(RuntimeError):
+    """A trial failed (an error in its training, not an interruption); the search stopped."""
 
 
 def study_storage_url(args: argparse.Namespace, exp_dir: Location) -> str:
@@ -514,13 +623,18 @@ def _float(value) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
+    """Command-line entry point; returns the exit status: 0 done, 1 a trial failed, 2 a configuration
+    error (nothing started), 130 interrupted (Ctrl+C or SIGTERM; ``--resume`` continues)."""
     args = parse_args(argv)
+    stop_on_sigterm()
     try:
-        run_search(args)
-    except SearchInterrupted as err:
-        print(f"interrupted: {err}", file=sys.stderr)
+        run_search(args, quiet=not args.verbose)
+    except (SearchInterrupted, KeyboardInterrupt) as err:
+        print(f"interrupted: {err or 'before the search started'}", file=sys.stderr)
         return 130
+    except SearchFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except (CorpusError, ShardError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -66,7 +66,25 @@ def get_corpus(name: str, root: str | Path | None = None, **options: Any) -> Cor
                 f"Expected layout: {cls.layout}. Where to get it: {cls.source}"
             )
         root = default()
-    return cls(root, **options)
+    return _construct(cls, root, options)
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Check reader options without touching any folder (before a build or a search starts).
+
+    Raises:
+        KeyError: unknown corpus name.
+        CorpusError: an unknown option, or a value out of range or of the wrong type (``include_song=maybe``);
+            the message names the option and the allowed ones.
+    """
+    _construct(corpus_class(name), Path("."), options)
+
+
+def _construct(cls: type[Corpus], root: str | Path, options: dict[str, Any]) -> Corpus:
+    try:
+        return cls(root, **options)
+    except (TypeError, ValueError) as err:
+        raise CorpusError(f"--corpus-option: {err}") from None
 
 
 def root_env_var(name: str) -> str:
@@ -80,6 +98,7 @@ __all__ = [
     "CORPORA",
     "Corpus",
     "CorpusError",
+    "check_options",
     "ScanResult",
     "Skipped",
     "Utterance",

@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..argtypes import strict_bool
 from .base import Corpus, CorpusError, ScanResult, Skipped, Utterance
 
 _SESSION_DIR = re.compile(r"^Session(\d+)$")
@@ -149,7 +150,8 @@ class Iemocap(Corpus):
             raise TypeError(f"iemocap: unknown options {sorted(options)}; known: classes, improvised_only")
         if classes not in CLASS_SETS:
             raise ValueError(f"iemocap: classes={classes!r}; known: {', '.join(CLASS_SETS)}")
-        super().__init__(root, classes=classes, improvised_only=bool(improvised_only))
+        super().__init__(root, classes=classes,
+                         improvised_only=strict_bool(improvised_only, "iemocap: improvised_only"))
         kept = set(CLASS_SETS[classes].values())
         self.classes = tuple(c for c in _CLASS_ORDER if c in kept)
         self.left_out: dict[str, int] = {}

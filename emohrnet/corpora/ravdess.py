@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..argtypes import strict_bool
 from .base import Corpus, ScanResult, Skipped, Utterance
 
 _NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
@@ -47,7 +48,7 @@ class Ravdess(Corpus):
     def __init__(self, root, include_song: bool = False, **options: Any) -> None:
         if options:
             raise TypeError(f"ravdess: unknown options {sorted(options)}; known: include_song")
-        super().__init__(root, include_song=bool(include_song))
+        super().__init__(root, include_song=strict_bool(include_song, "ravdess: include_song"))
 
     def _scan(self) -> ScanResult:
         utterances: list[Utterance] = []

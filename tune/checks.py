@@ -1,0 +1,121 @@
+"""Checks of the search's options, made before anything starts.
+
+Each refusal is one line naming the option and the allowed values. :func:`check_args` runs when the
+command line is parsed (argparse error, exit 2); :func:`check_fold` runs once the shards are built
+(the corpus's folds are known) and :func:`check_gpus` once the cluster is joined (its GPUs are
+known), both before any trial starts: they raise :class:`ConfigError`, which the command line
+turns into exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from typing import Any
+
+from emohrnet.corpora import check_options, corpus_class
+from emohrnet.data import check_global_batch
+from shards.build import check_feature_args, parse_corpus_options
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class ConfigError(ValueError):
+    """An option that does not fit the corpus or the cluster (found after parsing, before any trial)."""
+
+
+def experiment_name(text: str) -> str:
+    """``--name``: letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit (it is a
+    folder name and an Optuna study name).
+
+    Raises:
+        argparse.ArgumentTypeError: anything else (a ``/``, ``..``, spaces).
+    """
+    if not _NAME.match(text) or ".." in text:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} (allowed: letters, digits, '.', '_', '-', starting with a letter or digit, no '..')")
+    return text
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse options that do not fit together, through ``parser.error`` (exit 2).
+
+    Checks the front-end flags, the corpus options (unknown keys, strict booleans), the fold against
+    the corpus's number of speaker folds, GPUs per worker (at most one: a worker trains on one
+    device), the global batch against the workers, and the ASHA grace period against the epochs.
+    It sets ``args.gpus_per_worker`` from ``--gpus-per-trial``.
+    """
+    check_feature_args(parser, args)
+    try:
+        check_options(args.dataset, parse_corpus_options(args.corpus_option))
+    except ValueError as err:
+        parser.error(str(err))
+    n_folds = corpus_class(args.dataset).n_folds
+    if args.protocol == "speaker" and args.fold >= n_folds:
+        parser.error(f"argument --fold: {args.fold} (allowed: 0 to {n_folds - 1}, the {n_folds} speaker folds "
+                     f"of {args.dataset})")
+    if args.gpus_per_trial is not None:
+        if args.gpus_per_trial > 1 and not float(args.gpus_per_trial).is_integer():
+            parser.error(f"argument --gpus-per-trial: {args.gpus_per_trial:g} (allowed: a fraction up to 1, "
+                         "or a whole number of GPUs)")
+        args.gpus_per_worker = args.gpus_per_trial / args.workers
+    if args.gpus_per_worker > 1:
+        per_trial = args.gpus_per_worker * args.workers
+        parser.error(f"argument --gpus-per-worker: {args.gpus_per_worker:g} GPUs per worker (allowed: up to 1; "
+                     f"a worker trains on one GPU: for {per_trial:g} GPUs per trial use --workers "
+                     f"{math.ceil(per_trial)} --gpus-per-worker 1)")
+    try:
+        check_global_batch(args.batch_size, args.workers)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.grace_period is not None and args.grace_period > args.epochs:
+        parser.error(f"argument --grace-period: {args.grace_period} (allowed: 1 to --epochs {args.epochs})")
+    if args.model == "any" and args.shard_dir:
+        parser.error("argument --shard-dir: names one shard folder; --model any needs two (log-mel and MFCC): "
+                     "leave it out")
+
+
+def check_fold(args: argparse.Namespace, manifest: dict[str, Any]) -> None:
+    """Refuse what only the built corpus can show: a ``--fold`` it does not have (fewer speakers than
+    the corpus's folds), a fold whose training, validation or test part is empty, a training segment
+    shorter than one frame.
+
+    Raises:
+        ConfigError: naming the option and what is allowed.
+    """
+    from emohrnet.splits import make_split
+
+    n = len(manifest["folds"])
+    if args.protocol == "speaker" and args.fold >= n:
+        raise ConfigError(f"--fold {args.fold}: {manifest['dataset']} has {n} speaker folds here "
+                          f"(allowed: 0 to {n - 1})")
+    try:
+        split = make_split(manifest["utterances"], manifest["folds"], args.protocol, args.fold)
+    except ValueError as err:
+        raise ConfigError(f"--fold {args.fold}: {err}") from None
+    for part in ("train", "val", "test"):
+        if not getattr(split, part):
+            raise ConfigError(f"--fold {args.fold}: the {part} part of {split.describe()} is empty; "
+                              f"{manifest['dataset']} needs at least 3 speakers for speaker folds (or use "
+                              "--protocol random)")
+    features = manifest["features"]
+    frames = round(args.segment_seconds * features["sample_rate"] / features["hop_length"])
+    if frames < 1:
+        least = features["hop_length"] / features["sample_rate"]
+        raise ConfigError(f"--segment-seconds {args.segment_seconds:g}: shorter than one frame "
+                          f"(allowed: at least {least:g} s)")
+
+
+def check_gpus(args: argparse.Namespace, total: dict[str, float]) -> None:
+    """Refuse GPUs the cluster does not have (a trial would wait for them forever).
+
+    Raises:
+        ConfigError: naming the GPUs asked for and the cluster's.
+    """
+    need = args.gpus_per_worker * args.workers
+    have = total.get("GPU", 0)
+    if need and need > have:
+        raise ConfigError(f"--gpus-per-worker {args.gpus_per_worker:g} x --workers {args.workers}: a trial needs "
+                          f"{need:g} GPUs and the cluster has {have:g} (allowed: at most {have:g} per trial; "
+                          "leave the GPU options out to train on CPUs)")

@@ -1,0 +1,300 @@
+"""What a search trusts in its experiment folder: signed state files and a lock.
+
+Ray Tune keeps a search's state as pickles (``tuner.pkl``, ``searcher-state-*.pkl``, each trial's
+``params.pkl``) and as JSON files that embed pickles (``experiment_state-*.json``,
+``search_gen_state-*.json``), and unpickles them on ``--resume``: a file planted in an experiment
+folder (a shared bucket, say) would run its code. So every state file the search writes is
+signed with HMAC-SHA256 under a key that never leaves this machine (``$EMOHRNET_HOME/state.key``,
+mode 0600), and ``--resume`` refuses, before Ray reads anything, a folder where any such file is
+unsigned or altered (:func:`verify_experiment`). The signatures are in
+``state-signatures.json`` in the experiment folder; they mean nothing without the key.
+
+Trusted without a signature, because nothing in them is code: ``best.json`` and
+``search_args.json`` are read as JSON only (``search_args.json`` is signed all the same: it names
+the shards a resume trains on), ``optuna.db`` is an SQL database, the Ray Train checkpoints load
+with ``torch.load(weights_only=True)`` and their ``checkpoint_manager_snapshot.json`` is plain JSON,
+TensorBoard event files are protocol buffers.
+
+A second search on the same experiment is refused while one runs (:class:`ExperimentLock`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from emohrnet import paths
+from emohrnet.location import Location
+
+KEY_FILE = "state.key"
+SIGNATURES = "state-signatures.json"
+LOCK = "search.lock"
+UNSIGNED_JSON = ("best.json", SIGNATURES)
+"""Top-level JSON files of an experiment that no search step unpickles."""
+_KEEP = 16  # signatures kept per file name: every version Ray may have uploaded since the last sweep
+
+
+class UntrustedState(ValueError):
+    """An experiment folder holds a state file this machine's searches did not write."""
+
+
+class ExperimentBusy(ValueError):
+    """Another search holds the experiment's lock."""
+
+
+def state_key(create: bool = True) -> bytes:
+    """The signing key, ``$EMOHRNET_HOME/state.key`` (32 random bytes, mode 0600), made on first use.
+
+    Raises:
+        UntrustedState: the key file can be read or written by others (its mode is not 0600), or is
+            missing when ``create`` is false.
+    """
+    path = paths.home() / KEY_FILE
+    if not path.exists():
+        if not create:
+            raise UntrustedState(f"{path}: no signing key on this machine; a resume must run where the search "
+                                 "ran, or with that machine's key copied here (mode 0600)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return state_key(create=False)  # another search made it a moment ago
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_bytes(32))
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise UntrustedState(f"{path}: the signing key is readable or writable by others (mode {mode:o}); "
+                             f"run: chmod 600 {path}")
+    return path.read_bytes()
+
+
+def needs_signature(relpath: str) -> bool:
+    """Whether a file of an experiment (path relative to its folder, ``/``-separated) is one Ray may
+    unpickle on resume: any ``.pkl``, and every top-level ``.json`` but :data:`UNSIGNED_JSON`."""
+    if relpath.endswith(".pkl"):
+        return True
+    return "/" not in relpath and relpath.endswith(".json") and relpath not in UNSIGNED_JSON
+
+
+def _mac(key: bytes, relpath: str, data: bytes) -> str:
+    return hmac.new(key, relpath.encode() + b"\0" + data, hashlib.sha256).hexdigest()
+
+
+def _state_files(exp_dir: Location) -> list[tuple[str, Location]]:
+    """``(relative path, location)`` of every file below ``exp_dir`` that :func:`needs_signature`."""
+    import pyarrow.fs as pafs
+
+    selector = pafs.FileSelector(exp_dir.path, allow_not_found=True, recursive=True)
+    found = []
+    for info in exp_dir.fs.get_file_info(selector):
+        if info.type != pafs.FileType.File:
+            continue
+        rel = info.path[len(exp_dir.path):].lstrip("/")
+        if needs_signature(rel):
+            found.append((rel, exp_dir.with_path(info.path)))
+    return sorted(found)
+
+
+class Signatures:
+    """The signatures of an experiment's state files (``state-signatures.json``), under this machine's key.
+
+    Args:
+        exp_dir: the experiment folder (local or bucket).
+        key: the signing key (default :func:`state_key`).
+    """
+
+    def __init__(self, exp_dir: Location, key: bytes | None = None) -> None:
+        self.exp_dir = exp_dir
+        self.key = key if key is not None else state_key()
+        self.files: dict[str, list[str]] = {}
+        try:
+            self.files = json.loads((exp_dir / SIGNATURES).read_text())["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            self.files = {}
+
+    def add(self, relpath: str, data: bytes) -> bool:
+        """Sign one version of a file; returns whether it was new."""
+        mac = _mac(self.key, relpath, data)
+        known = self.files.setdefault(relpath, [])
+        if mac in known:
+            return False
+        known.append(mac)
+        del known[:-_KEEP]
+        return True
+
+    def save(self) -> None:
+        """Write ``state-signatures.json`` (atomically)."""
+        (self.exp_dir / SIGNATURES).write_text(json.dumps({"version": 1, "files": self.files}, indent=1))
+
+    def sign_stored(self) -> None:
+        """Sign every state file now in the experiment folder and save: after Ray has finished writing
+        (the end of a search, an interruption) and right after it wrote ``tuner.pkl``."""
+        for rel, loc in _state_files(self.exp_dir):
+            self.add(rel, loc.read_bytes())
+        self.save()
+
+    def verify(self) -> None:
+        """Check every state file in the experiment folder against its signatures.
+
+        Raises:
+            UntrustedState: a file is unsigned or altered; the message names it and says that
+                nothing was read.
+        """
+        bad = []
+        for rel, loc in _state_files(self.exp_dir):
+            if _mac(self.key, rel, loc.read_bytes()) not in self.files.get(rel, ()):
+                bad.append(rel)
+        if bad:
+            names = ", ".join(str(self.exp_dir / rel) for rel in bad[:3]) + (" ..." if len(bad) > 3 else "")
+            raise UntrustedState(
+                f"refusing to resume: {names} {'is' if len(bad) == 1 else 'are'} not signed by a search on this "
+                f"machine (altered, planted, or from another machine's key in {paths.home() / KEY_FILE}); Ray "
+                "would unpickle it, so nothing was read. Start a new search, or resume where it was started")
+
+
+def verify_experiment(exp_dir: Location) -> Signatures:
+    """Verify an experiment's state files before a resume (:meth:`Signatures.verify`).
+
+    Raises:
+        UntrustedState: see :meth:`Signatures.verify`; also when this machine has no key.
+    """
+    signatures = Signatures(exp_dir, state_key(create=False))
+    signatures.verify()
+    return signatures
+
+
+def make_signer(signatures: Signatures):
+    """A Ray Tune callback that signs the experiment state Ray writes while the search runs.
+
+    Ray saves its state into a local staging folder and then copies it to the experiment folder;
+    after each step the callback signs any state file there that changed (so a search killed
+    with SIGKILL can still be resumed), and at the end signs what is stored.
+    """
+    from ray.tune import Callback
+
+    class StateSigner(Callback):
+        def __reduce__(self):
+            # Ray pickles the run config, callbacks included, into tuner.pkl: store a no-op
+            # callback there, never this one's state (the signing key, the console)
+            return (Callback, ())
+
+        def __init__(self) -> None:
+            self.seen: dict[str, tuple[int, int]] = {}
+
+        def _sign_staged(self, trials) -> None:
+            if not trials:
+                return
+            staging = Path(trials[0].storage.experiment_driver_staging_path)
+            changed = False
+            for path in staging.rglob("*"):
+                rel = path.relative_to(staging).as_posix()
+                if not needs_signature(rel) or not path.is_file():
+                    continue
+                stat = path.stat()
+                stamp = (stat.st_mtime_ns, stat.st_size)
+                if self.seen.get(rel) == stamp:
+                    continue
+                self.seen[rel] = stamp
+                changed |= signatures.add(rel, path.read_bytes())
+            if changed:
+                signatures.save()
+
+        def on_step_end(self, iteration, trials, **info) -> None:
+            self._sign_staged(trials)
+
+        def on_experiment_end(self, trials, **info) -> None:
+            self._sign_staged(trials)
+
+    return StateSigner()
+
+
+class ExperimentLock:
+    """A lock file (``search.lock``) in the experiment folder, held while a search runs in it.
+
+    Locally it is made with ``O_CREAT | O_EXCL`` (atomic); in a bucket it is written if absent and read
+    back (object stores reached through pyarrow have no exclusive create, so two searches started
+    within the same second could both pass). A lock left by a search on this host whose process is
+    gone is taken over.
+
+    Raises:
+        ExperimentBusy: (from :meth:`acquire`) another search holds it; the message names its host
+            and process and how to clear a stale lock.
+    """
+
+    def __init__(self, exp_dir: Location) -> None:
+        self.loc = exp_dir / LOCK
+        self.token = secrets.token_hex(8)
+        self.held = False
+
+    def _content(self) -> str:
+        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "token": self.token,
+                           "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+    def _holder(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.loc.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def acquire(self) -> None:
+        if self._try():
+            return
+        holder = self._holder()
+        if holder.get("host") == socket.gethostname() and not _alive(holder.get("pid")):
+            self.loc.delete_file()  # left by a search on this machine that is gone
+            if self._try():
+                return
+            holder = self._holder()
+        raise ExperimentBusy(
+            f"{self.loc}: another search is running in this experiment (host {holder.get('host', '?')}, "
+            f"pid {holder.get('pid', '?')}, since {holder.get('since', '?')}); wait for it, or choose another "
+            f"--name. If no search runs there, delete {self.loc}")
+
+    def _try(self) -> bool:
+        if self.loc.is_local:
+            Path(self.loc.path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(self.loc.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "w") as out:
+                out.write(self._content())
+        else:
+            if self.loc.exists():
+                return False
+            self.loc.write_text(self._content())
+            time.sleep(0.5)
+            if self._holder().get("token") != self.token:
+                return False
+        self.held = True
+        return True
+
+    def release(self) -> None:
+        """Remove the lock if this search holds it."""
+        if self.held and self._holder().get("token") == self.token:
+            self.loc.delete_file()
+        self.held = False
+
+    def __enter__(self) -> ExperimentLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
