@@ -95,6 +95,22 @@ def _open_verified(urls: Iterable[dict[str, Any]], folder: Location, sha256: dic
         yield {"url": str(shard), "stream": io.BytesIO(data)}
 
 
+def _plain_members(members: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """WebDataset stage: refuse a shard with a member whose name is not a plain file name
+    (``../../x.npy``, ``/etc/x.npy``, ``a/b.npy``); shards.build writes only ``<key>.<ext>``. Members
+    are decoded in memory either way; this makes a crafted shard an error, not a silent skip.
+
+    Raises:
+        DamagedShardError: naming the shard and the member.
+    """
+    for member in members:
+        name = member.get("fname", "")  # the expander ends each shard with an empty member
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise DamagedShardError(f"{member.get('__url__', 'a shard')}: member {name!r} is not a plain file name; "
+                                    "this shard was not written by shards.build. Rebuild the shards with --force")
+        yield member
+
+
 def load_examples(
     shard_dir: str | Path | Location, manifest: dict[str, Any], keys: Iterable[str], rank: int = 0,
     world: int = 1, with_copies: bool = False,
@@ -122,7 +138,8 @@ def load_examples(
 
     Raises:
         KeyError: a key is not in the manifest.
-        DamagedShardError: a shard does not match its checksum.
+        DamagedShardError: a shard does not match its checksum, or holds a member whose name is a
+            path (``../../x.npy``).
         FileNotFoundError: a shard is missing.
     """
     wanted = set(keys)
@@ -141,7 +158,7 @@ def load_examples(
     if split_shards:
         stages.append(partial(_rank_part, rank=rank, world=world))
     stages += [partial(_open_verified, folder=Location(shard_dir), sha256=sha256),
-               wds.tariterators.tar_file_expander, wds.tariterators.group_by_keys,
+               wds.tariterators.tar_file_expander, _plain_members, wds.tariterators.group_by_keys,
                wds.select(lambda sample: sample["__key__"] in wanted or sample["__key__"] in copies),
                wds.decode()]
     examples: dict[str, Example] = {}

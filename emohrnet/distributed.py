@@ -70,6 +70,40 @@ def average_batchnorm_stats(model: torch.nn.Module) -> None:
             offset += n
 
 
+def check_replicas_agree(model: torch.nn.Module, rtol: float = 1e-6) -> None:
+    """Check that every rank holds the same weights, as DDP promises (the same initial weights,
+    the same averaged gradients, the same optimizer step); a no-op without several ranks.
+
+    Compares three float64 fingerprints of the parameters (their sum, sum of squares and a
+    position-weighted sum) across the ranks with one ``all_reduce`` (MAX over the fingerprints and
+    their negations). Called before every evaluation and checkpoint, so a rank that trained alone
+    (gradients not synchronised) stops the run instead of reporting one rank's model as the run's.
+
+    Raises:
+        RuntimeError: the ranks' fingerprints differ by more than ``rtol`` (relative); the message
+            names them.
+    """
+    if world_size() == 1:
+        return
+    total, squares, weighted = (torch.zeros((), dtype=torch.float64) for _ in range(3))
+    with torch.no_grad():
+        for p in model.parameters():
+            flat = p.detach().reshape(-1).double().cpu()
+            total += flat.sum()
+            squares += (flat * flat).sum()
+            weighted += (flat * torch.linspace(1.0, 2.0, flat.numel(), dtype=torch.float64)).sum()
+    mine = torch.stack([total, squares, weighted])
+    backend_device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
+        else torch.device("cpu")
+    both = torch.cat([mine, -mine]).to(backend_device)
+    dist.all_reduce(both, op=dist.ReduceOp.MAX)
+    high, low = both[:3].cpu(), -both[3:].cpu()
+    if ((high - low).abs() > rtol * high.abs().clamp_min(1.0)).any():
+        raise RuntimeError(f"DDP replicas diverged: the ranks' weight fingerprints range over {low.tolist()} to "
+                           f"{high.tolist()}; gradients are not being synchronised (is the model wrapped in "
+                           "DistributedDataParallel?)")
+
+
 def mean_over_workers(total: float, count: int, device: torch.device) -> float:
     """``sum(total) / sum(count)`` over all ranks (``total / count`` without a process group)."""
     if world_size() > 1:

@@ -46,7 +46,13 @@ import torch.nn.functional as F
 from .augment import AugmentConfig, SpecAugment
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint_file, save_checkpoint_file
 from .data import Example, TrainBatches, check_global_batch, eval_batches, load_examples, steps_per_epoch
-from .distributed import average_batchnorm_stats, mean_over_workers, sum_over_workers, world_size
+from .distributed import (
+    average_batchnorm_stats,
+    check_replicas_agree,
+    mean_over_workers,
+    sum_over_workers,
+    world_size,
+)
 from .frontend import n_features
 from .metrics import confusion_matrix, is_better, unweighted_accuracy, weighted_accuracy
 from .models import build_model, width_preset
@@ -442,6 +448,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         total, count = train_epoch(model, batches.epoch(epoch), specaug, optimizer, device, amp,
                                    speed["channels_last"])
         train_loss = mean_over_workers(total, count, device)
+        check_replicas_agree(core)  # gradient synchronisation kept every rank's weights equal
         if not sync_bn:
             average_batchnorm_stats(core)  # one set of statistics for evaluation and the checkpoint
         val = evaluate(core, val_ex, len(classes), device, cfg.eval_batch, amp=amp,

@@ -1,7 +1,10 @@
-"""Shared test settings: an isolated ``EMOHRNET_HOME``."""
+"""Shared test settings and fixtures: an isolated ``EMOHRNET_HOME``, Ray Train's worker polling
+every 0.1 s (its 2 s default adds seconds to every trial's start and end), one tiny real search
+shared by the test files that read a finished experiment, a tiny model, two torch threads."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -9,12 +12,66 @@ import pytest
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_home(tmp_path_factory):
-    """Everything emohrnet writes by default goes to a temporary folder."""
+    """Everything emohrnet writes by default goes to a temporary folder; Ray Train polls its workers
+    every 0.1 s (inherited by every Ray the tests start, in-process or as a subprocess)."""
     home = tmp_path_factory.mktemp("emohrnet_home")
-    old = os.environ.get("EMOHRNET_HOME")
+    saved = {k: os.environ.get(k) for k in ("EMOHRNET_HOME", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S")}
     os.environ["EMOHRNET_HOME"] = str(home)
+    os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.1"
     yield home
-    if old is None:
-        os.environ.pop("EMOHRNET_HOME", None)
-    else:
-        os.environ["EMOHRNET_HOME"] = old
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+SEARCH_TRIALS, SEARCH_EPOCHS = 4, 3
+
+
+@pytest.fixture(scope="session")
+def tiny_search(tmp_path_factory):
+    """One tiny real search on the synthetic corpus, shared by the tests that read a finished
+    experiment (test_search, test_evaluate_report): 4 trials x 3 epochs, 2 DDP workers, ASHA with
+    grace period 1. Returns ``(summary, experiment folder)``."""
+    import ray
+    from fixtures import TINY_SEARCH
+
+    from tune.search import parse_args, run_search
+
+    out = tmp_path_factory.mktemp("search")
+    args = parse_args([*TINY_SEARCH, "--num-samples", str(SEARCH_TRIALS), "--epochs", str(SEARCH_EPOCHS),
+                       "--grace-period", "1", "--storage-path", str(out), "--name", "tiny"])
+    try:
+        summary = run_search(args, log=lambda *a: None)
+    finally:
+        ray.shutdown()
+    return summary, out / "tiny"
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """``n`` intra-op torch threads inside the block, the number before it restored after."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a test module (``pytestmark = pytest.mark.usefixtures("one_thread")``): its
+    tensors are small, and on a shared 2-core machine two threads contend (up to 100x slower)."""
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture
+def two_threads():
+    """Two torch threads for a test (the training-step tests that exercise intra-op parallelism)."""
+    with torch_threads(2):
+        yield

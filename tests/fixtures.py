@@ -462,3 +462,18 @@ def write_savee_tree(
                 )
                 out.append(Written(_write(stem, len(out), seconds), speaker, code, uid))
     return out
+
+
+# --------------------------------------------------------------------------------- models
+TINY_EMOHRNET = {"stem_channels": 8, "blocks_per_branch": 1, "modules": [1, 1, 1, 1]}
+"""The smallest EmoHRNet the tests train and save (with ``widths`` of W4)."""
+
+
+def tiny_emohrnet(num_classes: int = 3, seed: int = 0):
+    """A tiny EmoHRNet (W4, one block per branch, one module per stage), seeded."""
+    import torch
+
+    from emohrnet.models import build_model, width_preset
+
+    torch.manual_seed(seed)
+    return build_model("emohrnet", num_classes, widths=list(width_preset(4)), **TINY_EMOHRNET)

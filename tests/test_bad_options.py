@@ -115,16 +115,14 @@ def test_corpus_booleans_are_strict(tmp_path):
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A real (untrained) checkpoint written by the training code's own writer."""
-    import torch
+
+    from fixtures import tiny_emohrnet
 
     from emohrnet.checkpoint import save_checkpoint_file
     from emohrnet.features import FeatureConfig
-    from emohrnet.models import build_model, width_preset
 
     folder = tmp_path_factory.mktemp("ckpt")
-    model = build_model("emohrnet", 4, widths=list(width_preset(4)), stem_channels=8, blocks_per_branch=1,
-                        modules=(1, 1, 1, 1))
-    torch.manual_seed(0)
+    model = tiny_emohrnet(4)
     save_checkpoint_file(folder / "checkpoint.pt", {
         "model": model.state_dict(), "model_name": "emohrnet", "model_config": {**model.config, "num_classes": 4},
         "classes": ["angry", "happy", "neutral", "sad"], "features": FeatureConfig(n_mels=32).to_dict()})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fixtures import tiny_emohrnet
 
 from emohrnet.checkpoint import CHECKPOINT_FILE, load_checkpoint_file, load_model, save_checkpoint_file
-from emohrnet.models import build_model, width_preset
 
 
 class Payload:
@@ -19,9 +19,7 @@ def _state(model, **extra):
 
 
 def test_round_trip_rebuilds_the_best_weights(tmp_path):
-    torch.manual_seed(0)
-    model = build_model("emohrnet", 3, widths=list(width_preset(4)), stem_channels=8, blocks_per_branch=1,
-                        modules=[1, 1, 1, 1])
+    model = tiny_emohrnet()
     best = {k: v + 1 if v.is_floating_point() else v for k, v in model.state_dict().items()}
     save_checkpoint_file(tmp_path / CHECKPOINT_FILE, _state(model, best_model=best))
     loaded, state = load_model(tmp_path)  # the folder works as well as the file
@@ -34,8 +32,7 @@ def test_round_trip_rebuilds_the_best_weights(tmp_path):
 
 
 def test_pickled_objects_are_refused(tmp_path):
-    model = build_model("emohrnet", 3, widths=list(width_preset(4)), stem_channels=8, blocks_per_branch=1,
-                        modules=[1, 1, 1, 1])
+    model = tiny_emohrnet()
     torch.save(_state(model, extra=Payload()), tmp_path / CHECKPOINT_FILE)
     with pytest.raises(ValueError, match="not a readable emohrnet checkpoint"):
         load_checkpoint_file(tmp_path)

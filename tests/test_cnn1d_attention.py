@@ -13,15 +13,7 @@ from torch import nn
 from emohrnet.models import MODELS, CNN1DAttention, build_model, count_parameters
 from emohrnet.models.cnn1d_attention import ChannelAttention, SpatialAttention
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these models are tiny, and on a shared 2-core machine two threads contend
-    (the learning check ran 20x slower with 2 threads under load)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 CONFIGS = {

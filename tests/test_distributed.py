@@ -9,7 +9,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
-from emohrnet.distributed import average_batchnorm_stats, batchnorm_buffers
+from emohrnet.distributed import average_batchnorm_stats, batchnorm_buffers, check_replicas_agree
 from emohrnet.models import build_model
 
 
@@ -39,9 +39,17 @@ def _rank(rank: int, world: int, port: int, out: str) -> None:
         average_batchnorm_stats(core)
         after = batchnorm_buffers(core)
         weights = [p.detach().clone() for p in core.parameters()]
+        check_replicas_agree(core)  # synchronised gradients: no error
+        with torch.no_grad():
+            next(core.parameters()).add_(1e-3 * rank)  # rank 1 drifts, as without gradient synchronisation
+        try:
+            check_replicas_agree(core)
+            diverged = ""
+        except RuntimeError as err:
+            diverged = str(err)
         gathered = [None] * world
         dist.all_gather_object(gathered, {"before": before, "after": [b.clone() for b in after],
-                                          "weights": weights})
+                                          "weights": weights, "diverged": diverged})
         if rank == 0:
             torch.save(gathered, out)
     finally:
@@ -55,6 +63,8 @@ def test_two_ranks_hold_identical_batchnorm_buffers_after_an_epoch(tmp_path):
     assert len(r0["after"]) > 10  # every BatchNorm layer's running mean and variance
     # gradients are synchronised: the weights agree; the running statistics did not, before averaging
     assert all(torch.equal(a, b) for a, b in zip(r0["weights"], r1["weights"], strict=True))
+    # a rank whose weights drift is caught on every rank
+    assert r0["diverged"].startswith("DDP replicas diverged") and r1["diverged"] == r0["diverged"]
     assert any(not torch.allclose(a, b) for a, b in zip(r0["before"], r1["before"], strict=True))
     for a, b, x, y in zip(r0["after"], r1["after"], r0["before"], r1["before"], strict=True):
         assert torch.equal(a, b)  # identical on both ranks

@@ -27,14 +27,7 @@ from emohrnet.wave_augment import (
 
 SR = 16_000
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread (small tensors; two threads contend on a shared 2-core machine)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tone(freq: float, seconds: float = 2.0, amp: float = 0.5) -> torch.Tensor:

@@ -138,44 +138,68 @@ def test_checkpoint_loads_from_the_bucket(s3, tmp_path):
 @pytest.mark.ray
 def test_search_with_its_storage_in_the_bucket(s3, tmp_path):
     """Results, checkpoints, TensorBoard logs and shards all land in the bucket; workers read the
-    shards from it; --resume finds the experiment there."""
+    shards from it; a search interrupted (SIGTERM) continues from the bucket with --resume. It runs
+    the paper's random protocol end to end (split seed 1)."""
+    import signal
+    import subprocess
+    import sys
+
     import ray
 
+    from emohrnet.data import load_examples as load
+    from emohrnet.predict import Predictor
+    from emohrnet.splits import make_split
     from tune.search import parse_args, run_search
 
     storage = f"{s3}/emohrnet"
-    args = parse_args([*TINY_SEARCH, "--num-samples", "1", "--storage-path", storage, "--name", "s3-tiny"])
-    try:
-        summary = run_search(args, log=lambda *a: None)
-    finally:
-        ray.shutdown()
     exp = Location(storage) / "s3-tiny"
-    saved = json.loads((exp / "best.json").read_text())
-    assert saved["best_trial"] == summary["best_trial"] and 0.0 <= saved["test_ua"] <= 1.0
-    assert saved["shard_dirs"]["emohrnet"].startswith(f"{storage}/shards/synthetic-logmel-")
-    assert read_manifest(saved["shard_dirs"]["emohrnet"])["dataset"] == "synthetic"
-    assert saved["checkpoint"].startswith(f"{storage}/")
-    model, state = load_model(saved["checkpoint"])
-    assert state["train_config"]["shard_dir"] == saved["shard_dirs"]["emohrnet"]
-
-    keys = _objects("emohrnet/s3-tiny/")
-    events = [k for k in keys if "/events.out.tfevents." in k]
-    assert len(events) == 1, keys
-    local_events = tmp_path / events[0].rsplit("/", 1)[-1]
-    local_events.write_bytes(Location(f"s3://{BUCKET}/{events[0]}").read_bytes())
-    acc = EventAccumulator(str(local_events))
-    acc.Reload()
-    assert [e.step for e in acc.Scalars("ray/tune/val_ua")] == [1, 2]
-    assert any(k.endswith("/checkpoint.pt") for k in keys)
-    assert json.loads((exp / "search_args.json").read_text())["study_storage"].startswith("sqlite:///")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "tune.search", *TINY_SEARCH, "--num-samples", "2", "--workers", "1",
+         "--protocol", "random", "--fold", "1", "--storage-path", storage, "--name", "s3-tiny"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines = []
+    for line in first.stdout:  # the console: one line per epoch, one when a trial finishes
+        lines.append(line)
+        if line.rstrip().endswith(" finished"):
+            break
+    first.send_signal(signal.SIGTERM)
+    console = "".join(lines) + first.communicate(timeout=180)[0]
+    assert first.returncode == 130 and "--resume --name s3-tiny" in console, console[-3000:]
+    finished = [line.split()[0] for line in lines if line.rstrip().endswith(" finished")]
+    assert finished and not (exp / "best.json").exists()
 
     resumed = parse_args(["--resume", "--name", "s3-tiny", "--storage-path", storage])
     try:
-        again = run_search(resumed, log=lambda *a: None)
+        summary = run_search(resumed, log=lambda *a: None)
     finally:
         ray.shutdown()
-    assert [t["trial_id"] for t in again["trials"]] == [t["trial_id"] for t in summary["trials"]]
-    assert again["best_val_ua"] == summary["best_val_ua"]
+    assert len(summary["trials"]) == 2 and summary["protocol"] == "random" and summary["fold"] == 1
+    assert summary["trials"][0]["trial_id"] == finished[0]  # kept, not run again
+    assert "random stratified utterance split (seed 1" in summary["split"]
+    saved = json.loads((exp / "best.json").read_text())
+    assert saved["best_trial"] == summary["best_trial"]
+    assert saved["shard_dirs"]["emohrnet"].startswith(f"{storage}/shards/synthetic-logmel-")
+    manifest = read_manifest(saved["shard_dirs"]["emohrnet"])
+    assert manifest["dataset"] == "synthetic"
+    assert saved["checkpoint"].startswith(f"{storage}/")
+    model, state = load_model(saved["checkpoint"])
+    assert state["train_config"]["shard_dir"] == saved["shard_dirs"]["emohrnet"]
+    # the reported test UA is what the kept checkpoint scores on the random split's test part, read from the bucket
+    split = make_split(manifest["utterances"], manifest["folds"], "random", 1)
+    scores = Predictor(saved["checkpoint"]).score_examples(load(saved["shard_dirs"]["emohrnet"], manifest, split.test))
+    assert scores["ua"] == pytest.approx(saved["test_ua"], abs=1e-12)
+
+    keys = _objects("emohrnet/s3-tiny/")
+    events = [k for k in keys if "/events.out.tfevents." in k]
+    assert len(events) == 2, keys
+    for event_key in events:
+        local_events = tmp_path / event_key.rsplit("/", 1)[-1]
+        local_events.write_bytes(Location(f"s3://{BUCKET}/{event_key}").read_bytes())
+        acc = EventAccumulator(str(local_events))
+        acc.Reload()
+        assert [e.step for e in acc.Scalars("ray/tune/val_ua")] == [1, 2]
+    assert any(k.endswith("/checkpoint.pt") for k in keys)
+    assert json.loads((exp / "search_args.json").read_text())["study_storage"].startswith("sqlite:///")
 
     # the experiment's lock and its signed state work in the bucket too
     import pickle

@@ -42,6 +42,8 @@ AUDIO = {
     "sub/d_short_48k_stereo.flac": (0.5, 48_000, 2, 3),
 }
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _model(seed: int) -> torch.nn.Module:
     """A tiny EmoHRNet with realistic BatchNorm statistics and logits of order 1 (not saturated)."""
@@ -58,15 +60,6 @@ def _model(seed: int) -> torch.nn.Module:
     for m in norms:
         m.momentum = 0.1
     return model.eval()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread: on a shared 2-core machine two threads can be 100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

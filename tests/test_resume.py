@@ -17,7 +17,7 @@ import pytest
 
 TINY = ["--epochs", "1", "--workers", "1", "--widths", "4,6", "--stem-channels", "8", "--blocks", "1",
         "--modules", "1,1,1,1", "--n-mels", "32", "--segment-seconds", "1.0", "--max-concurrent", "1",
-        "--corpus-option", "n_speakers=6", "--corpus-option", "n_per_class=4"]
+        "--corpus-option", "n_speakers=6", "--corpus-option", "n_per_class=4", "--fold", "1"]
 
 
 def _search(args, env, log):
@@ -146,6 +146,8 @@ def test_interrupted_and_killed_search_resumes(tmp_path):
     assert code == 0, (tmp_path / "third.log").read_text()[-3000:]
     summary = json.loads((exp_dir / "best.json").read_text())
     assert len(summary["trials"]) == 4
+    assert summary["fold"] == 1
+    assert summary["split"].startswith("speaker-independent fold 1: test speakers spk03,spk04;")
     after = dict(_finished_trials(exp_dir))
     for name, iterations in finished_second:
         assert after[name] == iterations == 1  # not run again

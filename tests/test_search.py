@@ -10,6 +10,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+from conftest import SEARCH_EPOCHS, SEARCH_TRIALS
 from fixtures import TINY_SEARCH
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -19,25 +20,16 @@ from emohrnet.metrics import is_better
 from emohrnet.predict import Predictor
 from emohrnet.splits import make_split
 from shards.build import read_manifest
-from tune.search import parse_args, run_search
 
-TRIALS, EPOCHS = 4, 3
+TRIALS, EPOCHS = SEARCH_TRIALS, SEARCH_EPOCHS
 
 TAGS = {"ray/tune/train_loss", "ray/tune/val_loss", "ray/tune/val_ua", "ray/tune/val_wa", "ray/tune/lr"}
 
 
-@pytest.fixture(scope="module")
-def search(tmp_path_factory):
-    import ray
-
-    out = tmp_path_factory.mktemp("search")
-    args = parse_args([*TINY_SEARCH, "--num-samples", str(TRIALS), "--epochs", str(EPOCHS), "--grace-period", "1",
-                       "--storage-path", str(out), "--name", "tiny"])
-    try:
-        summary = run_search(args, log=lambda *a: None)
-    finally:
-        ray.shutdown()
-    return summary, out / "tiny"
+@pytest.fixture
+def search(tiny_search):
+    """The session's tiny search (conftest.py): ``(summary, experiment folder)``."""
+    return tiny_search
 
 
 @pytest.mark.ray

@@ -241,3 +241,55 @@ def test_dry_run_counts_skipped_files_apart(tree, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["files"] == 9 and summary["files_skipped"] == 2 == len(summary["skipped"])
     assert sum(summary["classes"].values()) == 9 == sum(summary["speakers"].values())
+
+
+def test_a_shard_member_named_as_a_path_is_refused(tree, tmp_path):
+    """A crafted shard (checksums and manifest digest updated, as anyone who can write the folder
+    could) whose members are named ``../../x.npy`` is refused, and nothing is written outside it."""
+    import io
+    import tarfile
+
+    from emohrnet.data import DamagedShardError
+    from shards.build import manifest_digest
+
+    out = tmp_path / "deep" / "er" / "shards"
+    manifest = _build(tree, out).manifest
+    shard = manifest["shards"][0]
+    payload = io.BytesIO()
+    np.save(payload, np.zeros((32, 10), np.float16))
+    with tarfile.open(out / shard["file"], "w") as tar:
+        for name, data in (("../../x.npy", payload.getvalue()), ("../../x.cls", b"0"),
+                           ("../../x.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    shard["sha256"] = sha256_file(out / shard["file"])
+    manifest["utterances"].append({"key": "../../x", "speaker": "01", "label": "neutral", "session": None,
+                                   "frames": 10, "shard": shard["file"]})
+    manifest["digest"] = manifest_digest(manifest)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DamagedShardError, match=r"member '\.\./\.\./x\.npy' is not a plain file name"):
+        load_examples(out, read_manifest(out), ["../../x"])
+    assert not list(tmp_path.rglob("x.npy")) and not list(tmp_path.rglob("x.cls"))
+
+
+def test_cli_flags_reach_the_build(tree, tmp_path, capsys):
+    """--features mfcc, --n-mfcc, --augment-copies, --corpus-option and --force, through the command line."""
+    out = tmp_path / "cli"
+    argv = ["--dataset", "ravdess", "--data-root", str(tree), "--out", str(out), "--workers", "1",
+            "--features", "mfcc", "--n-mfcc", "13", "--augment-copies", "1", "--corpus-option", "include_song=false"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip().endswith(str(out))
+    manifest = read_manifest(out)
+    assert manifest["feature_kind"] == "mfcc" and manifest["features"]["n_mfcc"] == 13
+    assert manifest["augmentation"]["copies"] == 1 and len(manifest["augmented"]) == manifest["num_utterances"] == 9
+    assert manifest["corpus"]["options"] == {"include_song": False}
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.tar")}
+    assert main(argv) == 0  # the same flags: reused
+    assert "reusing shards" in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.tar")} == stamps
+    assert main([*argv, "--force"]) == 0  # rebuilt
+    assert all(p.stat().st_mtime_ns != stamps[p.name] for p in out.glob("*.tar"))
+    capsys.readouterr()
+    assert main([*argv[:-1], "include_song=true", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == 9  # the fixture holds no song files

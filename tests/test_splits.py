@@ -63,6 +63,9 @@ def test_random_split_is_stratified_and_labelled(tmp_path):
     assert max(test_counts.values()) - min(test_counts.values()) <= 1
     assert "NOT speaker-independent" in split.describe()
     assert random_split(entries, seed=3).test == split.test != random_split(entries, seed=4).test
+    # the paper's likely protocol: 80/10/10 of the utterances (256 here: 204/26/26 after stratified rounding)
+    assert (len(split.train), len(split.val), len(split.test)) == (204, 26, 26)
+    assert not set(split.val) & (set(split.train) | set(split.test))
 
 
 def test_bad_fold_and_protocol():

@@ -61,3 +61,20 @@ def test_lock_is_exclusive_and_a_dead_holder_is_taken_over(tmp_path):
     with ExperimentLock(exp) as lock:  # its holder is gone on this host: taken over
         assert json.loads((tmp_path / "search.lock").read_text())["token"] == lock.token
     assert not (tmp_path / "search.lock").exists()
+
+
+@pytest.mark.parametrize("relpath, signed", [
+    ("tuner.pkl", True), ("searcher-state-2026.pkl", True), ("experiment_state-2026.json", True),
+    ("search_gen_state-2026.json", True), ("search_args.json", True), ("anything-new.json", True),
+    ("trial_ab12/params.pkl", True), ("trial_ab12/error.pkl", True),
+    ("best.json", False), ("crossfold.json", False), ("state-signatures.json", False), ("optuna.db", False),
+    ("trial_ab12/result.json", False), ("trial_ab12/events.out.tfevents.1", False),
+    ("crossfold-2026/tuner.pkl", False), ("train_runs/ab12/checkpoint_manager_snapshot.json", False),
+    ("trial_ab12/sub/x.pkl", False),
+])
+def test_which_files_a_resume_trusts_only_signed(relpath, signed):
+    """Ray unpickles the experiment's top-level state and a trial's pickles on resume; the rest is
+    data (JSON, SQL, weights-only checkpoints) or belongs to another run (tune.evaluate's)."""
+    from tune.state import needs_signature
+
+    assert needs_signature(relpath) is signed

@@ -95,3 +95,28 @@ def test_search_between_the_two_models(tmp_path):
         acc = EventAccumulator(str(f))
         acc.Reload()
         assert "ray/tune/val_ua" in acc.Tags()["scalars"]
+    # predict and export on the checkpoints this real training wrote, for both models
+    from emohrnet import paths
+    from emohrnet.checkpoint import load_model
+    from emohrnet.export import export_checkpoint, max_difference
+    from emohrnet.predict import Predictor
+    from emohrnet.predict import main as predict_main
+    from shards.build import read_manifest
+
+    wav = sorted((paths.corpora_dir() / "synthetic").rglob("*.wav"))[0]  # the corpus the search trained on
+    for trial in summary["trials"]:
+        shard_dir = summary["shard_dirs"][trial["model"]]
+        manifest = read_manifest(shard_dir)
+        split = make_split(manifest["utterances"], manifest["folds"], "speaker", 0)
+        scores = Predictor(trial["checkpoint"]).score_examples(load_examples(shard_dir, manifest, split.test))
+        assert scores["ua"] == pytest.approx(trial["test_ua"], abs=1e-12)  # what the trial reported
+        model, state = load_model(trial["checkpoint"])
+        assert state["model_name"] == trial["model"]
+        n_features = manifest["features"].get("n_mels") if trial["model"] == "emohrnet" else \
+            manifest["features"]["n_mfcc"]
+        for fmt in ("onnx", "torchscript"):
+            model_file, _ = export_checkpoint(trial["checkpoint"], fmt, tmp_path / trial["model"] / f"m.{fmt}")
+            assert max_difference(model, model_file, fmt, n_features) <= 1e-4, (trial["model"], fmt)
+        out = tmp_path / f"{trial['model']}.csv"
+        assert predict_main(["--checkpoint", trial["checkpoint"], "--format", "csv", "--out", str(out), str(wav)]) == 0
+        assert any(f",{c}," in out.read_text() for c in manifest["classes"])

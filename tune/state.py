@@ -9,11 +9,12 @@ mode 0600), and ``--resume`` refuses, before Ray reads anything, a folder where 
 unsigned or altered (:func:`verify_experiment`). The signatures are in
 ``state-signatures.json`` in the experiment folder; they mean nothing without the key.
 
-Trusted without a signature, because nothing in them is code: ``best.json`` and
-``search_args.json`` are read as JSON only (``search_args.json`` is signed all the same: it names
-the shards a resume trains on), ``optuna.db`` is an SQL database, the Ray Train checkpoints load
-with ``torch.load(weights_only=True)`` and their ``checkpoint_manager_snapshot.json`` is plain JSON,
-TensorBoard event files are protocol buffers.
+Trusted without a signature, because nothing in them is code or a resume does not read them:
+``best.json`` and ``crossfold.json`` are read as JSON only (``search_args.json`` is too, and is
+signed all the same: it names the shards a resume trains on), ``optuna.db`` is an SQL database,
+the Ray Train checkpoints load with ``torch.load(weights_only=True)`` and their
+``checkpoint_manager_snapshot.json`` is plain JSON, TensorBoard event files are protocol buffers,
+and the folders of ``tune.evaluate`` runs are not read by a resume of the search.
 
 A second search on the same experiment is refused while one runs (:class:`ExperimentLock`).
 """
@@ -36,8 +37,9 @@ from emohrnet.location import Location
 KEY_FILE = "state.key"
 SIGNATURES = "state-signatures.json"
 LOCK = "search.lock"
-UNSIGNED_JSON = ("best.json", SIGNATURES)
-"""Top-level JSON files of an experiment that no search step unpickles."""
+UNSIGNED_JSON = ("best.json", "crossfold.json", SIGNATURES)
+"""Top-level JSON files of an experiment that no search step unpickles (written by the search,
+``tune.evaluate`` and the signing itself)."""
 _KEEP = 16  # signatures kept per file name: every version Ray may have uploaded since the last sweep
 
 
@@ -77,18 +79,22 @@ def state_key(create: bool = True) -> bytes:
 
 def needs_signature(relpath: str) -> bool:
     """Whether a file of an experiment (path relative to its folder, ``/``-separated) is one Ray may
-    unpickle on resume: any ``.pkl``, and every top-level ``.json`` but :data:`UNSIGNED_JSON`."""
-    if relpath.endswith(".pkl"):
-        return True
-    return "/" not in relpath and relpath.endswith(".json") and relpath not in UNSIGNED_JSON
+    unpickle when the search resumes: every top-level ``.pkl`` and ``.json`` but
+    :data:`UNSIGNED_JSON`, and each trial folder's ``.pkl`` (``params.pkl``, a failed trial's
+    ``error.pkl``). Other folders (a ``tune.evaluate`` run's, the Ray Train runs) are not read on resume."""
+    folder, _, name = relpath.rpartition("/")
+    if not folder:
+        return name.endswith(".pkl") or (name.endswith(".json") and name not in UNSIGNED_JSON)
+    return "/" not in folder and folder.startswith("trial_") and name.endswith(".pkl")
 
 
 def _mac(key: bytes, relpath: str, data: bytes) -> str:
     return hmac.new(key, relpath.encode() + b"\0" + data, hashlib.sha256).hexdigest()
 
 
-def _state_files(exp_dir: Location) -> list[tuple[str, Location]]:
-    """``(relative path, location)`` of every file below ``exp_dir`` that :func:`needs_signature`."""
+def _state_files(exp_dir: Location) -> list[tuple[str, Location, tuple]]:
+    """``(relative path, location, (mtime, size))`` of every file in ``exp_dir`` and its trial
+    folders that :func:`needs_signature`."""
     import pyarrow.fs as pafs
 
     selector = pafs.FileSelector(exp_dir.path, allow_not_found=True, recursive=True)
@@ -98,8 +104,8 @@ def _state_files(exp_dir: Location) -> list[tuple[str, Location]]:
             continue
         rel = info.path[len(exp_dir.path):].lstrip("/")
         if needs_signature(rel):
-            found.append((rel, exp_dir.with_path(info.path)))
-    return sorted(found)
+            found.append((rel, exp_dir.with_path(info.path), (info.mtime_ns, info.size)))
+    return sorted(found, key=lambda f: f[0])
 
 
 class Signatures:
@@ -136,9 +142,18 @@ class Signatures:
     def sign_stored(self) -> None:
         """Sign every state file now in the experiment folder and save: after Ray has finished writing
         (the end of a search, an interruption) and right after it wrote ``tuner.pkl``."""
-        for rel, loc in _state_files(self.exp_dir):
-            self.add(rel, loc.read_bytes())
+        self.sign_changed({})
         self.save()
+
+    def sign_changed(self, seen: dict[str, tuple]) -> bool:
+        """Sign the state files in the experiment folder whose ``(mtime, size)`` differ from ``seen``
+        (updated in place); returns whether a new version was signed (not saved)."""
+        changed = False
+        for rel, loc, stamp in _state_files(self.exp_dir):
+            if seen.get(rel) != stamp:
+                seen[rel] = stamp
+                changed |= self.add(rel, loc.read_bytes())
+        return changed
 
     def verify(self) -> None:
         """Check every state file in the experiment folder against its signatures.
@@ -148,7 +163,7 @@ class Signatures:
                 nothing was read.
         """
         bad = []
-        for rel, loc in _state_files(self.exp_dir):
+        for rel, loc, _ in _state_files(self.exp_dir):
             if _mac(self.key, rel, loc.read_bytes()) not in self.files.get(rel, ()):
                 bad.append(rel)
         if bad:
@@ -171,13 +186,18 @@ def verify_experiment(exp_dir: Location) -> Signatures:
 
 
 def make_signer(signatures: Signatures):
-    """A Ray Tune callback that signs the experiment state Ray writes while the search runs.
+    """A Ray Tune callback that signs the experiment state Ray writes while the search runs, so a
+    search killed with SIGKILL can still be resumed.
 
-    Ray saves its state into a local staging folder and then copies it to the experiment folder;
-    after each step the callback signs any state file there that changed (so a search killed
-    with SIGKILL can still be resumed), and at the end signs what is stored.
+    Ray saves its state into a local staging folder, then copies it to the experiment folder. After
+    each step the callback signs any state file that changed in the staging folders of the trials
+    (a resumed trial keeps its first session's folder, so every trial's is read) and, at most every
+    0.5 s (local experiment) or 30 s (bucket), in the experiment folder itself; at the end of the
+    search :meth:`Signatures.sign_stored` signs what is stored.
     """
     from ray.tune import Callback
+
+    period = 0.5 if signatures.exp_dir.is_local else 30.0
 
     class StateSigner(Callback):
         def __reduce__(self):
@@ -187,30 +207,33 @@ def make_signer(signatures: Signatures):
 
         def __init__(self) -> None:
             self.seen: dict[str, tuple[int, int]] = {}
+            self.stored: dict[str, tuple] = {}
+            self.last_scan = float("-inf")
 
-        def _sign_staged(self, trials) -> None:
-            if not trials:
-                return
-            staging = Path(trials[0].storage.experiment_driver_staging_path)
+        def _sign(self, trials) -> None:
             changed = False
-            for path in staging.rglob("*"):
-                rel = path.relative_to(staging).as_posix()
-                if not needs_signature(rel) or not path.is_file():
-                    continue
-                stat = path.stat()
-                stamp = (stat.st_mtime_ns, stat.st_size)
-                if self.seen.get(rel) == stamp:
-                    continue
-                self.seen[rel] = stamp
-                changed |= signatures.add(rel, path.read_bytes())
+            for staging in {Path(t.storage.experiment_driver_staging_path) for t in trials}:
+                for path in staging.rglob("*"):
+                    rel = path.relative_to(staging).as_posix()
+                    if not needs_signature(rel) or not path.is_file():
+                        continue
+                    stat = path.stat()
+                    stamp = (stat.st_mtime_ns, stat.st_size)
+                    if self.seen.get(f"{staging}/{rel}") != stamp:
+                        self.seen[f"{staging}/{rel}"] = stamp
+                        changed |= signatures.add(rel, path.read_bytes())
+            if time.monotonic() - self.last_scan >= period:
+                self.last_scan = time.monotonic()
+                changed |= signatures.sign_changed(self.stored)
             if changed:
                 signatures.save()
 
         def on_step_end(self, iteration, trials, **info) -> None:
-            self._sign_staged(trials)
+            self._sign(trials)
 
         def on_experiment_end(self, trials, **info) -> None:
-            self._sign_staged(trials)
+            self.last_scan = float("-inf")
+            self._sign(trials)
 
     return StateSigner()
 
