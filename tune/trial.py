@@ -7,8 +7,13 @@ metrics (and checkpoint path) to Tune with ``TuneReportCallback``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
+
+RELEASE_WAIT_S = 20.0
+"""Longest a trial waits, after its Ray Train run returns, for that run's placement groups to be
+removed (:func:`_wait_until_released`)."""
 
 
 @dataclass(frozen=True)
@@ -80,4 +85,30 @@ def run_trial(config: dict[str, Any], resources: TrialResources, fixed: dict[str
             failure_config=FailureConfig(max_failures=resources.max_failures),
         ),
     )
-    trainer.fit()
+    before = _live_placement_groups()
+    try:
+        trainer.fit()
+    finally:
+        _wait_until_released(before, RELEASE_WAIT_S)
+
+
+def _live_placement_groups() -> set[str]:
+    """Ids of the cluster's placement groups that are not removed."""
+    import ray.util
+
+    return {pg for pg, info in ray.util.placement_group_table().items() if info.get("state") != "REMOVED"}
+
+
+def _wait_until_released(before: set[str], timeout_s: float) -> None:
+    """Keep the trial alive until the placement groups created during its Ray Train run are removed.
+
+    ``TrainController.run`` returns before the controller has finished shutting its worker group
+    down; Tune then ends the trial's actor, which owns the controller, and the controller can die
+    mid-shutdown, leaving the worker group's placement group (its CPUs) reserved, so the next trial's
+    workers wait for resources that never come (seen on a 2-core machine: "The worker group
+    startup timed out after 60.0 seconds"). Waiting here lets the controller finish. Placement groups
+    of trials running at the same time can also be counted, so the wait is bounded by ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _live_placement_groups() - before:
+        time.sleep(0.1)
