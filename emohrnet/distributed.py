@@ -34,11 +34,16 @@ def sum_over_workers(t: torch.Tensor) -> torch.Tensor:
     """``t`` summed over all ranks (``all_reduce``), returned on ``t``'s device; ``t`` itself without a
     process group of several ranks. The collective runs where the backend needs it: on the device
     for NCCL, on the CPU for gloo."""
+    return _reduce_over_workers(t, dist.ReduceOp.SUM)
+
+
+def _reduce_over_workers(t: torch.Tensor, op: dist.ReduceOp) -> torch.Tensor:
+    """``t`` reduced with ``op`` over all ranks (see :func:`sum_over_workers`)."""
     if world_size() == 1:
         return t
     backend_device = t.device if dist.get_backend() == "nccl" else torch.device("cpu")
     packed = t.to(backend_device, copy=True)
-    dist.all_reduce(packed)
+    dist.all_reduce(packed, op=op)
     return packed.to(t.device)
 
 
@@ -85,19 +90,17 @@ def check_replicas_agree(model: torch.nn.Module, rtol: float = 1e-6) -> None:
     """
     if world_size() == 1:
         return
-    total, squares, weighted = (torch.zeros((), dtype=torch.float64) for _ in range(3))
+    params = [p.detach() for p in model.parameters()]
+    total, squares, weighted = (torch.zeros((), dtype=torch.float64, device=params[0].device) for _ in range(3))
     with torch.no_grad():
-        for p in model.parameters():
-            flat = p.detach().reshape(-1).double().cpu()
+        for p in params:
+            flat = p.reshape(-1).double()
             total += flat.sum()
             squares += (flat * flat).sum()
-            weighted += (flat * torch.linspace(1.0, 2.0, flat.numel(), dtype=torch.float64)).sum()
+            weighted += (flat * torch.linspace(1.0, 2.0, flat.numel(), dtype=torch.float64, device=flat.device)).sum()
     mine = torch.stack([total, squares, weighted])
-    backend_device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" \
-        else torch.device("cpu")
-    both = torch.cat([mine, -mine]).to(backend_device)
-    dist.all_reduce(both, op=dist.ReduceOp.MAX)
-    high, low = both[:3].cpu(), -both[3:].cpu()
+    both = _reduce_over_workers(torch.cat([mine, -mine]), dist.ReduceOp.MAX).cpu()
+    high, low = both[:3], -both[3:]
     if ((high - low).abs() > rtol * high.abs().clamp_min(1.0)).any():
         raise RuntimeError(f"DDP replicas diverged: the ranks' weight fingerprints range over {low.tolist()} to "
                            f"{high.tolist()}; gradients are not being synchronised (is the model wrapped in "

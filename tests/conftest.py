@@ -26,16 +26,13 @@ def _isolated_home(tmp_path_factory):
             os.environ[key] = value
 
 
-SEARCH_TRIALS, SEARCH_EPOCHS = 4, 3
-
-
 @pytest.fixture(scope="session")
 def tiny_search(tmp_path_factory):
     """One tiny real search on the synthetic corpus, shared by the tests that read a finished
     experiment (test_search, test_evaluate_report): 4 trials x 3 epochs, 2 DDP workers, ASHA with
     grace period 1. Returns ``(summary, experiment folder)``."""
     import ray
-    from fixtures import TINY_SEARCH
+    from fixtures import SEARCH_EPOCHS, SEARCH_TRIALS, TINY_SEARCH
 
     from tune.search import parse_args, run_search
 

@@ -28,6 +28,9 @@ TINY_SEARCH = (
 """Flags of a tiny real search on the synthetic corpus (seconds per trial on 2 cores); add
 ``--num-samples``, ``--storage-path`` and ``--name``."""
 
+SEARCH_TRIALS, SEARCH_EPOCHS = 4, 3
+"""Trials and epochs of the session's shared tiny search (conftest.py ``tiny_search``)."""
+
 RAVDESS_EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 """RAVDESS emotion names, code ``01`` first."""
 IEMOCAP_CODES = ("neu", "hap", "exc", "ang", "sad", "fru", "sur", "fea", "dis", "oth", "xxx")

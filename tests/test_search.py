@@ -10,8 +10,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import SEARCH_EPOCHS, SEARCH_TRIALS
-from fixtures import TINY_SEARCH
+from fixtures import SEARCH_EPOCHS, SEARCH_TRIALS, TINY_SEARCH
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from emohrnet.data import load_examples

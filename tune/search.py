@@ -260,7 +260,7 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
     else:
         name = args.name or f"{args.dataset}-{args.protocol}-fold{args.fold}-{time.strftime('%Y%m%d-%H%M%S')}"
         exp_dir = storage / name
-        if exp_dir.exists() and exp_dir.iterdir():
+        if exp_dir.iterdir():  # empty when it does not exist
             raise ConfigError(f"--name {name}: {exp_dir} already holds an experiment; continue it with --resume "
                               f"--name {name}, or choose another --name (nothing was changed)")
         signatures = Signatures(exp_dir)

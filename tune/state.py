@@ -92,19 +92,22 @@ def _mac(key: bytes, relpath: str, data: bytes) -> str:
     return hmac.new(key, relpath.encode() + b"\0" + data, hashlib.sha256).hexdigest()
 
 
-def _state_files(exp_dir: Location) -> list[tuple[str, Location, tuple]]:
-    """``(relative path, location, (mtime, size))`` of every file in ``exp_dir`` and its trial
-    folders that :func:`needs_signature`."""
+def _state_files(folder: Location) -> list[tuple[str, Location, tuple]]:
+    """``(relative path, location, (mtime, size))`` of every file in ``folder`` and its trial folders
+    that :func:`needs_signature`; nothing deeper is listed (checkpoints, TensorBoard events)."""
     import pyarrow.fs as pafs
 
-    selector = pafs.FileSelector(exp_dir.path, allow_not_found=True, recursive=True)
+    def listing(path: str) -> list[pafs.FileInfo]:
+        return folder.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))
+
+    entries = listing(folder.path)
+    entries += [info for d in entries if d.type == pafs.FileType.Directory and d.base_name.startswith("trial_")
+                for info in listing(d.path)]
     found = []
-    for info in exp_dir.fs.get_file_info(selector):
-        if info.type != pafs.FileType.File:
-            continue
-        rel = info.path[len(exp_dir.path):].lstrip("/")
-        if needs_signature(rel):
-            found.append((rel, exp_dir.with_path(info.path), (info.mtime_ns, info.size)))
+    for info in entries:
+        rel = info.path[len(folder.path):].lstrip("/")
+        if info.type == pafs.FileType.File and needs_signature(rel):
+            found.append((rel, folder.with_path(info.path), (info.mtime_ns, info.size)))
     return sorted(found, key=lambda f: f[0])
 
 
@@ -145,11 +148,12 @@ class Signatures:
         self.sign_changed({})
         self.save()
 
-    def sign_changed(self, seen: dict[str, tuple]) -> bool:
-        """Sign the state files in the experiment folder whose ``(mtime, size)`` differ from ``seen``
-        (updated in place); returns whether a new version was signed (not saved)."""
+    def sign_changed(self, seen: dict[str, tuple], folder: Location | None = None) -> bool:
+        """Sign the state files in ``folder`` (default: the experiment folder; else a copy of it, Ray's
+        staging folder) whose ``(mtime, size)`` differ from ``seen`` (updated in place); returns
+        whether a new version was signed (not saved)."""
         changed = False
-        for rel, loc, stamp in _state_files(self.exp_dir):
+        for rel, loc, stamp in _state_files(folder or self.exp_dir):
             if seen.get(rel) != stamp:
                 seen[rel] = stamp
                 changed |= self.add(rel, loc.read_bytes())
@@ -190,14 +194,14 @@ def make_signer(signatures: Signatures):
     search killed with SIGKILL can still be resumed.
 
     Ray saves its state into a local staging folder, then copies it to the experiment folder. After
-    each step the callback signs any state file that changed in the staging folders of the trials
-    (a resumed trial keeps its first session's folder, so every trial's is read) and, at most every
-    0.5 s (local experiment) or 30 s (bucket), in the experiment folder itself; at the end of the
-    search :meth:`Signatures.sign_stored` signs what is stored.
+    a step, at most every 0.5 s, the callback signs any state file that changed in the staging
+    folders of the trials (a resumed trial keeps its first session's folder, so every trial's is
+    read), and at most every 0.5 s (local experiment) or 30 s (bucket) in the experiment folder
+    itself; at the end of the search :meth:`Signatures.sign_stored` signs what is stored.
     """
     from ray.tune import Callback
 
-    period = 0.5 if signatures.exp_dir.is_local else 30.0
+    stored_period = 0.5 if signatures.exp_dir.is_local else 30.0
 
     class StateSigner(Callback):
         def __reduce__(self):
@@ -206,25 +210,25 @@ def make_signer(signatures: Signatures):
             return (Callback, ())
 
         def __init__(self) -> None:
-            self.seen: dict[str, tuple[int, int]] = {}
-            self.stored: dict[str, tuple] = {}
-            self.last_scan = float("-inf")
+            self.seen: dict[str, dict[str, tuple]] = {}  # per folder: (mtime, size) of each file signed
+            self.last = {"staged": float("-inf"), "stored": float("-inf")}
 
-        def _sign(self, trials) -> None:
+        def _due(self, what: str, period: float) -> bool:
+            now = time.monotonic()
+            if now - self.last[what] < period:
+                return False
+            self.last[what] = now
+            return True
+
+        def _sign(self, trials, force: bool = False) -> None:
+            folders = []
+            if force or self._due("staged", 0.5):
+                folders += [Location(p) for p in {t.storage.experiment_driver_staging_path for t in trials}]
+            if force or self._due("stored", stored_period):
+                folders.append(signatures.exp_dir)
             changed = False
-            for staging in {Path(t.storage.experiment_driver_staging_path) for t in trials}:
-                for path in staging.rglob("*"):
-                    rel = path.relative_to(staging).as_posix()
-                    if not needs_signature(rel) or not path.is_file():
-                        continue
-                    stat = path.stat()
-                    stamp = (stat.st_mtime_ns, stat.st_size)
-                    if self.seen.get(f"{staging}/{rel}") != stamp:
-                        self.seen[f"{staging}/{rel}"] = stamp
-                        changed |= signatures.add(rel, path.read_bytes())
-            if time.monotonic() - self.last_scan >= period:
-                self.last_scan = time.monotonic()
-                changed |= signatures.sign_changed(self.stored)
+            for folder in folders:
+                changed |= signatures.sign_changed(self.seen.setdefault(folder.uri, {}), folder)
             if changed:
                 signatures.save()
 
@@ -232,8 +236,7 @@ def make_signer(signatures: Signatures):
             self._sign(trials)
 
         def on_experiment_end(self, trials, **info) -> None:
-            self.last_scan = float("-inf")
-            self._sign(trials)
+            self._sign(trials, force=True)
 
     return StateSigner()
 
