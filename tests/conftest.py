@@ -1,5 +1,6 @@
 """Shared test settings and fixtures: an isolated ``EMOHRNET_HOME``, Ray Train's worker polling
-every 0.1 s (its 2 s default adds seconds to every trial's start and end), one tiny real search
+every 0.1 s (its 2 s default adds seconds to every trial's start and end) and no preemption watcher
+(a cloud spot-instance feature: one more actor process per Ray Train run), one tiny real search
 shared by the test files that read a finished experiment, a tiny model, two torch threads."""
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import pytest
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_home(tmp_path_factory):
     """Everything emohrnet writes by default goes to a temporary folder; Ray Train polls its workers
-    every 0.1 s (inherited by every Ray the tests start, in-process or as a subprocess)."""
+    every 0.1 s and starts no preemption watcher (inherited by every Ray the tests start, in-process
+    or as a subprocess)."""
     home = tmp_path_factory.mktemp("emohrnet_home")
-    saved = {k: os.environ.get(k) for k in ("EMOHRNET_HOME", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S")}
-    os.environ["EMOHRNET_HOME"] = str(home)
-    os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.1"
+    settings = {"EMOHRNET_HOME": str(home), "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1",
+                "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
     yield home
     for key, value in saved.items():
         if value is None:

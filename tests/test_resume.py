@@ -155,3 +155,58 @@ def test_interrupted_and_killed_search_resumes(tmp_path):
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 4
     assert complete[0].params["lr"] == pytest.approx(1e-3)  # the baseline trial, kept from the first run
+
+
+@pytest.mark.ray
+def test_state_is_signed_before_ray_copies_it_into_the_experiment(tmp_path, monkeypatch):
+    """Ray writes its state into a local staging folder, then copies it into the experiment folder.
+    A kill can come right after the copy, so each version must be signed before it (the signer runs
+    inside Ray's save), not some time after: checked at every save, just before the copy."""
+    import ray
+    from ray import tune
+
+    from emohrnet.location import Location
+    from tune.state import Signatures, make_signer, staging_folders, verify_experiment
+
+    monkeypatch.setenv("EMOHRNET_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "0")  # save at every step
+    exp = Location(tmp_path / "exp" / "signed")
+    signatures = Signatures(exp)
+    checks = tmp_path / "checks.jsonl"
+
+    class BeforeCopy(tune.Callback):  # Ray calls it after the signer, inside the same save
+        def get_state(self):  # (a resumed Tuner runs a copy of it: it reports through a file)
+            signed = Signatures(exp)  # the signatures saved so far
+            with open(checks, "a") as out:
+                for folder in staging_folders("signed"):
+                    out.write(json.dumps(signed.unsigned(folder)) + "\n")
+
+    def trainable(config):
+        for step in range(3):
+            tune.report({"score": config["x"] * step})
+        if config["x"] == 2 and not (tmp_path / "fixed").exists():
+            raise RuntimeError("fails until resumed")
+
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        tuner = tune.Tuner(trainable, param_space={"x": tune.grid_search([1, 2])},
+                           tune_config=tune.TuneConfig(trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}"),
+                           run_config=tune.RunConfig(name="signed", storage_path=str(tmp_path / "exp"),
+                                                     callbacks=[make_signer(signatures), BeforeCopy()]))
+        signatures.sign_file("tuner.pkl")
+        tuner.fit()
+        first = len(checks.read_text().splitlines())
+        (tmp_path / "fixed").touch()
+        time.sleep(1.0)  # a new session's state files are named by the second
+        # a resume: Ray starts its staging folder as a copy of the experiment folder, signatures included
+        signatures = verify_experiment(exp)
+        restored = tune.Tuner.restore(exp.uri, trainable=trainable, resume_errored=True)
+        restored._local_tuner.get_run_config().callbacks = [make_signer(signatures), BeforeCopy()]
+        restored.fit()
+    finally:
+        ray.shutdown()
+    checked = [json.loads(line) for line in checks.read_text().splitlines()]
+    assert first >= 5 and len(checked) > first and all(files == [] for files in checked), checked
+    signatures = verify_experiment(exp)
+    assert len([name for name in signatures.files if name.startswith("experiment_state-")]) == 2
+    assert any(name.startswith("trial_") and name.endswith("params.pkl") for name in signatures.files)

@@ -351,11 +351,8 @@ def _run(args, exp_dir: Location, storage: Location, signatures: Signatures, sha
                 run_config=tune.RunConfig(name=exp_dir.name, storage_path=storage.uri, callbacks=callbacks,
                                           failure_config=tune.FailureConfig(fail_fast=True)),
             )
-        signatures.sign_stored()  # tuner.pkl, just written
-        try:
-            grid = tuner.fit()
-        finally:
-            signatures.sign_stored()
+            signatures.sign_file("tuner.pkl")  # written by Tuner() straight into the experiment folder
+        grid = tuner.fit()  # the state Ray writes is signed before it is uploaded (make_signer)
         failed = [r for r in grid if r.error is not None]
         if failed:
             raise SearchFailed(

@@ -138,26 +138,32 @@ class Signatures:
         del known[:-_KEEP]
         return True
 
-    def save(self) -> None:
-        """Write ``state-signatures.json`` (atomically)."""
-        (self.exp_dir / SIGNATURES).write_text(json.dumps({"version": 1, "files": self.files}, indent=1))
+    def save(self, folder: Location | None = None) -> None:
+        """Write ``state-signatures.json`` (atomically) into the experiment folder, or ``folder``."""
+        ((folder or self.exp_dir) / SIGNATURES).write_text(json.dumps({"version": 1, "files": self.files}, indent=1))
 
-    def sign_stored(self) -> None:
-        """Sign every state file now in the experiment folder and save: after Ray has finished writing
-        (the end of a search, an interruption) and right after it wrote ``tuner.pkl``."""
-        self.sign_changed({})
+    def sign_file(self, relpath: str) -> None:
+        """Sign one file of the experiment folder as it is now, and save: ``tuner.pkl``, which Ray
+        writes there directly, right after it was written."""
+        self.add(relpath, (self.exp_dir / relpath).read_bytes())
         self.save()
 
     def sign_changed(self, seen: dict[str, tuple], folder: Location | None = None) -> bool:
         """Sign the state files in ``folder`` (default: the experiment folder; else a copy of it, Ray's
-        staging folder) whose ``(mtime, size)`` differ from ``seen`` (updated in place); returns
-        whether a new version was signed (not saved)."""
+        staging folder) whose ``(mtime, size)`` differ from ``seen`` (updated in place; ``{}`` signs
+        them all); returns whether a new version was signed (not saved)."""
         changed = False
         for rel, loc, stamp in _state_files(folder or self.exp_dir):
             if seen.get(rel) != stamp:
                 seen[rel] = stamp
                 changed |= self.add(rel, loc.read_bytes())
         return changed
+
+    def unsigned(self, folder: Location | None = None) -> list[str]:
+        """The state files in ``folder`` (default: the experiment folder; else a copy of it) that match
+        none of their signatures, as paths relative to it."""
+        return [rel for rel, loc, _ in _state_files(folder or self.exp_dir)
+                if _mac(self.key, rel, loc.read_bytes()) not in self.files.get(rel, ())]
 
     def verify(self) -> None:
         """Check every state file in the experiment folder against its signatures.
@@ -166,10 +172,7 @@ class Signatures:
             UntrustedState: a file is unsigned or altered; the message names it and says that
                 nothing was read.
         """
-        bad = []
-        for rel, loc, _ in _state_files(self.exp_dir):
-            if _mac(self.key, rel, loc.read_bytes()) not in self.files.get(rel, ()):
-                bad.append(rel)
+        bad = self.unsigned()
         if bad:
             names = ", ".join(str(self.exp_dir / rel) for rel in bad[:3]) + (" ..." if len(bad) > 3 else "")
             raise UntrustedState(
@@ -189,19 +192,38 @@ def verify_experiment(exp_dir: Location) -> Signatures:
     return signatures
 
 
-def make_signer(signatures: Signatures):
-    """A Ray Tune callback that signs the experiment state Ray writes while the search runs, so a
-    search killed with SIGKILL can still be resumed.
+def staging_folders(exp_name: str) -> list[Location]:
+    """Ray's local staging folders for an experiment in this driver's Ray session
+    (``<session>/artifacts/<timestamp>/<exp_name>/driver_artifacts``, one per Tuner run): where Ray
+    writes its state before copying it to the experiment folder."""
+    import ray
 
-    Ray saves its state into a local staging folder, then copies it to the experiment folder. After
-    a step, at most every 0.5 s, the callback signs any state file that changed in the staging
-    folders of the trials (a resumed trial keeps its first session's folder, so every trial's is
-    read), and at most every 0.5 s (local experiment) or 30 s (bucket) in the experiment folder
-    itself; at the end of the search :meth:`Signatures.sign_stored` signs what is stored.
+    if not ray.is_initialized():
+        return []
+    from ray.train.constants import _get_ray_train_session_dir
+
+    return [Location(str(p)) for p in sorted(Path(_get_ray_train_session_dir()).glob(f"*/{exp_name}/driver_artifacts"))]
+
+
+def make_signer(signatures: Signatures, staging=None):
+    """A Ray Tune callback that signs the experiment state Ray writes, before Ray copies it to the
+    experiment folder, so a search killed at any moment (SIGKILL, a lost machine) can be resumed.
+
+    Ray saves its state into a local staging folder (the trials' state, the searcher's, then each
+    callback's :meth:`get_state`) and only then copies the folder to the experiment folder. This
+    callback's ``get_state`` signs every state file in the staging folder and saves the signatures
+    in both folders (a resume's staging folder starts as a download of the experiment folder, and
+    its stale ``state-signatures.json`` would be uploaded over the current one), so no version of a
+    state file reaches the experiment folder unsigned. Nothing is signed from the
+    experiment folder itself: a file planted there while the search runs stays unsigned.
+
+    Args:
+        signatures: the experiment's signatures.
+        staging: returns the staging folders to sign (default: :func:`staging_folders` of the experiment).
     """
     from ray.tune import Callback
 
-    stored_period = 0.5 if signatures.exp_dir.is_local else 30.0
+    find = staging or (lambda: staging_folders(signatures.exp_dir.name))
 
     class StateSigner(Callback):
         def __reduce__(self):
@@ -209,34 +231,14 @@ def make_signer(signatures: Signatures):
             # callback there, never this one's state (the signing key, the console)
             return (Callback, ())
 
-        def __init__(self) -> None:
-            self.seen: dict[str, dict[str, tuple]] = {}  # per folder: (mtime, size) of each file signed
-            self.last = {"staged": float("-inf"), "stored": float("-inf")}
-
-        def _due(self, what: str, period: float) -> bool:
-            now = time.monotonic()
-            if now - self.last[what] < period:
-                return False
-            self.last[what] = now
-            return True
-
-        def _sign(self, trials, force: bool = False) -> None:
-            folders = []
-            if force or self._due("staged", 0.5):
-                folders += [Location(p) for p in {t.storage.experiment_driver_staging_path for t in trials}]
-            if force or self._due("stored", stored_period):
-                folders.append(signatures.exp_dir)
-            changed = False
-            for folder in folders:
-                changed |= signatures.sign_changed(self.seen.setdefault(folder.uri, {}), folder)
-            if changed:
+        def get_state(self) -> None:
+            # called by Ray after it wrote its state to the staging folder and before the upload
+            folders = find()
+            if any([signatures.sign_changed({}, folder) for folder in folders]):
                 signatures.save()
-
-        def on_step_end(self, iteration, trials, **info) -> None:
-            self._sign(trials)
-
-        def on_experiment_end(self, trials, **info) -> None:
-            self._sign(trials, force=True)
+            for folder in folders:  # a resume's staging folder holds a copy that Ray would upload over ours
+                signatures.save(folder)
+            return None  # nothing of this callback's own is saved
 
     return StateSigner()
 
