@@ -105,6 +105,9 @@ def _cached_path(examples: list, device: str, steps: int, segment: int) -> dict[
     cuda = device == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     specaug = SpecAugment(AugmentConfig(), inplace=True)  # as in train_loop_per_worker
+    if cuda:
+        torch.zeros(1, device=device)  # CUDA's context starts here, outside the timed build
+        sync()
     with Timer() as build:
         batches = DeviceBatches(examples, BATCH, steps, segment, seed=0, device=device)
         sync()

@@ -53,6 +53,8 @@ def timed_train_loop(config: dict[str, Any]) -> None:
         def epoch(self, epoch: int):
             start = time.perf_counter()
             yield from super().epoch(epoch)
+            if torch.cuda.is_initialized():
+                torch.cuda.synchronize()  # the last step's kernels have finished, not only been queued
             times.append({"epoch": epoch, "train_s": time.perf_counter() - start, "steps": self.steps,
                           "batch": self.batch_size})
 

@@ -16,10 +16,16 @@ PACKAGES = ("torch", "torchaudio", "ray", "webdataset", "optuna", "numpy", "soun
 
 # Dense (no sparsity) peak tensor throughput in TFLOP/s from NVIDIA's data sheets, by precision:
 # "bf16" (BF16 tensor cores), "tf32" (TF32 tensor cores: what float32 convolutions use when
-# torch.backends.cudnn.allow_tf32 is on, PyTorch's default) and "fp32" (no tensor cores).
-# Matched in order against torch.cuda.get_device_name(); first match wins.
+# torch.backends.cudnn.allow_tf32 is on, PyTorch's default), "fp16" (FP16 tensor cores, listed
+# only for cards without BF16 ones) and "fp32" (no tensor cores). A precision a card lacks is
+# absent (reported n/a). Matched in order against torch.cuda.get_device_name(); first match wins,
+# so a variant ("H200 NVL") comes before its family ("H200", the SXM part).
+# A10G: AWS's variant of the A10 (G5 instances); AWS publishes no data sheet, the figures are those
+# reported for the card (FP32 35, TF32 35, BF16 70), not the A10's (31.2 / 62.5 / 125).
+# T4 (Turing, compute capability 7.5): no BF16 or TF32 tensor cores; 65 FP16 tensor TFLOP/s.
 GPU_PEAKS: tuple[tuple[tuple[str, ...], dict[str, float]], ...] = (
-    (("H200",), {"bf16": 989.4, "tf32": 494.7, "fp32": 66.9}),
+    (("H200", "NVL"), {"bf16": 835.5, "tf32": 417.5, "fp32": 60.0}),
+    (("H200",), {"bf16": 989.4, "tf32": 494.7, "fp32": 66.9}),  # SXM
     (("H100", "NVL"), {"bf16": 835.0, "tf32": 417.5, "fp32": 60.0}),
     (("H100", "PCIE"), {"bf16": 756.5, "tf32": 378.0, "fp32": 51.2}),
     (("H100",), {"bf16": 989.4, "tf32": 494.7, "fp32": 66.9}),  # SXM, e.g. "NVIDIA H100 80GB HBM3"
@@ -27,6 +33,9 @@ GPU_PEAKS: tuple[tuple[tuple[str, ...], dict[str, float]], ...] = (
     (("L40S",), {"bf16": 362.05, "tf32": 183.0, "fp32": 91.6}),
     (("L40",), {"bf16": 181.0, "tf32": 90.5, "fp32": 90.5}),
     (("L4",), {"bf16": 121.0, "tf32": 60.0, "fp32": 30.3}),
+    (("A10G",), {"bf16": 70.0, "tf32": 35.0, "fp32": 35.0}),
+    (("A10",), {"bf16": 125.0, "tf32": 62.5, "fp32": 31.2}),
+    (("T4",), {"fp16": 65.0, "fp32": 8.1}),
 )
 
 

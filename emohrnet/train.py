@@ -28,7 +28,8 @@ once on its device (:class:`emohrnet.data.DeviceBatches`) and cuts segments and 
 there for the whole batch, so epochs do no I/O and no per-example Python work. ``amp="auto"`` uses
 bf16 autocast (training and evaluation; losses and metrics in float32) where the device computes
 bf16 natively: CUDA compute capability 8.0 or newer, and CPUs with AVX-512 BF16 or AMX;
-``channels_last="auto"`` is on for CUDA and CPU. ``compile=True`` runs the model through
+``channels_last="auto"`` is on for CPUs and for GPUs with native bf16 (capability 8.0+; not a T4 in
+float32, where NHWC gains nothing). ``compile=True`` runs the model through
 ``torch.compile``. What was used is recorded in every checkpoint (``speed``).
 """
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,7 @@ import torch.nn.functional as F
 
 from .augment import AugmentConfig, SpecAugment
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint_file, save_checkpoint_file
-from .data import Example, TrainBatches, check_global_batch, eval_batches, load_examples, steps_per_epoch
+from .data import EvalSet, Example, TrainBatches, check_global_batch, load_examples, steps_per_epoch
 from .distributed import (
     average_batchnorm_stats,
     check_replicas_agree,
@@ -54,7 +56,7 @@ from .distributed import (
     world_size,
 )
 from .frontend import n_features
-from .metrics import confusion_matrix, is_better, unweighted_accuracy, weighted_accuracy
+from .metrics import is_better, unweighted_accuracy, weighted_accuracy
 from .models import build_model, width_preset
 from .splits import make_split
 
@@ -92,7 +94,7 @@ class TrainConfig:
             (:class:`emohrnet.data.TrainBatches`).
         amp: mixed precision: ``"auto"`` (bf16 autocast where the device has native bf16, see
             :func:`native_bf16`; off elsewhere), ``"bf16"`` (bf16 autocast on any device) or ``"off"``.
-        channels_last: ``"auto"`` (on for CUDA and CPU), ``True`` or ``False``: model and batches in
+        channels_last: ``"auto"`` (on for CPUs and capability-8.0+ GPUs), ``True`` or ``False``: model and batches in
             ``torch.channels_last`` memory format.
         compile: run the training forward/backward through ``torch.compile`` (evaluation and
             checkpoints use the uncompiled model).
@@ -196,7 +198,12 @@ class TrainConfig:
         amp = self.amp
         if amp == "auto":
             amp = "bf16" if native_bf16(device) else "off"
-        channels_last = device.type in ("cuda", "cpu") if self.channels_last == "auto" else bool(self.channels_last)
+        if self.channels_last == "auto":
+            # CPU: faster in float32 and bf16 (benchmarks/trainstep.py). CUDA: only where the step runs on
+            # tensor cores (bf16, or TF32 from Ampere on); on a T4 in float32 NHWC gains nothing
+            channels_last = device.type == "cpu" or (device.type == "cuda" and native_bf16(device))
+        else:
+            channels_last = bool(self.channels_last)
         return {"device": str(device), "device_cache": self.device_cache, "amp": amp,
                 "channels_last": channels_last, "compile": self.compile}
 
@@ -264,41 +271,47 @@ def check_features(model: str, manifest: dict[str, Any], shard_dir: str) -> None
 
 # --------------------------------------------------------------------------- evaluation
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, examples: list[Example], num_classes: int, device: torch.device,
+def evaluate(model: torch.nn.Module, examples: EvalSet | Sequence[Example], num_classes: int, device: torch.device,
              max_batch: int = 32, reduce: bool = True, amp: bool = False, channels_last: bool = False
              ) -> dict[str, Any]:
-    """Score whole utterances.
+    """Score whole utterances, in length buckets (:func:`emohrnet.data.eval_batches`).
+
+    The batches stay on ``device``; the loss and the confusion matrix are summed there and read
+    once per call (one device-to-host sync per pass, not one per batch).
 
     Args:
-        model: the (unwrapped) model; put in eval mode here.
-        examples: this worker's evaluation examples.
+        model: the (unwrapped) model, called as ``model(x, lengths)``; put in eval mode here.
+        examples: this worker's evaluation utterances, or an :class:`emohrnet.data.EvalSet` of them
+            already on ``device`` (what the training loop keeps for its validation set).
         num_classes: C.
         device: where the model is.
-        max_batch: most equal-length utterances per forward pass.
+        max_batch: most utterances per forward pass (when ``examples`` is a list).
         reduce: sum confusion matrices and losses over all workers (``all_reduce``) when a
             process group is up, so every worker gets the figures of the whole set.
         amp: forward passes under bf16 autocast (logits, loss and metrics are computed in float32).
         channels_last: feed batches in ``torch.channels_last`` memory format.
 
     Returns:
-        ``{"loss", "ua", "wa", "n", "confusion"}`` with ``confusion`` a ``(C, C)`` tensor.
+        ``{"loss", "ua", "wa", "n", "confusion"}`` with ``confusion`` a ``(C, C)`` int64 CPU tensor.
     """
     model.eval()
-    cm = torch.zeros(num_classes, num_classes, dtype=torch.long)
-    loss_sum = torch.zeros((), dtype=torch.float64)
+    data = examples if isinstance(examples, EvalSet) else EvalSet(examples, device, max_batch)
+    counts = torch.zeros(num_classes * num_classes, dtype=torch.float64, device=device)
+    loss_sum = torch.zeros(1, dtype=torch.float64, device=device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    for x, y, _ in eval_batches(examples, max_batch):
+    for x, y, lengths in data.batches:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(x.to(device).contiguous(memory_format=fmt))
-        logits = logits.float().cpu()
+            logits = model(x.contiguous(memory_format=fmt), lengths)
+        logits = logits.float()
         loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-        cm += confusion_matrix(y, logits.argmax(dim=1), num_classes)
+        counts += torch.bincount(y * num_classes + logits.argmax(dim=1), minlength=num_classes ** 2).double()
+    packed = torch.cat([counts, loss_sum])
     if reduce and world_size() > 1:
-        packed = sum_over_workers(torch.cat([cm.flatten().double(), loss_sum.reshape(1)]).to(device)).cpu()
-        cm = packed[:-1].round().long().reshape(num_classes, num_classes)
-        loss_sum = packed[-1]
+        packed = sum_over_workers(packed)
+    packed = packed.cpu()  # the one sync of the pass
+    cm = packed[:-1].round().long().reshape(num_classes, num_classes)
     n = int(cm.sum())
-    return {"loss": float(loss_sum) / n if n else math.nan, "ua": unweighted_accuracy(cm),
+    return {"loss": float(packed[-1]) / n if n else math.nan, "ua": unweighted_accuracy(cm),
             "wa": weighted_accuracy(cm), "n": n, "confusion": cm}
 
 
@@ -403,7 +416,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if not getattr(split, part):
             raise ValueError(f"{cfg.shard_dir}: the {part} part of {split.describe()} is empty")
     batches = training_batches(cfg, manifest, split.train, rank, world, device, speed["device_cache"])
-    val_ex = load_examples(cfg.shard_dir, manifest, split.val, rank, world)
+    # built once and kept on the device
+    val_set = EvalSet(load_examples(cfg.shard_dir, manifest, split.val, rank, world), device, cfg.eval_batch)
 
     amp = speed["amp"] == "bf16"
     torch.manual_seed(cfg.seed)
@@ -451,7 +465,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         check_replicas_agree(core)  # gradient synchronisation kept every rank's weights equal
         if not sync_bn:
             average_batchnorm_stats(core)  # one set of statistics for evaluation and the checkpoint
-        val = evaluate(core, val_ex, len(classes), device, cfg.eval_batch, amp=amp,
+        val = evaluate(core, val_set, len(classes), device, cfg.eval_batch, amp=amp,
                        channels_last=speed["channels_last"])
         improved = is_better(val["ua"], val["loss"], best["val_ua"], best["val_loss"])
         if improved:

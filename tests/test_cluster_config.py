@@ -360,6 +360,52 @@ def bucket_access_problems(config: dict[str, Any]) -> list[str]:
     return problems
 
 
+HEAD_IDENTITIES = ("instance-profile/ray-autoscaler-v1", "ray-autoscaler-sa-v1@")
+"""The head's own identity (it may create and delete instances): never a worker's."""
+
+
+def worker_identity_problems(config: dict[str, Any]) -> list[str]:
+    """Workers run as their own bucket-only identity, not the head's."""
+    problems = []
+    for name, node in config["available_node_types"].items():
+        if name == config["head_node_type"]:
+            continue
+        cfg = node.get("node_config") or {}
+        names = [(cfg.get("IamInstanceProfile") or {}).get("Arn", "")]
+        names += [account.get("email", "") for account in cfg.get("serviceAccounts") or []]
+        if any(head in n for n in names for head in HEAD_IDENTITIES):
+            problems.append(f"{name}: runs as the head's identity ({', '.join(n for n in names if n)})")
+    return problems
+
+
+def reproducibility_problems(config: dict[str, Any]) -> list[str]:
+    """Every node gets the same software whenever it starts: the uv installer and the Python patch
+    release are pinned (Ray refuses a worker whose Python differs from the head's), and a GCP disk
+    image is named, not a family (which resolves to its newest image at each launch)."""
+    problems = []
+    text = "\n".join(command for _, command in commands(config))
+    if "astral.sh/uv/install.sh" in text or not re.search(r"astral\.sh/uv/\d+\.\d+\.\d+/install\.sh", text):
+        problems.append("the uv installer is not pinned to a version (astral.sh/uv/X.Y.Z/install.sh)")
+    for python in re.findall(r"uv venv[^\n]*--python\s+(\S+)", text):
+        if not re.fullmatch(r"3\.\d+\.\d+", python):
+            problems.append(f"uv venv --python {python}: pin the patch release (e.g. 3.11.13)")
+    for name, node in config["available_node_types"].items():
+        for disk in (node.get("node_config") or {}).get("disks") or []:
+            image = (disk.get("initializeParams") or {}).get("sourceImage", "")
+            if "/family/" in image:
+                problems.append(f"{name}: sourceImage {image} is a family; pin an image")
+    return problems
+
+
+def network_problems(config: dict[str, Any]) -> list[str]:
+    """AWS: every node type names its security group and subnets by id, so Ray never creates a group
+    (with SSH open to 0.0.0.0/0) because it looked in another VPC."""
+    if config["provider"]["type"] != "aws":
+        return []
+    return [f"{name}: no {key}" for name, node in config["available_node_types"].items()
+            for key in ("SecurityGroupIds", "SubnetIds") if not (node.get("node_config") or {}).get(key)]
+
+
 def worker_problems(prepared: dict[str, Any]) -> list[str]:
     """min_workers <= max_workers (each node type and in total); a CPU head; GPU worker types whose
     advertised GPUs match the machine."""
@@ -451,6 +497,25 @@ def test_the_bucket_is_the_shared_storage(config):
 
 def test_workers(config):
     assert worker_problems(ray_prepare_and_validate(config)) == []
+    assert worker_identity_problems(config) == []
+    assert network_problems(config) == []
+
+
+def test_every_node_gets_the_same_software(config):
+    assert reproducibility_problems(config) == []
+
+
+def test_the_walk_through_names_each_known_trap():
+    """docs/cluster.md: the AWS commands name the region and VPC; GCP grants a role with
+    storage.buckets.get; TensorBoard reads gs:// only with gcsfs; rotating the token deletes the old
+    one first; clients set RAY_AUTH_MODE=token; GPU quotas; a missing token file's traceback."""
+    doc = (ROOT / "docs" / "cluster.md").read_text()
+    create = re.search(r"aws ec2 create-security-group[^`]*?--query", doc, re.S).group(0)
+    assert "--region" in create and "--vpc-id" in create
+    assert all("--region" in line for line in re.findall(r"aws ec2 authorize-security-group-ingress.*", doc))
+    assert "roles/storage.legacyBucketReader" in doc and "storage.buckets.get" in doc
+    assert "gcsfs" in doc and "rm ~/.ray/auth_token" in doc and "export RAY_AUTH_MODE=token" in doc
+    assert "GPUS_ALL_REGIONS" in doc and "G and VT instances" in doc and "traceback" in doc
 
 
 def test_commands_are_valid_bash(config):
@@ -568,6 +633,27 @@ def test_bucket_access_check_catches_workers_without_credentials(broken):
     assert any(p.startswith("gpu_worker:") for p in problems)
     if broken["provider"]["type"] == "gcp":
         assert any(p.startswith("gpu_worker_4x:") for p in problems)
+
+
+def test_identity_network_and_pin_checks_catch_their_traps(broken):
+    nodes = broken["available_node_types"]
+    if broken["provider"]["type"] == "aws":
+        nodes["gpu_worker"]["node_config"]["IamInstanceProfile"]["Arn"] = \
+            "arn:aws:iam::1:instance-profile/ray-autoscaler-v1"
+        del nodes["gpu_worker_4x"]["node_config"]["SubnetIds"]
+        assert network_problems(broken) == ["gpu_worker_4x: no SubnetIds"]
+    else:
+        account = nodes["gpu_worker"]["node_config"]["serviceAccounts"][0]
+        account["email"] = "ray-autoscaler-sa-v1@p.iam.gserviceaccount.com"
+        disk = nodes["gpu_worker_4x"]["node_config"]["disks"][0]["initializeParams"]
+        disk["sourceImage"] = "projects/deeplearning-platform-release/global/images/family/x"
+        assert any("is a family" in p for p in reproducibility_problems(broken))
+    assert [p.split(":")[0] for p in worker_identity_problems(broken)] == ["gpu_worker"]
+    broken["setup_commands"] = [re.sub(r"astral\.sh/uv/[\d.]+/", "astral.sh/uv/", c).replace("--python 3.11.13",
+                                                                                        "--python 3.11")
+                                for c in broken["setup_commands"]]
+    problems = reproducibility_problems(broken)
+    assert any("uv installer" in p for p in problems) and any("--python 3.11:" in p for p in problems)
 
 
 def test_worker_check_catches_min_above_max(broken):

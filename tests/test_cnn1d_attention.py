@@ -287,3 +287,18 @@ def test_learns_synthetic_mfcc_problem() -> None:
     # Control: the same training on shuffled labels stays near chance, so the check above can fail.
     _, control = _train_and_score(shuffle_labels=True)
     assert control < 0.5, control
+
+
+def test_pooling_covers_only_each_items_valid_frames():
+    """With ``lengths`` the time pooling averages the first ``output_frames(length)`` frames of each
+    item; full lengths change nothing."""
+    model = make().eval()
+    x = torch.randn(3, model.in_channels, 50)
+    lengths = torch.tensor([50, 33, 9])
+    with torch.no_grad():
+        features = model.forward_features(x)
+        expected = torch.stack([features[i, :, : model.output_frames(int(n))].mean(dim=-1)
+                                for i, n in enumerate(lengths)])
+        torch.testing.assert_close(model(x, lengths), model.classifier(expected))
+        torch.testing.assert_close(model(x, torch.full((3,), 50)), model(x))
+        assert not torch.allclose(model(x, lengths)[2], model(x)[2], atol=1e-4)

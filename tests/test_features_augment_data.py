@@ -72,12 +72,37 @@ def test_train_batches_give_every_rank_full_batches_of_one_permutation():
         TrainBatches([], 4, 1, 20)
 
 
-def test_eval_batches_cover_whole_utterances_of_equal_length():
+def test_eval_batches_cover_whole_utterances_of_equal_length_when_exact():
     examples = _examples(13)
     seen = []
-    for x, _, keys in eval_batches(examples, max_batch=2):
+    for x, _, lengths, keys in eval_batches(examples, max_batch=2, bucket=1):
         assert x.shape[0] == len(keys) <= 2
         assert len({next(e for e in examples if e.key == k).mel.shape[1] for k in keys}) == 1
-        assert x.shape[-1] == next(e for e in examples if e.key == keys[0]).mel.shape[1]  # no crop
+        assert x.shape[-1] == next(e for e in examples if e.key == keys[0]).mel.shape[1]  # no crop, no pad
+        assert lengths.tolist() == [x.shape[-1]] * len(keys)
         seen += keys
     assert sorted(seen) == sorted(e.key for e in examples)
+
+
+def test_eval_batches_pad_each_bucket_and_keep_every_frame():
+    """Lengths 10..59 frames in buckets of 16: each utterance zero-padded to the next multiple of 16,
+    batches of up to 8 of one bucket; every utterance once, its frames untouched; an utterance's
+    padding does not depend on the others in the set (so not on how workers split it)."""
+    examples = [Example(f"k{n:02d}", torch.randn(4, n), n % 3) for n in range(59, 9, -1)]
+    by_key = {e.key: e for e in examples}
+    seen, padded = [], {}
+    for x, y, lengths, keys in eval_batches(examples, max_batch=8, bucket=16):
+        assert x.shape[0] == len(keys) <= 8 and x.shape[-1] % 16 == 0
+        for i, key in enumerate(keys):
+            n = by_key[key].mel.shape[1]
+            assert lengths[i] == n and y[i] == by_key[key].label and x.shape[-1] == -(-n // 16) * 16
+            assert torch.equal(x[i, 0, :, :n], by_key[key].mel.float()) and not x[i, 0, :, n:].any()
+            padded[key] = x[i]
+        seen += keys
+    assert seen == sorted(by_key)  # sorted by length
+    assert len(list(eval_batches(examples, max_batch=8, bucket=16))) == 7  # 1 + 2 + 2 + 2; 50 exact-length
+    half = examples[::2]  # what one of two workers holds
+    for x, _, _, keys in eval_batches(half, max_batch=3, bucket=16):
+        assert all(torch.equal(x[i], padded[k]) for i, k in enumerate(keys))
+    with pytest.raises(ValueError, match="bucket >= 1"):
+        next(eval_batches(examples, bucket=0))

@@ -275,3 +275,22 @@ def test_count_parameters() -> None:
     model.classifier.weight.requires_grad_(False)
     assert count_parameters(model, trainable_only=True) == total - model.classifier.weight.numel()
     assert count_parameters(model) == total
+
+
+def test_pooling_covers_only_each_items_valid_frames():
+    """With ``lengths`` (a zero-padded evaluation batch) the global average pooling averages the fused
+    map's first ceil(length / 4) columns of each item, nothing after; full lengths change nothing."""
+    from fixtures import tiny_emohrnet
+
+    model = tiny_emohrnet().eval()
+    x = torch.randn(3, 1, 32, 48)
+    lengths = torch.tensor([48, 37, 21])
+    for n in lengths[1:]:
+        x[lengths.tolist().index(int(n)), :, :, n:] = 0
+    with torch.no_grad():
+        fused = model.forward_features(x)
+        expected = torch.stack([fused[i, :, :, : math.ceil(int(n) / 4)].mean(dim=(1, 2))
+                                for i, n in enumerate(lengths)])
+        torch.testing.assert_close(model(x, lengths), model.classifier(expected))
+        torch.testing.assert_close(model(x, torch.full((3,), 48)), model(x))
+        assert not torch.allclose(model(x, lengths)[2], model(x)[2], atol=1e-4)  # the padding was left out

@@ -57,3 +57,20 @@ def test_fractional_gpus_per_trial_pack_trials_on_one_gpu(capsys):
     assert TrialResources(4, 2, 1.0).backend == "nccl"
     assert TrialResources(2, 1, 0.0).backend == "gloo"
     assert parse_args(["--gpus-per-trial", "4", "--workers", "4"]).gpus_per_worker == 1
+
+
+def test_the_tensorboard_hint_copies_a_bucket_with_its_own_cloud_tool():
+    from types import SimpleNamespace
+
+    from tune.search import tensorboard_command
+
+    def bucket(uri):  # what tensorboard_command reads of a Location, without reaching the cloud
+        return SimpleNamespace(is_local=False, uri=uri, name=uri.rsplit("/", 1)[1])
+
+    assert "gcloud storage rsync -r gs://b/emohrnet/x ./x" in tensorboard_command(bucket("gs://b/emohrnet/x"))
+    assert "aws s3 sync s3://b/emohrnet/x ./x" in tensorboard_command(bucket("s3://b/emohrnet/x?region=eu"))
+    assert "aws s3" not in tensorboard_command(bucket("gs://b/emohrnet/x"))
+
+
+def test_compile_is_a_search_option_passed_to_training():
+    assert parse_args(["--compile"]).compile is True and parse_args([]).compile is False

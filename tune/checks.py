@@ -119,3 +119,77 @@ def check_gpus(args: argparse.Namespace, total: dict[str, float]) -> None:
         raise ConfigError(f"--gpus-per-worker {args.gpus_per_worker:g} x --workers {args.workers}: a trial needs "
                           f"{need:g} GPUs and the cluster has {have:g} (allowed: at most {have:g} per trial; "
                           "leave the GPU options out to train on CPUs)")
+
+
+PRE_AMPERE = ("T4", "V100", "P100", "P4", "K80")
+"""Cards without native bf16 (compute capability below 8.0): ``--amp auto`` trains them in float32."""
+
+
+def shared_gpu_warning(args: argparse.Namespace) -> str | None:
+    """A warning when the workers of one trial share a GPU (``0 < --gpus-per-worker < 1`` with several
+    workers): NCCL refuses two ranks on one device, so they synchronise gradients with gloo through
+    host memory, usually slower than one worker on that GPU."""
+    if 0 < args.gpus_per_worker < 1 and args.workers > 1:
+        return (f"--workers {args.workers} --gpus-per-worker {args.gpus_per_worker:g}: the workers of a trial share "
+                "GPUs, so their gradients go through gloo and host memory (NCCL refuses two ranks on one GPU); "
+                "one worker per GPU is usually faster: --workers 1 --gpus-per-trial <the same GPUs per trial>")
+    return None
+
+
+def check_gpu_memory(args: argparse.Namespace, gpus: list[tuple[str, float]]) -> None:
+    """Refuse a packing of workers on a GPU (``--gpus-per-worker`` below 1) whose estimated peak memory
+    (:func:`emohrnet.memory.estimate_worker_bytes`, the largest searched width) does not fit the GPU.
+
+    Args:
+        args: the search's options.
+        gpus: ``(name, bytes)`` of each kind of GPU the trials may land on (the local GPUs, or the
+            cluster's by Ray's ``accelerator_type``); none: nothing is checked.
+
+    Raises:
+        ConfigError: naming ``--gpus-per-worker``, the estimate and what fits.
+    """
+    if not (0 < args.gpus_per_worker < 1) or not gpus:
+        return
+    import torch
+
+    from emohrnet.memory import check_packing, estimate_worker_bytes
+    from emohrnet.models import build_model, width_preset
+
+    frames = max(1, round(args.segment_seconds * 100))  # 10 ms hop
+    per_worker = max(1, args.batch_size // args.workers)
+    models = []
+    if args.model in ("emohrnet", "any"):
+        with torch.device("meta"):
+            models.append((build_model("emohrnet", 8, widths=list(width_preset(max(args.widths))),
+                                       stem_channels=args.stem_channels, blocks_per_branch=args.blocks,
+                                       modules=list(args.modules)), (per_worker, 1, args.n_mels, frames)))
+    for name, total in gpus:
+        bf16 = args.amp == "bf16" or (args.amp == "auto" and not any(card in name.upper() for card in PRE_AMPERE))
+        for model, shape in models:
+            problem = check_packing(estimate_worker_bytes(model, shape, amp=bf16), args.gpus_per_worker, total, name)
+            if problem:
+                raise ConfigError(problem)
+
+
+def cluster_gpus(total: dict[str, float]) -> list[tuple[str, float]]:
+    """``(name, bytes)`` of the GPU kinds in Ray's cluster resources (``accelerator_type:<name>``) whose
+    memory :data:`emohrnet.memory.GPU_MEMORY_GIB` knows."""
+    from emohrnet.memory import GPU_MEMORY_GIB
+
+    kinds = [key.split(":", 1)[1] for key in total if key.startswith("accelerator_type:")]
+    found = []
+    for kind in kinds:
+        known = next((gib for card, gib in GPU_MEMORY_GIB.items() if card.upper() == kind.upper()), None)
+        if known:
+            found.append((kind, known * 2 ** 30))
+    return found
+
+
+def local_gpus() -> list[tuple[str, float]]:
+    """``(name, bytes)`` of this machine's CUDA devices."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    return [(torch.cuda.get_device_name(i), float(torch.cuda.get_device_properties(i).total_memory))
+            for i in range(torch.cuda.device_count())]

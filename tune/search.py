@@ -45,7 +45,17 @@ from shards.build import (
     parse_corpus_options,
 )
 
-from .checks import ConfigError, check_args, check_fold, check_gpus, experiment_name
+from .checks import (
+    ConfigError,
+    check_args,
+    check_fold,
+    check_gpu_memory,
+    check_gpus,
+    cluster_gpus,
+    experiment_name,
+    local_gpus,
+    shared_gpu_warning,
+)
 from .console import make_progress, quiet_console
 from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED, baseline_points, search_space
 from .state import ExperimentLock, Signatures, make_signer, verify_experiment
@@ -87,6 +97,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
                    help="mixed precision: auto (bf16 autocast where the device has native bf16: CUDA capability "
                    ">= 8.0, CPUs with AVX-512 BF16 or AMX), bf16, or off (float32) (default auto)")
+    p.add_argument("--compile", action="store_true",
+                   help="run each training step through torch.compile: fewer kernel launches for a launch-bound "
+                   "GPU step (W18), at the cost of a slow first epoch while it compiles (default off)")
     p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                    help="learning rate over the epochs: constant (the paper's) or cosine decay to 0 (default constant)")
     p.add_argument("--fold", type=int_at_least(0), default=0,
@@ -252,6 +265,7 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
         import torch
 
         check_gpus(args, {"GPU": torch.cuda.device_count()})  # the local Ray will have these GPUs
+        check_gpu_memory(args, local_gpus())
     if args.resume:
         exp_dir = find_experiment(storage, args)
         signatures = verify_experiment(exp_dir)
@@ -268,6 +282,8 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
             args.study_storage = local_study_url(name)
             log(f"Optuna study: {args.study_storage} (SQLite cannot live in a bucket; on a cluster pass "
                 "--study-storage postgresql://... so any machine can resume the search)")
+    if shared_gpu_warning(args):
+        log(f"warning: {shared_gpu_warning(args)}")
     shard_dirs, manifests = {}, {}
     for model in (MODELS if args.model == "any" else (args.model,)):
         kind = MODEL_FEATURES[model]
@@ -311,10 +327,12 @@ def _run(args, exp_dir: Location, storage: Location, signatures: Signatures, sha
         total = init_ray(args)
         stop_on_sigterm()  # ray.init replaced the handler with one that exits mid-write
         check_gpus(args, total)
+        if args.address or os.environ.get("RAY_ADDRESS"):
+            check_gpu_memory(args, cluster_gpus(total))
         fixed = {"shard_dirs": shard_dirs, "protocol": args.protocol, "fold": args.fold,
                  "epochs": args.epochs, "batch_size": args.batch_size, "stem_channels": args.stem_channels,
                  "blocks_per_branch": args.blocks, "modules": args.modules, "segment_seconds": args.segment_seconds,
-                 "seed": args.seed, "amp": getattr(args, "amp", "auto"),
+                 "seed": args.seed, "amp": getattr(args, "amp", "auto"), "compile": getattr(args, "compile", False),
                  "lr_schedule": getattr(args, "lr_schedule", "constant"), "beta1": PAPER_FIXED["beta1"],
                  "beta2": PAPER_FIXED["beta2"], "weight_decay": PAPER_FIXED["weight_decay"]}
         if args.model != "any":
@@ -425,8 +443,11 @@ def tensorboard_command(exp_dir: Location) -> str:
     the bucket)."""
     if exp_dir.is_local:
         return f"tensorboard --logdir {exp_dir}"
+    uri = exp_dir.uri.split("?")[0]
+    sync = (f"gcloud storage rsync -r {uri} ./{exp_dir.name}" if uri.startswith("gs://")
+            else f"aws s3 sync {uri} ./{exp_dir.name}" if uri.startswith("s3://") else f"copy {uri}")
     return (f"tensorboard --logdir /tmp/ray/session_latest/artifacts  (this machine's copy of {exp_dir}; "
-            f"or sync it: aws s3 sync {exp_dir.uri.split('?')[0]} ./{exp_dir.name})")
+            f"or sync it: {sync})")
 
 
 def find_experiment(storage: Location, args: argparse.Namespace) -> Location:

@@ -138,9 +138,9 @@ class Signatures:
         del known[:-_KEEP]
         return True
 
-    def save(self, folder: Location | None = None) -> None:
-        """Write ``state-signatures.json`` (atomically) into the experiment folder, or ``folder``."""
-        ((folder or self.exp_dir) / SIGNATURES).write_text(json.dumps({"version": 1, "files": self.files}, indent=1))
+    def save(self) -> None:
+        """Write ``state-signatures.json`` (atomically)."""
+        (self.exp_dir / SIGNATURES).write_text(json.dumps({"version": 1, "files": self.files}, indent=1))
 
     def sign_file(self, relpath: str) -> None:
         """Sign one file of the experiment folder as it is now, and save: ``tuner.pkl``, which Ray
@@ -212,9 +212,9 @@ def make_signer(signatures: Signatures, staging=None):
     Ray saves its state into a local staging folder (the trials' state, the searcher's, then each
     callback's :meth:`get_state`) and only then copies the folder to the experiment folder. This
     callback's ``get_state`` signs every state file in the staging folder and saves the signatures
-    in both folders (a resume's staging folder starts as a download of the experiment folder, and
-    its stale ``state-signatures.json`` would be uploaded over the current one), so no version of a
-    state file reaches the experiment folder unsigned. Nothing is signed from the
+    in the experiment folder, so no version of a state file reaches the experiment folder unsigned.
+    A resume's staging folder starts as a download of the experiment folder, signatures included;
+    that copy is deleted, so Ray never uploads stale signatures over the current ones. Nothing is signed from the
     experiment folder itself: a file planted there while the search runs stays unsigned.
 
     Args:
@@ -234,10 +234,14 @@ def make_signer(signatures: Signatures, staging=None):
         def get_state(self) -> None:
             # called by Ray after it wrote its state to the staging folder and before the upload
             folders = find()
+            for folder in folders:
+                # a resume's staging folder starts with a copy of the signatures, which Ray would upload
+                # over the current ones: the file lives in the experiment folder only
+                stale = folder / SIGNATURES
+                if stale.exists():
+                    stale.delete_file()
             if any([signatures.sign_changed({}, folder) for folder in folders]):
                 signatures.save()
-            for folder in folders:  # a resume's staging folder holds a copy that Ray would upload over ours
-                signatures.save(folder)
             return None  # nothing of this callback's own is saved
 
     return StateSigner()

@@ -44,6 +44,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .pooling import masked_mean
+
 CHANNEL_POOLINGS = ("avg_max", "avg")
 """Channel-attention descriptors: ``"avg_max"`` (CBAM, Woo et al. 2018) or ``"avg"`` (SE, Hu et al. 2018)."""
 
@@ -315,12 +317,15 @@ class CNN1DAttention(nn.Module):
             w_s = self.spatial_attention.attention(h * w_c)
         return {"channel": w_c.squeeze(-1), "spatial": w_s.squeeze(1)}
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Logits for a batch of MFCC sequences.
 
         Args:
             x: ``(batch, in_channels, frames)`` or ``(batch, 1, in_channels, frames)`` float32, any
                 ``frames >= 1``.
+            lengths: ``(batch,)`` valid frames of each item of a zero-padded batch
+                (:func:`emohrnet.data.eval_batches`): the global average pooling then covers only
+                :meth:`output_frames` of them. ``None``: every frame is valid.
 
         Returns:
             logits ``(batch, num_classes)`` (no softmax).
@@ -332,5 +337,6 @@ class CNN1DAttention(nn.Module):
             In training mode BatchNorm needs more than one value per channel, so a batch of one
             1-frame item fails in PyTorch's BatchNorm (``batch * frames >= 2`` is needed in every block).
         """
-        pooled = self.forward_features(x).mean(dim=-1)
+        features = self.forward_features(x)
+        pooled = features.mean(dim=-1) if lengths is None else masked_mean(features, self.output_frames(lengths))
         return self.classifier(self.dropout(pooled))

@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .pooling import masked_mean
+
 BOTTLENECK_EXPANSION = 4
 """Channel expansion of the stage-1 Bottleneck blocks (HRNet / ResNet)."""
 
@@ -441,11 +443,15 @@ class EmoHRNet(nn.Module):
         with torch.no_grad():
             return [tuple(b.shape) for b in self.forward_branches(x)]  # type: ignore[misc]
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Logits for a batch of spectrograms.
 
         Args:
             x: ``(batch, in_channels, n_mels, frames)`` float32, any ``n_mels, frames >= 1``.
+            lengths: ``(batch,)`` valid frames of each item of a zero-padded batch
+                (:func:`emohrnet.data.eval_batches`): the global average pooling then covers only the
+                fused map's columns of those frames (``ceil(length / 4)`` after the stem). ``None``:
+                every frame is valid.
 
         Returns:
             logits ``(batch, num_classes)`` (no softmax).
@@ -458,8 +464,12 @@ class EmoHRNet(nn.Module):
             whose lowest-resolution branch is 1x1 (e.g. 1-4 frames) fails in PyTorch's BatchNorm.
         """
         fused = self.forward_features(x)
-        pooled = fused.mean(dim=(2, 3))
+        if lengths is None:
+            pooled = fused.mean(dim=(2, 3))
+        else:
+            pooled = masked_mean(fused, -(-lengths // 4))  # each stem conv: n -> ceil(n / 2)
         return self.classifier(self.dropout(pooled))
+
 
 
 def _make_transition(prev: Sequence[int], cur: Sequence[int]) -> nn.ModuleList:
