@@ -399,7 +399,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
     from ray.train import Checkpoint
 
-    from shards.build import read_manifest
+    from .manifest import read_manifest
 
     cfg = TrainConfig.from_dict(config)
     ctx = ray.train.get_context()

@@ -49,17 +49,13 @@ from emohrnet.corpora import CorpusError, Skipped, Utterance, check_options, cor
 from emohrnet.features import FeatureConfig
 from emohrnet.frontend import front_end
 from emohrnet.location import Location, is_uri
+from emohrnet.manifest import MANIFEST, ShardError, manifest_digest, read_manifest
 from emohrnet.mfcc import MfccConfig
 from emohrnet.storage import atomic_write_text, sha256_file
 from emohrnet.wave_augment import WaveAugmentConfig, augmented_copies
 
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 STAGING = ".building"
-
-
-class ShardError(RuntimeError):
-    """Shards that cannot be used (missing manifest, checksum mismatch) or cannot be written."""
 
 
 @dataclass
@@ -191,42 +187,6 @@ def _dedupe(utterances: list[Utterance]) -> tuple[list[Utterance], list[Skipped]
 
 
 # --------------------------------------------------------------------------- reuse
-def read_manifest(shard_dir: str | Path | Location) -> dict[str, Any]:
-    """Load ``manifest.json`` of a shard folder (a local path or an object-store URI).
-
-    Raises:
-        ShardError: no manifest (not a shard folder, or an interrupted build), or a manifest that
-            does not match its own digest (:func:`manifest_digest`: edited after the build); the
-            message says to run ``python -m shards.build``.
-    """
-    path = Location(shard_dir) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except OSError as err:
-        if not isinstance(err, FileNotFoundError):
-            raise ShardError(f"{path}: cannot read the manifest ({err})") from None
-        raise ShardError(
-            f"{path}: no manifest; this folder holds no finished shard build. "
-            "Build it with: python -m shards.build --dataset NAME --data-root DIR"
-        ) from None
-    except json.JSONDecodeError as err:
-        raise ShardError(f"{path}: unreadable manifest ({err}); delete the folder and build again") from None
-    if not isinstance(manifest, dict) or manifest.get("digest") != manifest_digest(manifest):
-        why = ("has no digest (not written by this version of shards.build)"
-               if isinstance(manifest, dict) and "digest" not in manifest else
-               "does not match its digest: it was edited after the build (class list, features, folds or counts)")
-        raise ShardError(f"{path}: the manifest {why}; its shards cannot be trusted. Rebuild them: "
-                         "python -m shards.build --dataset NAME --data-root DIR --force (or delete the folder)")
-    return manifest
-
-
-def manifest_digest(manifest: dict[str, Any]) -> str:
-    """sha256 of the manifest's canonical JSON without its ``digest`` field: written into the
-    manifest by the build, so an edited class list or feature setting is detected when read."""
-    body = {k: v for k, v in manifest.items() if k != "digest"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def verify_shards(shard_dir: str | Path | Location, manifest: dict[str, Any]) -> list[str]:
     """Check every shard listed in the manifest against its sha256 (local or object store).
 

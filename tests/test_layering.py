@@ -1,0 +1,27 @@
+"""The library stands alone: nothing under ``emohrnet/`` imports the command-line packages
+``shards`` or ``tune`` (they import the library, never the other way round)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+LIBRARY = Path(__file__).resolve().parents[1] / "emohrnet"
+
+
+def _imported_packages(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_library_imports_neither_shards_nor_tune():
+    files = sorted(LIBRARY.rglob("*.py"))
+    assert len(files) > 20
+    offending = {str(f.relative_to(LIBRARY.parent)): sorted(_imported_packages(f) & {"shards", "tune"})
+                 for f in files if _imported_packages(f) & {"shards", "tune"}}
+    assert offending == {}
