@@ -171,10 +171,19 @@ def init_ray(args: argparse.Namespace) -> dict[str, float]:
     address = args.address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address)
-    else:
-        need = args.workers * args.cpus_per_worker + 1
-        start_local_ray(max(os.cpu_count() or 1, math.ceil(need)))
-    return ray.cluster_resources()
+        return ray.cluster_resources()
+    need = args.workers * args.cpus_per_worker + 1
+    start_local_ray(max(os.cpu_count() or 1, math.ceil(need)) + SPARE_CPUS)
+    total = dict(ray.cluster_resources())
+    total["CPU"] = total.get("CPU", 0) - SPARE_CPUS  # the trials' concurrency is sized without the spare
+    return total
+
+
+SPARE_CPUS = 1
+"""Logical CPUs a local search's Ray gets beyond what it sizes its trials for. Ray Train can leave a
+worker group's placement group reserved when its controller dies during shutdown (seen on a 2-core
+machine: the next trial's "worker group startup timed out" over and over); with no spare, that one
+CPU would stall every later trial."""
 
 
 def start_local_ray(num_cpus: int) -> None:
