@@ -291,8 +291,9 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
             args.study_storage = local_study_url(name)
             log(f"Optuna study: {args.study_storage} (SQLite cannot live in a bucket; on a cluster pass "
                 "--study-storage postgresql://... so any machine can resume the search)")
-    if shared_gpu_warning(args):
-        log(f"warning: {shared_gpu_warning(args)}")
+    warning = shared_gpu_warning(args)
+    if warning:
+        log(f"warning: {warning}")
     shard_dirs, manifests = {}, {}
     for model in (MODELS if args.model == "any" else (args.model,)):
         kind = MODEL_FEATURES[model]

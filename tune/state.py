@@ -148,15 +148,12 @@ class Signatures:
         self.add(relpath, (self.exp_dir / relpath).read_bytes())
         self.save()
 
-    def sign_changed(self, seen: dict[str, tuple], folder: Location | None = None) -> bool:
-        """Sign the state files in ``folder`` (default: the experiment folder; else a copy of it, Ray's
-        staging folder) whose ``(mtime, size)`` differ from ``seen`` (updated in place; ``{}`` signs
-        them all); returns whether a new version was signed (not saved)."""
+    def sign_folder(self, folder: Location) -> bool:
+        """Sign the state files in ``folder`` (a copy of the experiment folder: Ray's staging folder);
+        returns whether a new version was signed (not saved)."""
         changed = False
-        for rel, loc, stamp in _state_files(folder or self.exp_dir):
-            if seen.get(rel) != stamp:
-                seen[rel] = stamp
-                changed |= self.add(rel, loc.read_bytes())
+        for rel, loc, _ in _state_files(folder):
+            changed |= self.add(rel, loc.read_bytes())
         return changed
 
     def unsigned(self, folder: Location | None = None) -> list[str]:
@@ -240,7 +237,7 @@ def make_signer(signatures: Signatures, staging=None):
                 stale = folder / SIGNATURES
                 if stale.exists():
                     stale.delete_file()
-            if any([signatures.sign_changed({}, folder) for folder in folders]):
+            if any([signatures.sign_folder(folder) for folder in folders]):
                 signatures.save()
             return None  # nothing of this callback's own is saved
 
