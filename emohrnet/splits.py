@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sklearn.model_selection import train_test_split
-
 PROTOCOLS = ("speaker", "random")
 
 
@@ -96,12 +94,21 @@ def speaker_split(entries: Sequence[dict[str, Any]], groups: Sequence[Sequence[s
         parts[part].append(e["key"])
     if n == 2:
         pool = [e for e in entries if e["speaker"] not in test_s]
-        train, val = train_test_split([e["key"] for e in pool], test_size=0.1, random_state=fold,
+        train, val = _train_test_split([e["key"] for e in pool], test_size=0.1, random_state=fold,
                                       stratify=[e["label"] for e in pool])
         parts["train"], parts["val"] = sorted(train), sorted(val)
     speaker_of = {e["key"]: e["speaker"] for e in entries}
     speakers = {name: sorted({speaker_of[k] for k in keys}) for name, keys in parts.items()}
     return Split("speaker", fold, parts["train"], parts["val"], parts["test"], speakers)
+
+
+def _train_test_split(*arrays, **options):
+    """``sklearn.model_selection.train_test_split``, imported on first use: importing scikit-learn
+    costs about 0.65 s of CPU, paid otherwise by every Ray Train worker and trial process, while only
+    the random and two-speaker protocols split with it."""
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(*arrays, **options)
 
 
 def random_split(
@@ -119,9 +126,9 @@ def random_split(
     """
     keys = [e["key"] for e in entries]
     labels = [e["label"] for e in entries]
-    rest, test, rest_y, _ = train_test_split(keys, labels, test_size=test_fraction, stratify=labels,
+    rest, test, rest_y, _ = _train_test_split(keys, labels, test_size=test_fraction, stratify=labels,
                                              random_state=seed)
-    train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), stratify=rest_y,
+    train, val = _train_test_split(rest, test_size=val_fraction / (1 - test_fraction), stratify=rest_y,
                                   random_state=seed)
     speaker_of = {e["key"]: e["speaker"] for e in entries}
     speakers = {name: sorted({speaker_of[k] for k in part}) for name, part in

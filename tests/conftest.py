@@ -1,7 +1,12 @@
 """Shared test settings and fixtures: an isolated ``EMOHRNET_HOME``, Ray Train's worker polling
 every 0.1 s (its 2 s default adds seconds to every trial's start and end) and no preemption watcher
-(a cloud spot-instance feature: one more actor process per Ray Train run), one tiny real search
-shared by the test files that read a finished experiment, a tiny model, two torch threads."""
+(a cloud spot-instance feature: one more actor process per Ray Train run), one Ray cluster that the
+in-process searches join with ``--address`` (a Ray start costs about 7 s on 2 cores), one tiny real
+search shared by the test files that read a finished experiment, a tiny model, two torch threads.
+
+The local Ray that a search starts itself (loopback listeners, spare CPU, shut down at the end) is
+exercised by the searches the tests run as subprocesses (test_resume, test_object_store) and by
+test_bad_options."""
 
 from __future__ import annotations
 
@@ -29,11 +34,45 @@ def _isolated_home(tmp_path_factory):
             os.environ[key] = value
 
 
+CLUSTER_CPUS = 4
+"""Logical CPUs of the shared cluster: one trial of 2 DDP workers (its driver and its workers), or two
+trials of 1 worker, at a time."""
+
+
 @pytest.fixture(scope="session")
-def tiny_search(tmp_path_factory):
+def ray_cluster(_isolated_home):
+    """One Ray cluster (``ray.cluster_utils.Cluster``: a real GCS, raylet and dashboard; a head node
+    of :data:`CLUSTER_CPUS` logical CPUs) for the whole session, started on first use after the
+    settings above (its workers inherit them). A test joins it with ``--address`` (or
+    ``ray.init(address=...)``) and leaves it with ``ray.shutdown()``; a test that adds a node removes
+    it; the cluster stops at the end."""
+    import socket
+
+    from ray.cluster_utils import Cluster
+
+    with socket.socket() as sock:  # a free dashboard port: 8265 may be taken by another Ray here
+        sock.bind(("127.0.0.1", 0))
+        dashboard_port = sock.getsockname()[1]
+    cluster = Cluster(initialize_head=True, connect=False,
+                      head_node_args={"num_cpus": CLUSTER_CPUS, "dashboard_port": dashboard_port,
+                                      "dashboard_host": "127.0.0.1"})
+    try:
+        yield cluster
+    finally:
+        cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_address(ray_cluster):
+    """The GCS address of the session's cluster (:func:`ray_cluster`)."""
+    return ray_cluster.address
+
+
+@pytest.fixture(scope="session")
+def tiny_search(tmp_path_factory, ray_address):
     """One tiny real search on the synthetic corpus, shared by the tests that read a finished
-    experiment (test_search, test_evaluate_report): 4 trials x 3 epochs, 2 DDP workers, ASHA with
-    grace period 1. Returns ``(summary, experiment folder)``."""
+    experiment (test_search, test_evaluate_report): 3 trials x 3 epochs, 2 DDP workers, ASHA with
+    grace period 1, on the session's cluster. Returns ``(summary, experiment folder)``."""
     import ray
     from fixtures import SEARCH_EPOCHS, SEARCH_TRIALS, TINY_SEARCH
 
@@ -41,7 +80,8 @@ def tiny_search(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("search")
     args = parse_args([*TINY_SEARCH, "--num-samples", str(SEARCH_TRIALS), "--epochs", str(SEARCH_EPOCHS),
-                       "--grace-period", "1", "--storage-path", str(out), "--name", "tiny"])
+                       "--grace-period", "1", "--storage-path", str(out), "--name", "tiny",
+                       "--address", ray_address])
     try:
         summary = run_search(args, log=lambda *a: None)
     finally:
@@ -75,3 +115,4 @@ def two_threads():
     """Two torch threads for a test (the training-step tests that exercise intra-op parallelism)."""
     with torch_threads(2):
         yield
+

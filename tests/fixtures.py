@@ -13,6 +13,8 @@ files of a tree cycle through formats by their index ``i`` within the tree (see
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ TINY_SEARCH = (
 """Flags of a tiny real search on the synthetic corpus (seconds per trial on 2 cores); add
 ``--num-samples``, ``--storage-path`` and ``--name``."""
 
-SEARCH_TRIALS, SEARCH_EPOCHS = 4, 3
+SEARCH_TRIALS, SEARCH_EPOCHS = 3, 3
 """Trials and epochs of the session's shared tiny search (conftest.py ``tiny_search``)."""
 
 RAVDESS_EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
@@ -480,3 +482,32 @@ def tiny_emohrnet(num_classes: int = 3, seed: int = 0):
 
     torch.manual_seed(seed)
     return build_model("emohrnet", num_classes, widths=list(width_preset(4)), **TINY_EMOHRNET)
+
+
+def listening_sockets(pgid: int) -> list[tuple[str, int, str]]:
+    """The TCP listeners ``(ip, port, process name)`` of every process in the process group ``pgid``
+    (a search started with ``start_new_session=True`` and the local Ray it started)."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["name"]):
+        try:
+            if os.getpgid(p.pid) != pgid:
+                continue
+            found += [(c.laddr.ip, c.laddr.port, p.info["name"]) for c in p.net_connections("inet")
+                      if c.status == psutil.CONN_LISTEN]
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
+
+
+def group_gone(pgid: int, wait_s: float = 30) -> bool:
+    """Whether every process of the group ``pgid`` has exited within ``wait_s`` seconds."""
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.5)
+    return False

@@ -1,12 +1,12 @@
 """Ray Train on real clusters: DDP across two nodes, and a worker killed mid-epoch.
 
-These start real Ray clusters (``ray.cluster_utils.Cluster`` for two nodes on this machine) and
-train a tiny EmoHRNet on a small synthetic corpus.
+These run on the session's real Ray cluster (``ray.cluster_utils.Cluster`` on this machine,
+conftest.py; a second node is added for the two-node run) and train a tiny EmoHRNet on a small
+synthetic corpus.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -54,19 +54,15 @@ def _fit(shard_dir, storage, name, workers, epochs, strategy="PACK", max_failure
 
 
 @pytest.mark.ray
-def test_two_node_ddp_matches_one_worker(shard_dir, tmp_path):
+def test_two_node_ddp_matches_one_worker(shard_dir, tmp_path, ray_cluster):
+    """The session's cluster with a second node added for this test (removed after it)."""
     import ray
-    from ray.cluster_utils import Cluster
     from ray.util.state import list_actors
 
-    with socket.socket() as sock:  # a free dashboard port: 8265 may be taken by another Ray on this machine
-        sock.bind(("127.0.0.1", 0))
-        dashboard_port = sock.getsockname()[1]
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "dashboard_port": dashboard_port})
-    cluster.add_node(num_cpus=1)
+    node = ray_cluster.add_node(num_cpus=1)
     try:
-        ray.init(address=cluster.address, runtime_env={"env_vars": {"RAY_ADDRESS": cluster.address}})
-        cluster.wait_for_nodes()
+        ray.init(address=ray_cluster.address, runtime_env={"env_vars": {"RAY_ADDRESS": ray_cluster.address}})
+        ray_cluster.wait_for_nodes()
         assert len([n for n in ray.nodes() if n["Alive"]]) == 2
         two = _fit(shard_dir, tmp_path, "two-nodes", workers=2, epochs=1, strategy="STRICT_SPREAD")
         workers = list_actors(filters=[("class_name", "=", "RayTrainWorker")], detail=True, limit=100)
@@ -74,7 +70,7 @@ def test_two_node_ddp_matches_one_worker(shard_dir, tmp_path):
         one = _fit(shard_dir, tmp_path, "one-worker", workers=1, epochs=1)
     finally:
         ray.shutdown()
-        cluster.shutdown()
+        ray_cluster.remove_node(node)
     assert two.error is None and one.error is None
     assert abs(two.metrics["train_loss"] - one.metrics["train_loss"]) < TRAIN_LOSS_TOLERANCE
     assert abs(two.metrics["val_loss"] - one.metrics["val_loss"]) < VAL_LOSS_TOLERANCE
@@ -82,19 +78,20 @@ def test_two_node_ddp_matches_one_worker(shard_dir, tmp_path):
 
 
 @pytest.mark.ray
-def test_killed_worker_restarts_from_last_checkpoint(tmp_path):
+def test_killed_worker_restarts_from_last_checkpoint(tmp_path, ray_address):
     """A search's trial (its own run_trial, its FailureConfig) whose DDP worker is killed mid-run
     restarts the worker group from the last checkpoint and still trains every epoch. The worker
-    killed is the trial's own: its PID from Ray's actor table, nothing else on the machine."""
+    killed is the trial's own: its PID from Ray's actor table (the session's cluster runs nothing
+    else meanwhile), nothing else on the machine."""
     import ray
     from fixtures import TINY_SEARCH
     from ray.util.state import list_actors
 
     from tune.search import parse_args, run_search
 
-    epochs = 4
+    epochs = 3
     args = parse_args([*TINY_SEARCH, "--num-samples", "1", "--epochs", str(epochs), "--grace-period", str(epochs),
-                       "--storage-path", str(tmp_path), "--name", "faulty"])
+                       "--storage-path", str(tmp_path), "--name", "faulty", "--address", ray_address])
     killed: dict[str, int] = {}
 
     def kill_a_worker_after_the_first_checkpoint():

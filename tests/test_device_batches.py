@@ -3,6 +3,8 @@ speed settings (device cache, bf16 autocast, channels_last)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from fixtures import tiny_emohrnet
@@ -311,6 +313,23 @@ def test_train_epoch_on_cached_batches_trains(amp, channels_last, two_threads):
     assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
     state = _cpu_state(model)
     assert all(v.is_contiguous() for v in state.values())  # checkpoints in the default memory format
+
+
+@pytest.mark.parametrize("amp", [False, True])
+def test_a_training_step_runs_its_convolutions_in_bf16_only_with_amp(amp, one_thread):
+    """``amp`` puts the training step's forward under bf16 autocast (the convolutions compute in bf16)
+    and leaves the parameters and the loss in float32."""
+    ex = [Example(f"k{i}", torch.randn(16, 40).half(), i % 3) for i in range(8)]
+    batches = TrainBatches(ex, 4, 1, 32, seed=0, device_cache=True, device="cpu")
+    model = tiny_emohrnet()
+    seen = []
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    total, count = train_epoch(model, batches.epoch(0), SpecAugment(AugmentConfig(freq_mask=2, time_mask=4)), opt,
+                               torch.device("cpu"), amp=amp)
+    assert seen and set(seen) == {torch.bfloat16 if amp else torch.float32}
+    assert all(p.dtype == torch.float32 for p in model.parameters()) and math.isfinite(total) and count == 4
 
 
 def test_evaluate_with_bf16_autocast_reports_float32_metrics(two_threads):

@@ -397,10 +397,11 @@ fails the tests instead of hanging them."""
 
 
 @pytest.fixture(scope="module")
-def done(tiny_search):
-    """``python -m tune.evaluate --folds 0,1 --epochs 1`` (its command line, exit status 0) on the
-    best.json of the session's tiny search (conftest.py, shared with test_search); returns the
-    search's summary, the experiment folder, the crossfold.json it wrote and what it printed."""
+def done(tiny_search, ray_address):
+    """``python -m tune.evaluate --folds 0,1 --epochs 1 --workers 1`` (its command line, exit status 0)
+    on the best.json of the session's tiny search (conftest.py, shared with test_search), on the
+    session's cluster (the two folds at once); returns the search's summary, the experiment folder,
+    the crossfold.json it wrote and what it printed."""
     import contextlib
     import io
 
@@ -413,7 +414,7 @@ def done(tiny_search):
     try:
         with contextlib.redirect_stdout(printed):
             code = evaluate.main(["--dataset", "synthetic", "--config", str(exp_dir / "best.json"),
-                                  "--folds", "0,1", "--epochs", "1"])
+                                  "--folds", "0,1", "--epochs", "1", "--workers", "1", "--address", ray_address])
     finally:
         watchdog.cancel()
         ray.shutdown()

@@ -12,7 +12,7 @@ import os
 
 import pytest
 import torch
-from fixtures import TINY_SEARCH, write_ravdess_tree
+from fixtures import TINY_SEARCH, group_gone, listening_sockets, write_ravdess_tree
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from emohrnet.checkpoint import load_model, save_checkpoint_file
@@ -138,14 +138,18 @@ def test_checkpoint_loads_from_the_bucket(s3, tmp_path):
 @pytest.mark.ray
 def test_search_with_its_storage_in_the_bucket(s3, tmp_path):
     """Results, checkpoints, TensorBoard logs and shards all land in the bucket; workers read the
-    shards from it; a search interrupted (SIGTERM) continues from the bucket with --resume. It runs
-    the paper's random protocol end to end (split seed 1)."""
+    shards from it; a search interrupted by SIGTERM (what kill, systemd and schedulers send) stops as
+    Ctrl+C does and continues from the bucket with --resume. Its console shows one line per finished
+    epoch (Ray's own output goes to search.log) and its local Ray listens on the loopback interface
+    only. It runs the paper's random protocol end to end (split seed 1)."""
+    import re
     import signal
     import subprocess
     import sys
 
     import ray
 
+    from emohrnet import paths
     from emohrnet.data import load_examples as load
     from emohrnet.predict import Predictor
     from emohrnet.splits import make_split
@@ -155,18 +159,34 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path):
     exp = Location(storage) / "s3-tiny"
     first = subprocess.Popen(
         [sys.executable, "-m", "tune.search", *TINY_SEARCH, "--num-samples", "2", "--workers", "1",
-         "--protocol", "random", "--fold", "1", "--storage-path", storage, "--name", "s3-tiny"],
+         "--epochs", "1", "--grace-period", "1", "--protocol", "random", "--fold", "1",
+         "--storage-path", storage, "--name", "s3-tiny"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines = []
     for line in first.stdout:  # the console: one line per epoch, one when a trial finishes
         lines.append(line)
         if line.rstrip().endswith(" finished"):
             break
+    listeners = listening_sockets(first.pid)
     first.send_signal(signal.SIGTERM)
     console = "".join(lines) + first.communicate(timeout=180)[0]
-    assert first.returncode == 130 and "--resume --name s3-tiny" in console, console[-3000:]
+    assert first.returncode == 130, console[-3000:]  # interrupted like Ctrl+C, state saved: no abort (134)
+    assert "Continue it with: python -m tune.search --resume --name s3-tiny" in console, console[-3000:]
+    assert group_gone(first.pid), "the search left processes behind after SIGTERM"
     finished = [line.split()[0] for line in lines if line.rstrip().endswith(" finished")]
     assert finished and not (exp / "best.json").exists()
+    # the console: one line per finished epoch, no Ray tables or worker logs (those are in search.log)
+    epoch_lines = [line for line in console.splitlines() if " epoch " in line]
+    assert epoch_lines and all(re.fullmatch(r"[0-9a-f]{8} epoch +\d+/1  train loss [\d.]+  val UA +[\d.]+%  "
+                                            r"best +[\d.]+%  +\d+ s", line) for line in epoch_lines), epoch_lines
+    assert "Trial status" not in console and "RayTrainWorker" not in console and "TrainingReport" not in console
+    assert len(console.splitlines()) < 30, console
+    ray_log = (paths.home() / "logs" / "s3-tiny" / "search.log").read_text()  # a bucket's is kept here
+    assert "RayTrainWorker" in ray_log and "Trial status" in ray_log
+    # a local search's Ray listens on the loopback interface only (GCS, raylets, workers, agents, dashboard)
+    names = {name for _, _, name in listeners}
+    assert {"gcs_server", "raylet"} <= names and len(listeners) >= 5, listeners
+    assert all(ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for ip, _, _ in listeners), listeners
 
     resumed = parse_args(["--resume", "--name", "s3-tiny", "--storage-path", storage])
     try:
@@ -197,7 +217,7 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path):
         local_events.write_bytes(Location(f"s3://{BUCKET}/{event_key}").read_bytes())
         acc = EventAccumulator(str(local_events))
         acc.Reload()
-        assert [e.step for e in acc.Scalars("ray/tune/val_ua")] == [1, 2]
+        assert [e.step for e in acc.Scalars("ray/tune/val_ua")] == [1]
     assert any(k.endswith("/checkpoint.pt") for k in keys)
     assert json.loads((exp / "search_args.json").read_text())["study_storage"].startswith("sqlite:///")
 

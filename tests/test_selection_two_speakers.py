@@ -17,13 +17,13 @@ EPOCHS = 8
 
 
 @pytest.mark.ray
-def test_saturated_validation_keeps_the_lowest_loss_epoch(tmp_path):
+def test_saturated_validation_keeps_the_lowest_loss_epoch(tmp_path, ray_address):
     import ray
 
     args = parse_args(["--corpus-option", "n_speakers=2", "--corpus-option", "n_per_class=12", "--model",
                        "cnn1d_attention", "--num-samples", "1", "--epochs", str(EPOCHS), "--workers", "1",
                        "--batch-size", "16", "--segment-seconds", "1.0", "--augment-copies", "1",
-                       "--storage-path", str(tmp_path), "--name", "two"])
+                       "--storage-path", str(tmp_path), "--name", "two", "--address", ray_address])
     try:
         summary = run_search(args, log=lambda *a: None)
     finally:

@@ -1,13 +1,17 @@
 """The second architecture in the pipeline: MFCC shards with augmented copies, no leak of augmented
-validation/test utterances into training, and a search choosing between the two models."""
+validation/test utterances into training, and a search choosing between the two models, its Optuna
+study in a real PostgreSQL server (``--study-storage URL``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
+import optuna
 import pytest
 import torch
 from fixtures import write_ravdess_tree
+from postgres import Unavailable, postgres_server
 
 from emohrnet.data import load_examples
 from emohrnet.mfcc import MfccConfig
@@ -67,8 +71,23 @@ def test_a_model_never_trains_on_another_models_features(mfcc_shards):
         check_features("resnet", mfcc_shards.manifest, "x")
 
 
+@pytest.fixture
+def study_storage():
+    """The URL of a real PostgreSQL server for the test, or ``None`` (the default SQLite file) where
+    none can start here; CI requires the server (``EMOHRNET_REQUIRE_POSTGRES=1``)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_server())
+        except Unavailable as err:
+            print(f"no PostgreSQL here, the study stays in SQLite: {err}")
+            url = None
+        yield url
+
+
 @pytest.mark.ray
-def test_search_between_the_two_models(tmp_path):
+def test_search_between_the_two_models(tmp_path, ray_address, study_storage):
+    """Both models' baselines first, on the session's cluster (the two 1-worker trials at once);
+    the study in PostgreSQL where a server can start (always in CI)."""
     import ray
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -76,12 +95,23 @@ def test_search_between_the_two_models(tmp_path):
         "--model", "any", "--num-samples", "2", "--epochs", "1", "--workers", "1", "--widths", "4",
         "--stem-channels", "8", "--blocks", "1", "--modules", "1,1,1,1", "--n-mels", "32", "--n-mfcc", "20",
         "--segment-seconds", "1.0", "--augment-copies", "1", "--storage-path", str(tmp_path), "--name", "both",
-        "--corpus-option", "n_speakers=6", "--corpus-option", "n_per_class=4",
+        "--corpus-option", "n_speakers=6", "--corpus-option", "n_per_class=4", "--address", ray_address,
+        *(["--study-storage", study_storage] if study_storage else []),
     ])
     try:
         summary = run_search(args, log=lambda *a: None)
     finally:
         ray.shutdown()
+    storage = study_storage or f"sqlite:///{tmp_path / 'both' / 'optuna.db'}"
+    assert (tmp_path / "both" / "optuna.db").exists() == (study_storage is None)  # PostgreSQL: not in SQLite
+    if study_storage:
+        assert json.loads((tmp_path / "both" / "search_args.json").read_text())["study_storage"] == study_storage
+    study = optuna.load_study(study_name="both", storage=storage)
+    by_model = {t["model"]: t for t in summary["trials"]}
+    assert sorted(t.params["model"] for t in study.trials) == ["cnn1d_attention", "emohrnet"]
+    for ot in study.trials:  # each trial's value is its best validation UA, whichever model
+        assert ot.value == pytest.approx(by_model[ot.params["model"]]["best_val_ua"])
+    assert study.trials[0].params["lr"] == pytest.approx(1e-3)
     models = [t["model"] for t in summary["trials"]]
     assert models == ["emohrnet", "cnn1d_attention"]  # both baselines first
     assert all(t["baseline"] and t["test_ua"] is not None for t in summary["trials"])

@@ -1,19 +1,17 @@
-"""The Optuna study in a real PostgreSQL server that the test starts (``--study-storage URL``)."""
+"""A real PostgreSQL server for the study-storage check of test_two_models (``--study-storage
+URL``): Debian's ``initdb``/``pg_ctl``, run as the ``postgres`` user when the tests run as root."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
-import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 
-import optuna
 import pytest
-
-from tune.search import parse_args, run_search
 
 
 def _pg_bin(name: str) -> str | None:
@@ -25,15 +23,26 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+class Unavailable(Exception):
+    """No PostgreSQL server can be started here (the message says why)."""
+
+
 def _skip(reason: str) -> None:
-    """Skip, or fail where CI asks for a real server (``EMOHRNET_REQUIRE_POSTGRES=1``)."""
+    """Fail where CI asks for a real server (``EMOHRNET_REQUIRE_POSTGRES=1``), else raise
+    :class:`Unavailable`."""
     if os.environ.get("EMOHRNET_REQUIRE_POSTGRES") == "1":
         pytest.fail(f"{reason} (EMOHRNET_REQUIRE_POSTGRES=1: CI runs this test against a real server)")
-    pytest.skip(reason)
+    raise Unavailable(reason)
 
 
-@pytest.fixture
-def postgres_url():
+@contextlib.contextmanager
+def postgres_server():
+    """A real PostgreSQL server on a free 127.0.0.1 port, in a temporary data folder, stopped and removed
+    at the end; yields its SQLAlchemy URL.
+
+    Raises:
+        Unavailable: no server binaries, or it could not start (CI fails instead).
+    """
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
         _skip("PostgreSQL server binaries (initdb, pg_ctl) not found; .ci/run installs Debian's postgresql")
@@ -54,26 +63,8 @@ def postgres_url():
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as err:
         shutil.rmtree(base, ignore_errors=True)
         _skip(f"PostgreSQL could not start here: {err}")
-    yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
-    subprocess.run(_as_postgres([pg_ctl, "-D", data, "-m", "fast", "stop"]), capture_output=True, timeout=120)
-    shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.mark.ray
-def test_study_lives_in_postgresql(postgres_url, tmp_path):
-    import ray
-
-    args = parse_args(["--num-samples", "1", "--epochs", "1", "--workers", "1", "--widths", "4", "--stem-channels",
-                       "8", "--blocks", "1", "--modules", "1,1,1,1", "--n-mels", "32", "--segment-seconds", "1.0",
-                       "--storage-path", str(tmp_path), "--name", "pg", "--study-storage", postgres_url,
-                       "--corpus-option", "n_speakers=6", "--corpus-option", "n_per_class=4"])
     try:
-        summary = run_search(args, log=lambda *a: None)
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
     finally:
-        ray.shutdown()
-    assert not (tmp_path / "pg" / "optuna.db").exists()  # not in SQLite
-    study = optuna.load_study(study_name="pg", storage=postgres_url)
-    assert len(study.trials) == 1 and study.trials[0].params["lr"] == pytest.approx(1e-3)
-    assert study.trials[0].value == pytest.approx(summary["trials"][0]["best_val_ua"])
-    saved = json.loads((tmp_path / "pg" / "search_args.json").read_text())
-    assert saved["study_storage"] == postgres_url
+        subprocess.run(_as_postgres([pg_ctl, "-D", data, "-m", "fast", "stop"]), capture_output=True, timeout=120)
+        shutil.rmtree(base, ignore_errors=True)
