@@ -32,6 +32,8 @@ from typing import Any
 
 import torch
 
+from emohrnet.checkpoint import SUMMARY_FILE
+
 from .common import DEFAULT_DATA_ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -154,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = resolve_checkpoint(source)
         model, state = load_usable_model(checkpoint.path, "the evaluation benchmark")
         model.eval()
-        summary = json.loads((Path(source) / "best.json").read_text()) if Path(source, "best.json").is_file() else {}
+        summary_file = Path(source) / SUMMARY_FILE
+        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
         shard_dir = next(iter((summary.get("shard_dirs") or {}).values()), None) or state.get("shard_dir")
         if not shard_dir:
             raise SystemExit("the checkpoint names no shard folder: pass a search's experiment folder")

@@ -3,12 +3,15 @@
 - UA, unweighted accuracy: the mean of per-class recalls over the classes present in the
   reference labels (scikit-learn's ``balanced_accuracy_score``).
 - WA, weighted accuracy: the fraction of utterances classified correctly (plain accuracy).
+- Macro-F1: the mean of per-class F1 scores (scikit-learn's ``f1_score(average="macro")``).
 
 Both are computed from a confusion matrix so that workers can sum their matrices
 (``all_reduce``) and get the exact figure for the whole evaluation set.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -100,3 +103,37 @@ def selection_key(val_ua: float, val_loss: float) -> tuple[float, float]:
     """
     loss = val_loss if val_loss == val_loss else float("inf")
     return (round(val_ua, 9) if val_ua == val_ua else float("-inf")), -loss
+
+
+def macro_f1(confusion: Any) -> float:
+    """Macro-averaged F1 from a confusion matrix.
+
+    F1 of class ``c`` is ``2 TP / (2 TP + FP + FN)``; the macro average runs over the classes that
+    occur in the reference or in the predictions (a class predicted but never present scores 0),
+    which is what ``sklearn.metrics.f1_score(y_true, y_pred, average="macro")`` computes.
+
+    Args:
+        confusion: ``(C, C)`` counts (nested lists, numpy array or torch tensor); row = reference
+            class, column = predicted class.
+
+    Returns:
+        macro-F1 in [0, 1]; ``nan`` for an empty matrix.
+
+    Raises:
+        ValueError: the matrix is not square, or holds a negative count.
+    """
+    import numpy as np
+
+    cm = np.asarray(confusion.tolist() if hasattr(confusion, "tolist") else confusion, dtype=np.float64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"confusion matrix must be square (C, C), got shape {cm.shape}")
+    if (cm < 0).any():
+        raise ValueError("confusion matrix holds a negative count")
+    tp = np.diag(cm)
+    fp = cm.sum(axis=0) - tp
+    fn = cm.sum(axis=1) - tp
+    denom = 2 * tp + fp + fn
+    seen = denom > 0
+    if not seen.any():
+        return float("nan")
+    return float(np.mean(2 * tp[seen] / denom[seen]))

@@ -57,7 +57,7 @@ from .distributed import (
 )
 from .frontend import n_features
 from .metrics import is_better, unweighted_accuracy, weighted_accuracy
-from .models import build_model, width_preset
+from .models import MODEL_SPECS, build_model, width_preset
 from .splits import make_split
 
 
@@ -249,8 +249,8 @@ def checkpoint_config():
     return CheckpointConfig(num_to_keep=1)
 
 
-MODEL_FEATURES = {"emohrnet": "logmel", "cnn1d_attention": "mfcc"}
-"""The front end each model trains on."""
+MODEL_FEATURES = {name: spec.features for name, spec in MODEL_SPECS.items()}
+"""The front end each model trains on (from the registry, :data:`emohrnet.models.MODEL_SPECS`)."""
 
 
 def check_features(model: str, manifest: dict[str, Any], shard_dir: str) -> None:

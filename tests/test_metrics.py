@@ -1,4 +1,4 @@
-"""UA and WA against scikit-learn's balanced accuracy and accuracy."""
+"""UA, WA and macro-F1 against scikit-learn's balanced accuracy, accuracy and macro-averaged F1."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import accuracy_score, balanced_accuracy_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from emohrnet.metrics import confusion_matrix, per_class_recall, unweighted_accuracy, weighted_accuracy
+from emohrnet.metrics import confusion_matrix, macro_f1, per_class_recall, unweighted_accuracy, weighted_accuracy
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -64,3 +64,31 @@ def test_selection_rule_breaks_a_val_ua_tie_by_the_lower_loss():
     assert is_better(0.1 + 0.2, 0.3, 0.3, 0.4) and not is_better(0.3, 0.5, 0.1 + 0.2, 0.4)
     trials = [{"ua": 0.8, "loss": 0.9}, {"ua": 0.8, "loss": 0.5}, {"ua": 0.7, "loss": 0.1}]
     assert max(trials, key=lambda t: selection_key(t["ua"], t["loss"])) is trials[1]
+
+
+def test_macro_f1_matches_sklearn():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        c = int(rng.integers(2, 8))
+        n = int(rng.integers(1, 40))
+        y = rng.integers(0, c, n)
+        # skewed predictions: some classes never predicted, some predicted but absent from y
+        p = np.where(rng.random(n) < 0.5, y, rng.integers(0, c, n))
+        cm = confusion_matrix(torch.as_tensor(y), torch.as_tensor(p), c)
+        assert macro_f1(cm) == pytest.approx(f1_score(y, p, average="macro"), abs=1e-12)
+        assert macro_f1(cm.tolist()) == pytest.approx(f1_score(y, p, average="macro"), abs=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+def test_macro_f1_edge_cases():
+    # class 2 is predicted but never in the reference (F1 0, counted); class 3 is absent from both (not counted)
+    y, p = [0, 0, 1, 1], [0, 2, 1, 1]
+    cm = confusion_matrix(torch.tensor(y), torch.tensor(p), 4)
+    assert macro_f1(cm) == pytest.approx(f1_score(y, p, average="macro"))
+    assert macro_f1(cm) == pytest.approx((2 / 3 + 1.0 + 0.0) / 3)
+    assert macro_f1([[3, 0], [0, 5]]) == 1.0
+    assert math.isnan(macro_f1([[0, 0], [0, 0]]))
+    with pytest.raises(ValueError, match="square"):
+        macro_f1([[1, 2, 3], [4, 5, 6]])
+    with pytest.raises(ValueError, match="negative"):
+        macro_f1([[1, -1], [0, 1]])

@@ -294,3 +294,17 @@ def test_pooling_covers_only_each_items_valid_frames():
         torch.testing.assert_close(model(x, lengths), model.classifier(expected))
         torch.testing.assert_close(model(x, torch.full((3,), 48)), model(x))
         assert not torch.allclose(model(x, lengths)[2], model(x)[2], atol=1e-4)  # the padding was left out
+
+
+def test_the_registry_gives_each_model_its_class_and_a_known_front_end():
+    """One entry per model: the classes build_model uses, the front end the training loop checks the
+    shards against, and the search's list of models, all read from MODEL_SPECS."""
+    from emohrnet.frontend import FEATURE_KINDS
+    from emohrnet.models import MODEL_SPECS, MODELS
+    from emohrnet.train import MODEL_FEATURES
+    from tune.space import MODELS as SEARCHED
+
+    assert list(MODEL_SPECS) == ["emohrnet", "cnn1d_attention"] == list(SEARCHED)  # the baselines' order
+    assert {name: spec.cls for name, spec in MODEL_SPECS.items()} == MODELS
+    assert MODEL_FEATURES == {"emohrnet": "logmel", "cnn1d_attention": "mfcc"}
+    assert all(spec.features in FEATURE_KINDS and spec.source for spec in MODEL_SPECS.values())

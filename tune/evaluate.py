@@ -43,6 +43,7 @@ from typing import Any
 from emohrnet.argtypes import float_above, int_at_least
 from emohrnet.corpora import CorpusError
 from emohrnet.data import check_global_batch
+from emohrnet.metrics import macro_f1
 from emohrnet.storage import atomic_write_text
 from emohrnet.train import MODEL_FEATURES
 from shards.build import (
@@ -54,8 +55,8 @@ from shards.build import (
     verify_shards,
 )
 
-CROSSFOLD_JSON = "crossfold.json"
-CROSSFOLD_MD = "crossfold.md"
+from .files import CROSSFOLD_JSON, CROSSFOLD_MD, SEARCH_ARGS
+
 RANDOM_SEEDS = 5
 """``--folds all`` under the random protocol: split seeds 0..4."""
 
@@ -66,40 +67,6 @@ METRICS = ("test_ua", "test_wa", "test_macro_f1", "best_val_ua")
 
 
 # --------------------------------------------------------------------------- metrics
-def macro_f1(confusion: Any) -> float:
-    """Macro-averaged F1 from a confusion matrix.
-
-    F1 of class ``c`` is ``2 TP / (2 TP + FP + FN)``; the macro average runs over the classes that
-    occur in the reference or in the predictions (a class predicted but never present scores 0),
-    which is what ``sklearn.metrics.f1_score(y_true, y_pred, average="macro")`` computes.
-
-    Args:
-        confusion: ``(C, C)`` counts (nested lists, numpy array or torch tensor); row = reference
-            class, column = predicted class.
-
-    Returns:
-        macro-F1 in [0, 1]; ``nan`` for an empty matrix.
-
-    Raises:
-        ValueError: the matrix is not square, or holds a negative count.
-    """
-    import numpy as np
-
-    cm = np.asarray(confusion.tolist() if hasattr(confusion, "tolist") else confusion, dtype=np.float64)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"confusion matrix must be square (C, C), got shape {cm.shape}")
-    if (cm < 0).any():
-        raise ValueError("confusion matrix holds a negative count")
-    tp = np.diag(cm)
-    fp = cm.sum(axis=0) - tp
-    fn = cm.sum(axis=1) - tp
-    denom = 2 * tp + fp + fn
-    seen = denom > 0
-    if not seen.any():
-        return float("nan")
-    return float(np.mean(2 * tp[seen] / denom[seen]))
-
-
 def mean_std(values: list[float]) -> tuple[float | None, float | None]:
     """Mean and sample standard deviation (``ddof=1``) of ``values``.
 
@@ -241,7 +208,7 @@ def protocol_name(protocol: str, folds: list[int], n_total: int | None = None) -
 
 # --------------------------------------------------------------------------- shards
 def _search_args(exp_dir: Path) -> dict[str, Any]:
-    path = exp_dir / "search_args.json"
+    path = exp_dir / SEARCH_ARGS
     return json.loads(path.read_text()) if path.is_file() else {}
 
 

@@ -39,9 +39,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from emohrnet.metrics import macro_f1
 from emohrnet.storage import atomic_write_bytes
 
-from .evaluate import CROSSFOLD_JSON, headline, macro_f1, markdown_table, mean_labels
+from .evaluate import headline, markdown_table, mean_labels
+from .files import CROSSFOLD_JSON, SEARCH_ARGS, STUDY_DB, SUMMARY
 
 CONFUSION_TAG = "test/confusion_matrix"
 BEST_TRIAL_LOGDIR = "best_trial"
@@ -79,7 +81,7 @@ def load_summary(exp_dir: str | Path) -> dict[str, Any]:
     Raises:
         FileNotFoundError: no ``best.json`` (not a finished search); the message says what to run.
     """
-    path = Path(exp_dir) / "best.json"
+    path = Path(exp_dir) / SUMMARY
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; {exp_dir} is not a finished search "
                                 "(run python -m tune.search, or --resume an interrupted one)")
@@ -133,12 +135,12 @@ def study_storage(exp_dir: str | Path) -> str | None:
     """The Optuna study's database URL: ``search_args.json``'s ``study_storage``, else
     ``sqlite:///<exp_dir>/optuna.db`` (``None`` when that file does not exist)."""
     exp_dir = Path(exp_dir)
-    args_file = exp_dir / "search_args.json"
+    args_file = exp_dir / SEARCH_ARGS
     if args_file.is_file():
         url = json.loads(args_file.read_text()).get("study_storage")
         if url:
             return url
-    db = exp_dir / "optuna.db"
+    db = exp_dir / STUDY_DB
     return f"sqlite:///{db}" if db.is_file() else None
 
 

@@ -57,6 +57,7 @@ from .checks import (
     shared_gpu_warning,
 )
 from .console import make_progress, quiet_console
+from .files import SEARCH_ARGS, SEARCH_LOG, STUDY_DB, SUMMARY
 from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED, baseline_points, search_space
 from .state import ExperimentLock, Signatures, make_signer, verify_experiment
 from .trial import TrialResources, run_trial
@@ -318,7 +319,7 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
         log(f"TensorBoard: {tensorboard_command(exp_dir)}")
         if not quiet:
             return _run(args, exp_dir, storage, signatures, shard_dirs, manifests, log, quiet)
-        log_path = (exp_dir.local_path if exp_dir.is_local else paths.home() / "logs" / exp_dir.name) / "search.log"
+        log_path = (exp_dir.local_path if exp_dir.is_local else paths.home() / "logs" / exp_dir.name) / SEARCH_LOG
         log(f"Ray's output: {log_path} (--verbose shows it here)")
         with quiet_console(log_path) as console_log:
             return _run(args, exp_dir, storage, signatures, shard_dirs, manifests, console_log, quiet)
@@ -393,9 +394,9 @@ def _run(args, exp_dir: Location, storage: Location, signatures: Signatures, sha
                 f"the search stopped with {unfinished} of {args.num_samples} trials unfinished; its state is saved. "
                 f"Continue it with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
         summary = summarize(grid, args, exp_dir, baselines, deviations, fixed, manifests, log)
-        (exp_dir / "best.json").write_text(json.dumps(summary, indent=1, default=str))
+        (exp_dir / SUMMARY).write_text(json.dumps(summary, indent=1, default=str))
         log(format_summary(summary))
-        log(f"Summary written to {exp_dir / 'best.json'}")
+        log(f"Summary written to {exp_dir / SUMMARY}")
         log(f"TensorBoard: {tensorboard_command(exp_dir)}")
         return summary
     finally:
@@ -422,9 +423,6 @@ def _first_line(error: BaseException) -> str:
     return text[-1] if text else type(error).__name__
 
 
-SEARCH_ARGS = "search_args.json"
-
-
 class SearchInterrupted(RuntimeError):
     """The search stopped before every trial finished (Ctrl+C, SIGTERM, a lost driver); ``--resume``
     continues it."""
@@ -436,7 +434,7 @@ class SearchFailed(RuntimeError):
 
 def study_storage_url(args: argparse.Namespace, exp_dir: Location) -> str:
     """The Optuna study's database: ``--study-storage`` or SQLite in the (local) experiment folder."""
-    return args.study_storage or f"sqlite:///{exp_dir.local_path / 'optuna.db'}"
+    return args.study_storage or f"sqlite:///{exp_dir.local_path / STUDY_DB}"
 
 
 def local_study_url(name: str) -> str:
@@ -444,7 +442,7 @@ def local_study_url(name: str) -> str:
     on the machine running the search (a bucket cannot hold a SQLite database)."""
     folder = paths.home() / "studies" / name
     folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'optuna.db'}"
+    return f"sqlite:///{folder / STUDY_DB}"
 
 
 def tensorboard_command(exp_dir: Location) -> str:

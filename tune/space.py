@@ -34,7 +34,10 @@ from __future__ import annotations
 
 from typing import Any
 
-MODELS = ("emohrnet", "cnn1d_attention")
+from emohrnet.models import MODEL_SPECS
+
+MODELS = tuple(MODEL_SPECS)
+"""The models the search chooses between (the registry's, in its order)."""
 
 PAPER_SETTINGS: dict[str, Any] = {"lr": 1e-3, "freq_mask": 27, "time_mask": 100, "width": 18}
 """EmoHRNet's searched parameters at the paper's values (its baseline trial)."""

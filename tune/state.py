@@ -34,10 +34,12 @@ from typing import Any
 from emohrnet import paths
 from emohrnet.location import Location
 
+from .files import CROSSFOLD_JSON, SUMMARY
+
 KEY_FILE = "state.key"
 SIGNATURES = "state-signatures.json"
 LOCK = "search.lock"
-UNSIGNED_JSON = ("best.json", "crossfold.json", SIGNATURES)
+UNSIGNED_JSON = (SUMMARY, CROSSFOLD_JSON, SIGNATURES)
 """Top-level JSON files of an experiment that no search step unpickles (written by the search,
 ``tune.evaluate`` and the signing itself)."""
 _KEEP = 16  # signatures kept per file name: every version Ray may have uploaded since the last sweep

@@ -2,13 +2,17 @@
 
 - :class:`EmoHRNet` -- HRNet over a log-mel spectrogram (Muppidi & Radfar 2025, arXiv 2510.06072,
   sections 3.2-3.3), input ``(batch, 1, n_mels, frames)``, output logits ``(batch, num_classes)``.
-- :data:`MODELS` -- name -> model class; add a model with one line, e.g.
-  ``"cnn1d_attention": CNN1DAttention``.
+- :class:`CNN1DAttention` -- 1D CNN with channel and spatial attention over MFCCs (Lee & Nadeem
+  2025), input ``(batch, n_mfcc, frames)``.
+- :data:`MODEL_SPECS` -- the registry: name -> :class:`ModelSpec` (class, front end, source);
+  :data:`MODELS` (name -> class) and the training loop's and the search's lists of models are
+  derived from it.
 - :func:`build_model`, :func:`count_parameters`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -16,10 +20,30 @@ from torch import nn
 from emohrnet.models.cnn1d_attention import CNN1DAttention
 from emohrnet.models.hrnet import EmoHRNet, HighResolutionModule, width_preset
 
-MODELS: dict[str, type[nn.Module]] = {
-    "emohrnet": EmoHRNet,
-    "cnn1d_attention": CNN1DAttention,
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model.
+
+    Attributes:
+        cls: the ``nn.Module`` class; its constructor takes ``num_classes`` first.
+        features: the front end it trains on, ``"logmel"`` or ``"mfcc"`` (the shards' ``feature_kind``).
+        source: the paper it reproduces.
+    """
+
+    cls: type[nn.Module]
+    features: str
+    source: str
+
+
+MODEL_SPECS: dict[str, ModelSpec] = {
+    "emohrnet": ModelSpec(EmoHRNet, "logmel", "Muppidi & Radfar 2025, EmoHRNet (arXiv 2510.06072)"),
+    "cnn1d_attention": ModelSpec(CNN1DAttention, "mfcc",
+                                 "Lee & Nadeem 2025, 1D CNN with channel and spatial attention"),
 }
+"""The model registry, in the search's order (``--model any`` lists the baselines in this order)."""
+
+MODELS: dict[str, type[nn.Module]] = {name: spec.cls for name, spec in MODEL_SPECS.items()}
 """Registered models: name -> ``nn.Module`` class whose constructor takes ``num_classes`` first."""
 
 
@@ -58,7 +82,9 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 __all__ = [
     "MODELS",
+    "MODEL_SPECS",
     "CNN1DAttention",
+    "ModelSpec",
     "EmoHRNet",
     "HighResolutionModule",
     "build_model",

@@ -1,0 +1,20 @@
+"""The files a search and its cross-fold evaluation leave in the experiment folder, named once for
+:mod:`tune.search`, :mod:`tune.evaluate`, :mod:`tune.report` and :mod:`tune.state`."""
+
+from __future__ import annotations
+
+from emohrnet.checkpoint import SUMMARY_FILE
+
+SUMMARY = SUMMARY_FILE
+"""The search's summary: every trial, the best one (chosen on validation), its test UA, the protocol
+(``best.json``; :class:`emohrnet.predict.Predictor` finds the best checkpoint through it)."""
+SEARCH_ARGS = "search_args.json"
+"""The search's options, read back by ``--resume``, :mod:`tune.evaluate` and :mod:`tune.report`."""
+STUDY_DB = "optuna.db"
+"""The Optuna study's SQLite file (a local experiment without ``--study-storage``)."""
+SEARCH_LOG = "search.log"
+"""Ray's own output (trial tables, worker logs) unless ``--verbose``."""
+CROSSFOLD_JSON = "crossfold.json"
+"""The cross-fold evaluation's result (:func:`tune.evaluate.run_crossfold`)."""
+CROSSFOLD_MD = "crossfold.md"
+"""The same as a Markdown table."""
