@@ -123,7 +123,7 @@ def build(model: str, data_root: Path, out: Path | None = None, log=print):
     ``$EMOHRNET_HOME/shards``) and reused while the corpus and the settings are unchanged."""
     from emohrnet.features import FeatureConfig
     from emohrnet.mfcc import MfccConfig
-    from shards.build import build_shards
+    from emohrnet.shards import build_shards
 
     f = RECIPES[model]["features"]
     features = FeatureConfig(n_mels=f["n_mels"]) if f["kind"] == "logmel" else MfccConfig(n_mfcc=f["n_mfcc"])
@@ -143,8 +143,8 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
     import ray
     from ray import tune
 
+    from emohrnet.shards import read_manifest
     from emohrnet.splits import make_split
-    from shards.build import read_manifest
     from tune.evaluate import fold_row, selection_folds
     from tune.search import max_concurrent
     from tune.trial import TrialResources, run_trial

@@ -197,7 +197,7 @@ def run(ctx: Context) -> Section:
     from emohrnet.corpora import get_corpus
     from emohrnet.data import load_examples
     from emohrnet.features import FeatureConfig
-    from shards.build import build_shards, read_manifest
+    from emohrnet.shards import build_shards, read_manifest
 
     sec = Section("datapath", TITLE)
     corpus = main_corpus(ctx)

@@ -146,8 +146,8 @@ def markdown(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     from emohrnet.checkpoint import load_usable_model, resolve_checkpoint
     from emohrnet.data import load_examples
+    from emohrnet.shards import read_manifest
     from emohrnet.splits import make_split
-    from shards.build import read_manifest
 
     args = parse_args(argv)
     start = time.time()

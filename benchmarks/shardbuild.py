@@ -1,5 +1,5 @@
 """Section 3, the shard build: audio seconds per second and files/s of
-:func:`shards.build.build_shards` with 1, 2 and all workers.
+:func:`emohrnet.shards.build_shards` with 1, 2 and all workers.
 
 Each build goes into its own temporary folder with ``force=True``, so nothing is reused; the time is
 the whole call as a user sees it (corpus scan, fingerprint, feature processes, tar writing, sha256,
@@ -24,7 +24,7 @@ def run(ctx: Context) -> Section:
     Returns:
         rows in audio s/s, files/s, s (wall time) and x (speed-up over 1 worker).
     """
-    from shards.build import build_shards
+    from emohrnet.shards import build_shards
 
     sec = Section("shardbuild", TITLE)
     corpus = main_corpus(ctx)

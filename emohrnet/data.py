@@ -127,7 +127,7 @@ def load_examples(
 
     Args:
         shard_dir: folder of the shards and ``manifest.json`` (a path or a storage URI).
-        manifest: its content (:func:`shards.build.read_manifest`).
+        manifest: its content (:func:`emohrnet.manifest.read_manifest`).
         keys: utterance keys to load (a split's train, val or test part).
         rank, world: this worker's rank and the number of workers.
         with_copies: also load the waveform-augmented copies of exactly these utterances

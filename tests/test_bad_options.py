@@ -168,11 +168,13 @@ def test_a_trial_that_fails_ends_the_search_with_its_error(tmp_path, capsys, mon
     --resume" (exit 130), and resuming repeated it; now the search stops with the error (exit 1)."""
     from fixtures import TINY_SEARCH
 
+    from tune import trial
+
     def failing_trial(config, resources, fixed):
         raise ValueError("planted configuration error")
 
     monkeypatch.setenv("EMOHRNET_HOME", str(tmp_path))
-    monkeypatch.setattr(search, "run_trial", failing_trial)
+    monkeypatch.setattr(trial, "run_trial", failing_trial)  # what tune.trial.trainable binds
     code = search.main([*TINY_SEARCH, "--num-samples", "3", "--workers", "1", "--name", "fails", "--verbose"])
     err = capsys.readouterr().err
     assert code == 1, err[-3000:]

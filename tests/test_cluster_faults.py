@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from emohrnet.features import FeatureConfig
+from emohrnet.shards import build_shards
 from emohrnet.train import checkpoint_config, train_loop_per_worker
-from shards.build import build_shards
 
 TINY = {"width": 4, "stem_channels": 8, "blocks_per_branch": 1, "modules": [1, 1, 1, 1], "segment_seconds": 1.0,
         "batch_size": 16, "seed": 0}

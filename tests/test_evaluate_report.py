@@ -71,7 +71,7 @@ def test_wrong_dataset_is_refused_before_ray(tmp_path):
 
 
 def test_missing_shards_are_rebuilt_with_the_search_settings(tmp_path):
-    from shards.build import read_manifest
+    from emohrnet.shards import read_manifest
     from tune.search import parse_args
 
     exp_dir = tmp_path / "exp"
@@ -500,3 +500,22 @@ def test_hparams_and_confusion_image_in_tensorboard(done, reported):
     image = acc.Images(report.CONFUSION_TAG)[0]
     assert image.width > 100 and image.height > 100
     assert base64.b64encode(image.encoded_image_string)[:8] == base64.b64encode(b"\x89PNG\r\n\x1a\n")[:8]
+
+
+def test_one_list_of_sections_renders_as_markdown_and_html():
+    from tune.reporting.render import Bullets, Image, Section, Table, Text, render_html, render_markdown
+
+    lead = [Bullets([("Corpus", "x")])]
+    sections = [Section("A", [Text("x **b**"), Bullets([("k", "v"), "plain"]), Table(["h"], [["c|d"]]),
+                              Image("learning_curves")]),
+                Section("B", [Text("html only", only="html"), Text("md only", only="md")])]
+    md = render_markdown("T", "now", lead, sections)
+    assert md == ("# T\n\nGenerated now.\n\n- **Corpus**: x\n\n## A\n\nx **b**\n\n- **k**: v\n- plain\n\n"
+                  "| h |\n|---|\n| c\\|d |\n\n![learning curves](learning_curves.png)\n\n## B\n\nmd only\n")
+    page = render_html("T", "now", lead, sections, {"learning_curves": b"PNG"})
+    body = page.split("</head><body>\n", 1)[1]
+    assert body == ("<h1>T</h1>\n<p>Generated now.</p>\n<ul><li><b>Corpus</b>: x</li></ul>\n<h2>A</h2>\n"
+                    "<p>x <b>b</b></p>\n<ul><li><b>k</b>: v</li><li>plain</li></ul>\n"
+                    "<table><thead><tr><th>h</th></tr></thead><tbody><tr><td>c|d</td></tr></tbody></table>\n"
+                    '<img src="data:image/png;base64,UE5H" alt="learning curves">\n<h2>B</h2>\n<p>html only</p>\n'
+                    "</body></html>\n")

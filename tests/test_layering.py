@@ -25,3 +25,13 @@ def test_the_library_imports_neither_shards_nor_tune():
     offending = {str(f.relative_to(LIBRARY.parent)): sorted(_imported_packages(f) & {"shards", "tune"})
                  for f in files if _imported_packages(f) & {"shards", "tune"}}
     assert offending == {}
+
+
+def test_shards_build_is_the_command_line_only():
+    """Building shards is library code (:mod:`emohrnet.shards`); ``shards/build.py`` holds the command
+    line and re-exports, and ``tune`` takes the library's functions from the library."""
+    cli = LIBRARY.parent / "shards" / "build.py"
+    functions = [n.name for n in ast.parse(cli.read_text()).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    assert functions == ["main"]
+    tune_files = sorted((LIBRARY.parent / "tune").glob("*.py"))
+    assert not {str(f.name) for f in tune_files if "shards" in _imported_packages(f)}

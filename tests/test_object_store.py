@@ -20,7 +20,7 @@ from emohrnet.data import DamagedShardError, load_examples
 from emohrnet.features import FeatureConfig
 from emohrnet.location import Location, is_uri
 from emohrnet.models import build_model
-from shards.build import ShardError, build_shards, read_manifest
+from emohrnet.shards import ShardError, build_shards, read_manifest
 
 BUCKET = "emohrnet-test"
 FEATURES = FeatureConfig(n_mels=16)

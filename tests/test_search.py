@@ -17,8 +17,8 @@ from emohrnet.data import load_examples
 from emohrnet.location import Location
 from emohrnet.metrics import is_better
 from emohrnet.predict import Predictor
+from emohrnet.shards import read_manifest
 from emohrnet.splits import make_split
-from shards.build import read_manifest
 
 TRIALS, EPOCHS = SEARCH_TRIALS, SEARCH_EPOCHS
 

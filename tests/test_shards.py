@@ -15,8 +15,9 @@ from emohrnet.audio import load_audio
 from emohrnet.corpora import CorpusError, Utterance
 from emohrnet.data import load_examples
 from emohrnet.features import FeatureConfig, LogMel
+from emohrnet.shards import ShardError, build_shards, read_manifest
 from emohrnet.storage import sha256_file
-from shards.build import ShardError, build_shards, main, read_manifest
+from shards.build import main
 
 FEATURES = FeatureConfig(n_mels=32)
 
@@ -86,7 +87,7 @@ def test_reuse_then_rebuild_after_damage(tree, tmp_path):
 
 
 def test_interrupted_build_is_not_trusted(tree, tmp_path, monkeypatch):
-    import shards.build as sb
+    import emohrnet.shards.build as sb
 
     calls = {"n": 0}
     real = sb._write_shard
@@ -153,7 +154,7 @@ def test_cli_list_and_dry_run(tree, capsys):
 def test_full_disk_leaves_the_earlier_build_intact(tree, tmp_path, monkeypatch):
     import errno
 
-    import shards.build as sb
+    import emohrnet.shards.build as sb
 
     first = _build(tree, tmp_path / "shards")
 
@@ -250,7 +251,7 @@ def test_a_shard_member_named_as_a_path_is_refused(tree, tmp_path):
     import tarfile
 
     from emohrnet.data import DamagedShardError
-    from shards.build import manifest_digest
+    from emohrnet.shards import manifest_digest
 
     out = tmp_path / "deep" / "er" / "shards"
     manifest = _build(tree, out).manifest

@@ -15,10 +15,10 @@ from postgres import Unavailable, postgres_server
 
 from emohrnet.data import load_examples
 from emohrnet.mfcc import MfccConfig
+from emohrnet.shards import build_shards
 from emohrnet.splits import make_split
 from emohrnet.train import check_features
 from emohrnet.wave_augment import origin_key
-from shards.build import build_shards
 from tune.search import parse_args, run_search
 
 
@@ -131,7 +131,7 @@ def test_search_between_the_two_models(tmp_path, ray_address, study_storage):
     from emohrnet.export import export_checkpoint, max_difference
     from emohrnet.predict import Predictor
     from emohrnet.predict import main as predict_main
-    from shards.build import read_manifest
+    from emohrnet.shards import read_manifest
 
     wav = sorted((paths.corpora_dir() / "synthetic").rglob("*.wav"))[0]  # the corpus the search trained on
     for trial in summary["trials"]:

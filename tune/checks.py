@@ -16,7 +16,7 @@ from typing import Any
 
 from emohrnet.corpora import check_options, corpus_class
 from emohrnet.data import check_global_batch
-from shards.build import check_feature_args, parse_corpus_options
+from emohrnet.shards import check_feature_args, parse_corpus_options
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 

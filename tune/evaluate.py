@@ -44,9 +44,7 @@ from emohrnet.argtypes import float_above, int_at_least
 from emohrnet.corpora import CorpusError
 from emohrnet.data import check_global_batch
 from emohrnet.metrics import macro_f1
-from emohrnet.storage import atomic_write_text
-from emohrnet.train import MODEL_FEATURES
-from shards.build import (
+from emohrnet.shards import (
     ShardError,
     build_shards,
     features_from_args,
@@ -54,6 +52,8 @@ from shards.build import (
     read_manifest,
     verify_shards,
 )
+from emohrnet.storage import atomic_write_text
+from emohrnet.train import MODEL_FEATURES
 
 from .files import CROSSFOLD_JSON, CROSSFOLD_MD, SEARCH_ARGS
 
@@ -283,7 +283,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     from emohrnet.splits import make_split
 
     from .search import init_ray, max_concurrent
-    from .trial import TrialResources, run_trial
+    from .trial import TrialResources, trainable
 
     config_path = Path(args.config).expanduser().resolve()
     if not config_path.is_file():
@@ -326,9 +326,8 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     total = ray.cluster_resources() if ray.is_initialized() else init_ray(args)
     concurrent = min(len(folds), max_concurrent(args, total))
     resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker, str(tune_dir / "train_runs"))
-    trainable = tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed), {"CPU": 1})
     tuner = tune.Tuner(
-        trainable,
+        trainable(resources, fixed),
         param_space={"fold": tune.grid_search(folds)},
         tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=concurrent,
                                     trial_dirname_creator=_fold_dirname),

@@ -6,7 +6,7 @@ Usage::
     python -m tune.search --dataset ravdess --data-root ../shared/data/ravdess
     python -m tune.search --dataset iemocap --address auto  # on a Ray cluster (ray up cluster.yaml)
 
-Steps: build or reuse the shards (:mod:`shards.build`); start or join Ray; run Ray Tune with
+Steps: build or reuse the shards (:mod:`emohrnet.shards`); start or join Ray; run Ray Tune with
 ``OptunaSearch`` (TPE, its study in SQLite in the experiment folder) whose first trial is the
 paper's settings (``points_to_evaluate``), and ASHA stopping weak trials early; every trial logs
 to TensorBoard. Optuna and ASHA both work on the trial's best validation UA so far
@@ -36,14 +36,14 @@ from emohrnet.argtypes import float_above, int_at_least, int_list
 from emohrnet.corpora import CorpusError, corpus_class, list_corpora
 from emohrnet.location import Location
 from emohrnet.metrics import SELECTION_RULE, selection_key
-from emohrnet.train import MODEL_FEATURES
-from shards.build import (
+from emohrnet.shards import (
     ShardError,
     add_feature_args,
     build_shards,
     features_from_args,
     parse_corpus_options,
 )
+from emohrnet.train import MODEL_FEATURES
 
 from .checks import (
     ConfigError,
@@ -60,7 +60,7 @@ from .console import make_progress, quiet_console
 from .files import SEARCH_ARGS, SEARCH_LOG, STUDY_DB, SUMMARY
 from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED, baseline_points, search_space
 from .state import ExperimentLock, Signatures, make_signer, verify_experiment
-from .trial import TrialResources, run_trial
+from .trial import TrialResources, trainable
 
 METRIC, MODE = "best_val_ua", "max"
 """What Optuna and ASHA compare: the best validation UA so far (by the selection rule), per epoch."""
@@ -354,11 +354,10 @@ def _run(args, exp_dir: Location, storage: Location, signatures: Signatures, sha
                            if fixed[k] != v]
         resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker,
                                    (exp_dir / "train_runs").uri)
-        trainable = tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed),
-                                        {"CPU": 1})
+        trial = trainable(resources, fixed)
         callbacks = [make_signer(signatures)] + ([make_progress(log, args.epochs)] if quiet else [])
         if args.resume:
-            tuner = tune.Tuner.restore(exp_dir.uri, trainable=trainable, resume_unfinished=True,
+            tuner = tune.Tuner.restore(exp_dir.uri, trainable=trial, resume_unfinished=True,
                                        resume_errored=True)
             tuner._local_tuner.get_run_config().callbacks = callbacks  # tuner.pkl holds no-op stand-ins
         else:
@@ -371,7 +370,7 @@ def _run(args, exp_dir: Location, storage: Location, signatures: Signatures, sha
             scheduler = ASHAScheduler(time_attr="training_iteration", max_t=args.epochs,
                                       grace_period=args.grace_period or max(1, args.epochs // 4), reduction_factor=3)
             tuner = tune.Tuner(
-                trainable,
+                trial,
                 param_space=search_space(args.model, args.widths),
                 tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=args.num_samples,
                                             metric=METRIC, mode=MODE,

@@ -92,6 +92,15 @@ def run_trial(config: dict[str, Any], resources: TrialResources, fixed: dict[str
         _wait_until_released(before, RELEASE_WAIT_S)
 
 
+def trainable(resources: TrialResources, fixed: dict[str, Any]):
+    """The Tune trainable of a search's trials and of a cross-fold run's folds: :func:`run_trial` with
+    ``resources`` and ``fixed`` bound, its driver reserving 1 CPU (its workers reserve theirs in their
+    own placement group)."""
+    from ray import tune
+
+    return tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed), {"CPU": 1})
+
+
 def _live_placement_groups() -> set[str]:
     """Ids of the cluster's placement groups that are not removed."""
     import ray.util

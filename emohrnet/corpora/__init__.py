@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .base import AUDIO_SUFFIXES, Corpus, CorpusError, ScanResult, Skipped, Utterance
+from .base import AUDIO_SUFFIXES, Corpus, CorpusError, Named, ScanResult, Skipped, Utterance
 from .cremad import CremaD
 from .emodb import EmoDB
 from .emovo import Emovo
@@ -98,6 +98,7 @@ __all__ = [
     "CORPORA",
     "Corpus",
     "CorpusError",
+    "Named",
     "check_options",
     "ScanResult",
     "Skipped",

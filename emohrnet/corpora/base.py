@@ -8,7 +8,6 @@ built (:mod:`shards.build`).
 
 from __future__ import annotations
 
-import abc
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -68,6 +67,26 @@ class Skipped:
 
 
 @dataclass
+class Named:
+    """What a corpus's naming rule reads from one file's name and folder (:meth:`Corpus.parse_name`).
+
+    Attributes:
+        utterance_id: identifier unique within the corpus; a second file with the same one is
+            skipped as a duplicate of the first.
+        speaker: speaker identifier.
+        label: class name, one of the corpus's ``classes``.
+        extra: corpus-specific fields; JSON-safe.
+        session: recording session, where the corpus has them.
+    """
+
+    utterance_id: str
+    speaker: str
+    label: str
+    extra: dict[str, Any] = field(default_factory=dict)
+    session: str | None = None
+
+
+@dataclass
 class ScanResult:
     """What :meth:`Corpus.scan` found: the utterances and the files it skipped."""
 
@@ -75,12 +94,16 @@ class ScanResult:
     skipped: list[Skipped]
 
 
-class Corpus(abc.ABC):
+class Corpus:
     """Base class of corpus readers.
 
-    Subclasses set the class attributes and implement :meth:`_scan`. The public
-    :meth:`scan` checks the data root first and raises :class:`CorpusError` with the expected
-    layout when the folder is missing, a file, empty or holds no utterance of this corpus.
+    Subclasses set the class attributes and give their naming rule, :meth:`parse_name` (and
+    :meth:`audio_folder` where the audio sits in a subfolder); the base class walks the files, skips
+    the unparsable ones with the rule's reason and the duplicates, and builds the records. A reader
+    whose corpus is more than file names (IEMOCAP's transcripts and labels) overrides :meth:`_scan`
+    instead. The public :meth:`scan` checks the data root first and raises :class:`CorpusError` with
+    the expected layout when the folder is missing, a file, empty or holds no utterance of this
+    corpus. A reader that takes options checks them in its own ``__init__``; the others take none.
 
     Class attributes:
         name: registry name (``--dataset``).
@@ -106,9 +129,14 @@ class Corpus(abc.ABC):
     def __init__(self, root: str | Path, **options: Any) -> None:
         """Args:
             root: the corpus folder, as the distributor ships it.
-            **options: reader options (e.g. RAVDESS ``include_song``); unknown options raise
-                ``TypeError`` in the subclass.
+            **options: reader options (e.g. RAVDESS ``include_song``), checked by the reader's own
+                ``__init__``.
+
+        Raises:
+            TypeError: options given to a reader that takes none (one without its own ``__init__``).
         """
+        if options and type(self).__init__ is Corpus.__init__:
+            raise TypeError(f"{self.name}: unknown options {sorted(options)}; it takes none")
         self.root = Path(root).expanduser()
         self.options: dict[str, Any] = dict(options)
 
@@ -142,9 +170,39 @@ class Corpus(abc.ABC):
         result.utterances.sort(key=lambda u: u.utterance_id)
         return result
 
-    @abc.abstractmethod
     def _scan(self) -> ScanResult:
-        """Walk ``self.root`` (known to be a folder) and parse file names."""
+        """Walk :meth:`audio_folder` (the root is known to be a folder): each audio file through
+        :meth:`parse_name`; a file whose name does not parse is skipped with the rule's reason, one
+        whose utterance id came before is skipped as a duplicate of the first."""
+        utterances: list[Utterance] = []
+        skipped: list[Skipped] = []
+        seen: dict[str, str] = {}
+        for path in self.audio_files(self.audio_folder()):
+            named = self.parse_name(path)
+            if isinstance(named, str):
+                skipped.append(Skipped(str(path), named))
+                continue
+            if named.utterance_id in seen:
+                skipped.append(Skipped(str(path), f"duplicate of {seen[named.utterance_id]}"))
+                continue
+            seen[named.utterance_id] = str(path)
+            utterances.append(Utterance(path=str(path.resolve()), corpus=self.name, utterance_id=named.utterance_id,
+                                        speaker=named.speaker, label=named.label, session=named.session,
+                                        extra=named.extra))
+        return ScanResult(utterances, skipped)
+
+    def parse_name(self, path: Path) -> Named | str:
+        """The corpus's naming rule: what ``path``'s name (and folder) says, or why the file is not
+        one of the corpus's utterances (the reason shown and kept in the manifest).
+
+        Raises:
+            NotImplementedError: a reader that neither gives a naming rule nor overrides :meth:`_scan`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} gives no naming rule (parse_name) and no _scan")
+
+    def audio_folder(self) -> Path:
+        """The folder whose audio files :meth:`_scan` reads (default: the root)."""
+        return self.root
 
     # ----------------------------------------------------------------------------- folds
     def fold_groups(self, speakers: list[str]) -> list[list[str]]:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
-from .base import Corpus, ScanResult, Skipped, Utterance
+from .base import Corpus, Named
 
 _NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$", re.IGNORECASE)
 
@@ -73,54 +72,22 @@ class CremaD(Corpus):
     """Files in the release (documentation only)."""
     expected_speakers = 91
 
-    def __init__(self, root, **options: Any) -> None:
-        """Args:
-            root: the folder holding ``AudioWAV/``, or the ``AudioWAV`` folder.
-
-        Raises:
-            TypeError: any option (CREMA-D has none).
-        """
-        if options:
-            raise TypeError(f"cremad: unknown options {sorted(options)}; it takes none")
-        super().__init__(root)
-
     def audio_folder(self) -> Path:
         """``root/AudioWAV`` when it is a folder, else the root."""
         wav = self.root / "AudioWAV"
         return wav if wav.is_dir() else self.root
 
-    def _scan(self) -> ScanResult:
-        utterances: list[Utterance] = []
-        skipped: list[Skipped] = []
-        seen: dict[str, str] = {}
-        for path in self.audio_files(self.audio_folder()):
-            m = _NAME.match(path.stem)
-            if not m:
-                skipped.append(Skipped(str(path), "name is not <actor>_<sentence>_<emotion>_<level>"))
-                continue
-            actor, sentence, emotion, level = (g.upper() for g in m.groups())
-            if not FIRST_ACTOR <= int(actor) <= LAST_ACTOR:
-                skipped.append(Skipped(str(path), f"actor {actor} is not 1001-1091"))
-                continue
-            if emotion not in CODES:
-                skipped.append(Skipped(str(path), f"emotion code {emotion} is not one of {' '.join(CODES)}"))
-                continue
-            if level not in LEVELS:
-                skipped.append(Skipped(str(path), f"emotion level {level} is not one of {' '.join(LEVELS)}"))
-                continue
-            uid = f"{actor}_{sentence}_{emotion}_{level}"
-            if uid in seen:
-                skipped.append(Skipped(str(path), f"duplicate of {seen[uid]}"))
-                continue
-            seen[uid] = str(path)
-            utterances.append(
-                Utterance(
-                    path=str(path.resolve()),
-                    corpus=self.name,
-                    utterance_id=uid,
-                    speaker=actor,
-                    label=CODES[emotion],
-                    extra={"sentence": sentence, "level": LEVELS[level]},
-                )
-            )
-        return ScanResult(utterances, skipped)
+    def parse_name(self, path: Path) -> Named | str:
+        """``<actor>_<sentence>_<emotion>_<level>``, e.g. ``1001_DFA_ANG_XX``."""
+        m = _NAME.match(path.stem)
+        if not m:
+            return "name is not <actor>_<sentence>_<emotion>_<level>"
+        actor, sentence, emotion, level = (g.upper() for g in m.groups())
+        if not FIRST_ACTOR <= int(actor) <= LAST_ACTOR:
+            return f"actor {actor} is not 1001-1091"
+        if emotion not in CODES:
+            return f"emotion code {emotion} is not one of {' '.join(CODES)}"
+        if level not in LEVELS:
+            return f"emotion level {level} is not one of {' '.join(LEVELS)}"
+        return Named(f"{actor}_{sentence}_{emotion}_{level}", actor, CODES[emotion],
+                     {"sentence": sentence, "level": LEVELS[level]})

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
-from .base import Corpus, ScanResult, Skipped, Utterance
+from .base import Corpus, Named
 
 _NAME = re.compile(r"^(\d\d)([ab]\d\d)([A-Za-z])([a-z])$", re.IGNORECASE)
 
@@ -79,54 +78,21 @@ class EmoDB(Corpus):
     """Files in the release (documentation only)."""
     expected_speakers = 10
 
-    def __init__(self, root, **options: Any) -> None:
-        """Args:
-            root: the folder holding ``wav/``, or the ``wav`` folder.
-
-        Raises:
-            TypeError: any option (EMO-DB has none).
-        """
-        if options:
-            raise TypeError(f"emodb: unknown options {sorted(options)}; it takes none")
-        super().__init__(root)
-
     def audio_folder(self) -> Path:
         """``root/wav`` when it is a folder, else the root."""
         wav = self.root / "wav"
         return wav if wav.is_dir() else self.root
 
-    def _scan(self) -> ScanResult:
-        utterances: list[Utterance] = []
-        skipped: list[Skipped] = []
-        seen: dict[str, str] = {}
-        for path in self.audio_files(self.audio_folder()):
-            m = _NAME.match(path.stem)
-            if not m:
-                skipped.append(Skipped(str(path), "name is not <speaker NN><text a01-b10><emotion><version>"))
-                continue
-            speaker, text, emotion, version = m.groups()
-            text, emotion, version = text.lower(), emotion.upper(), version.lower()
-            if emotion not in CODES:
-                skipped.append(
-                    Skipped(str(path), f"emotion letter {emotion} is not one of {' '.join(CODES)}")
-                )
-                continue
-            if speaker not in SPEAKERS:
-                skipped.append(Skipped(str(path), f"speaker {speaker} is not one of {' '.join(SPEAKERS)}"))
-                continue
-            uid = f"{speaker}{text}{emotion}{version}"
-            if uid in seen:
-                skipped.append(Skipped(str(path), f"duplicate of {seen[uid]}"))
-                continue
-            seen[uid] = str(path)
-            utterances.append(
-                Utterance(
-                    path=str(path.resolve()),
-                    corpus=self.name,
-                    utterance_id=uid,
-                    speaker=speaker,
-                    label=CODES[emotion],
-                    extra={"text": text, "version": version, "sex": SPEAKERS[speaker]},
-                )
-            )
-        return ScanResult(utterances, skipped)
+    def parse_name(self, path: Path) -> Named | str:
+        """``<speaker><text><emotion><version>``, e.g. ``03a01Fa``."""
+        m = _NAME.match(path.stem)
+        if not m:
+            return "name is not <speaker NN><text a01-b10><emotion><version>"
+        speaker, text, emotion, version = m.groups()
+        text, emotion, version = text.lower(), emotion.upper(), version.lower()
+        if emotion not in CODES:
+            return f"emotion letter {emotion} is not one of {' '.join(CODES)}"
+        if speaker not in SPEAKERS:
+            return f"speaker {speaker} is not one of {' '.join(SPEAKERS)}"
+        return Named(f"{speaker}{text}{emotion}{version}", speaker, CODES[emotion],
+                     {"text": text, "version": version, "sex": SPEAKERS[speaker]})

@@ -14,9 +14,9 @@ mono happens when they are decoded, not here.
 from __future__ import annotations
 
 import re
-from typing import Any
+from pathlib import Path
 
-from .base import Corpus, ScanResult, Skipped, Utterance
+from .base import Corpus, Named
 
 _NAME = re.compile(r"^([a-z]{3})-([fm][1-3])-([a-z]+\d+)$", re.IGNORECASE)
 _SPEAKER_DIR = re.compile(r"^[fm][1-3]$", re.IGNORECASE)
@@ -66,51 +66,16 @@ class Emovo(Corpus):
     """Files in the release (documentation only)."""
     expected_speakers = 6
 
-    def __init__(self, root, **options: Any) -> None:
-        """Args:
-            root: the EMOVO folder (the one holding ``f1`` ... ``m3``).
-
-        Raises:
-            TypeError: any option (EMOVO has none).
-        """
-        if options:
-            raise TypeError(f"emovo: unknown options {sorted(options)}; it takes none")
-        super().__init__(root)
-
-    def _scan(self) -> ScanResult:
-        utterances: list[Utterance] = []
-        skipped: list[Skipped] = []
-        seen: dict[str, str] = {}
-        for path in self.audio_files(self.root):
-            m = _NAME.match(path.stem)
-            if not m:
-                skipped.append(Skipped(str(path), "name is not <emotion>-<speaker>-<sentence>"))
-                continue
-            emotion, speaker, sentence = (g.lower() for g in m.groups())
-            if emotion not in CODES:
-                skipped.append(
-                    Skipped(str(path), f"emotion code {emotion!r} is not one of {' '.join(CODES)}")
-                )
-                continue
-            folder = path.parent.name
-            if _SPEAKER_DIR.match(folder) and folder.lower() != speaker:
-                skipped.append(
-                    Skipped(str(path), f"speaker {speaker} in the name but the folder is {folder}")
-                )
-                continue
-            uid = f"{emotion}-{speaker}-{sentence}"
-            if uid in seen:
-                skipped.append(Skipped(str(path), f"duplicate of {seen[uid]}"))
-                continue
-            seen[uid] = str(path)
-            utterances.append(
-                Utterance(
-                    path=str(path.resolve()),
-                    corpus=self.name,
-                    utterance_id=uid,
-                    speaker=speaker,
-                    label=CODES[emotion],
-                    extra={"sentence": sentence, "sex": "female" if speaker[0] == "f" else "male"},
-                )
-            )
-        return ScanResult(utterances, skipped)
+    def parse_name(self, path: Path) -> Named | str:
+        """``<emotion>-<speaker>-<sentence>``, e.g. ``dis-f1-b1``, in the speaker's folder if any."""
+        m = _NAME.match(path.stem)
+        if not m:
+            return "name is not <emotion>-<speaker>-<sentence>"
+        emotion, speaker, sentence = (g.lower() for g in m.groups())
+        if emotion not in CODES:
+            return f"emotion code {emotion!r} is not one of {' '.join(CODES)}"
+        folder = path.parent.name
+        if _SPEAKER_DIR.match(folder) and folder.lower() != speaker:
+            return f"speaker {speaker} in the name but the folder is {folder}"
+        return Named(f"{emotion}-{speaker}-{sentence}", speaker, CODES[emotion],
+                     {"sentence": sentence, "sex": "female" if speaker[0] == "f" else "male"})

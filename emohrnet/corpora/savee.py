@@ -13,9 +13,9 @@ Emotion codes: ``a`` anger, ``d`` disgust, ``f`` fear, ``h`` happiness, ``n`` ne
 from __future__ import annotations
 
 import re
-from typing import Any
+from pathlib import Path
 
-from .base import Corpus, ScanResult, Skipped, Utterance
+from .base import Corpus, Named
 
 # Anchored, so ``sa01`` parses only as sa + 01; the two-letter codes come first all the same.
 _CODE = r"(sa|su|a|d|f|h|n)(\d\d)"
@@ -72,59 +72,21 @@ class Savee(Corpus):
     """Files in the release (documentation only)."""
     expected_speakers = 4
 
-    def __init__(self, root, **options: Any) -> None:
-        """Args:
-            root: the folder holding ``AudioData/`` (or ``AudioData`` itself), or a folder of
-                flat-named files.
-
-        Raises:
-            TypeError: any option (SAVEE has none).
-        """
-        if options:
-            raise TypeError(f"savee: unknown options {sorted(options)}; it takes none")
-        super().__init__(root)
-
-    def _scan(self) -> ScanResult:
-        utterances: list[Utterance] = []
-        skipped: list[Skipped] = []
-        seen: dict[str, str] = {}
-        for path in self.audio_files(self.root):
-            folder = _SPEAKER_DIR.match(path.parent.name)
-            flat = _FLAT.match(path.stem)
-            nested = _NESTED.match(path.stem)
-            if flat:
-                speaker, code, number = flat.groups()
-                if folder and folder.group(1).upper() != speaker.upper():
-                    skipped.append(
-                        Skipped(
-                            str(path), f"speaker {speaker} in the name but the folder is {path.parent.name}"
-                        )
-                    )
-                    continue
-            elif nested and folder:
-                speaker, (code, number) = folder.group(1), nested.groups()
-            elif nested:
-                skipped.append(
-                    Skipped(str(path), f"name <code><nn> but the folder {path.parent.name!r} is no speaker")
-                )
-                continue
-            else:
-                skipped.append(Skipped(str(path), "name is neither <speaker>_<code><nn> nor <code><nn>"))
-                continue
-            speaker, code = speaker.upper(), code.lower()
-            uid = f"{speaker}_{code}{number}"
-            if uid in seen:
-                skipped.append(Skipped(str(path), f"duplicate of {seen[uid]}"))
-                continue
-            seen[uid] = str(path)
-            utterances.append(
-                Utterance(
-                    path=str(path.resolve()),
-                    corpus=self.name,
-                    utterance_id=uid,
-                    speaker=speaker,
-                    label=CODES[code],
-                    extra={"number": int(number)},
-                )
-            )
-        return ScanResult(utterances, skipped)
+    def parse_name(self, path: Path) -> Named | str:
+        """``<speaker>_<code><nn>`` (flat), or ``<code><nn>`` in the speaker's folder, e.g.
+        ``DC_a01`` or ``DC/a01``."""
+        folder = _SPEAKER_DIR.match(path.parent.name)
+        flat = _FLAT.match(path.stem)
+        nested = _NESTED.match(path.stem)
+        if flat:
+            speaker, code, number = flat.groups()
+            if folder and folder.group(1).upper() != speaker.upper():
+                return f"speaker {speaker} in the name but the folder is {path.parent.name}"
+        elif nested and folder:
+            speaker, (code, number) = folder.group(1), nested.groups()
+        elif nested:
+            return f"name <code><nn> but the folder {path.parent.name!r} is no speaker"
+        else:
+            return "name is neither <speaker>_<code><nn> nor <code><nn>"
+        speaker, code = speaker.upper(), code.lower()
+        return Named(f"{speaker}_{code}{number}", speaker, CODES[code], {"number": int(number)})

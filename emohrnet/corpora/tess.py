@@ -23,9 +23,9 @@ which are accepted:
 from __future__ import annotations
 
 import re
-from typing import Any
+from pathlib import Path
 
-from .base import Corpus, ScanResult, Skipped, Utterance
+from .base import Corpus, Named
 
 _SPEAKER_DIR = re.compile(r"^(OAF|YAF)_", re.IGNORECASE)
 
@@ -89,59 +89,25 @@ class Tess(Corpus):
     """Files in the release (documentation only)."""
     expected_speakers = 2
 
-    def __init__(self, root, **options: Any) -> None:
-        """Args:
-            root: a folder with the ``OAF_*``/``YAF_*`` emotion folders anywhere below it.
-
-        Raises:
-            TypeError: any option (TESS has none).
-        """
-        if options:
-            raise TypeError(f"tess: unknown options {sorted(options)}; it takes none")
-        super().__init__(root)
-
-    def _scan(self) -> ScanResult:
-        utterances: list[Utterance] = []
-        skipped: list[Skipped] = []
-        seen: dict[str, str] = {}
-        for path in self.audio_files(self.root):
-            fields = path.stem.lower().split("_")
-            if len(fields) >= 4 and fields[-2] == "pleasant":
-                emotion, word = "_".join(fields[-2:]), fields[1:-2]
-            else:
-                emotion, word = fields[-1], fields[1:-1]
-            if len(fields) < 3 or not all(word) or not fields[0]:
-                skipped.append(Skipped(str(path), "name is not <speaker>_<word>_<emotion>"))
-                continue
-            if emotion not in EMOTIONS:
-                skipped.append(Skipped(str(path), f"emotion {emotion!r} in the name is not a TESS emotion"))
-                continue
-            folder = _SPEAKER_DIR.match(path.parent.name)
-            if folder:
-                speaker = folder.group(1).upper()
-            elif fields[0].upper() in SPEAKERS:
-                speaker = fields[0].upper()
-            else:
-                skipped.append(
-                    Skipped(
-                        str(path), f"neither the folder {path.parent.name!r} nor the name says OAF or YAF"
-                    )
-                )
-                continue
-            label = EMOTIONS[emotion]
-            uid = f"{speaker}_{'_'.join(word)}_{label}"
-            if uid in seen:
-                skipped.append(Skipped(str(path), f"duplicate of {seen[uid]}"))
-                continue
-            seen[uid] = str(path)
-            utterances.append(
-                Utterance(
-                    path=str(path.resolve()),
-                    corpus=self.name,
-                    utterance_id=uid,
-                    speaker=speaker,
-                    label=label,
-                    extra={"word": "_".join(word), "folder": path.parent.name},
-                )
-            )
-        return ScanResult(utterances, skipped)
+    def parse_name(self, path: Path) -> Named | str:
+        """``<speaker>_<word>_<emotion>``, e.g. ``OAF_back_angry``; the speaker from the folder
+        (``OAF_*``/``YAF_*``) where there is one, else from the name."""
+        fields = path.stem.lower().split("_")
+        if len(fields) >= 4 and fields[-2] == "pleasant":
+            emotion, word = "_".join(fields[-2:]), fields[1:-2]
+        else:
+            emotion, word = fields[-1], fields[1:-1]
+        if len(fields) < 3 or not all(word) or not fields[0]:
+            return "name is not <speaker>_<word>_<emotion>"
+        if emotion not in EMOTIONS:
+            return f"emotion {emotion!r} in the name is not a TESS emotion"
+        folder = _SPEAKER_DIR.match(path.parent.name)
+        if folder:
+            speaker = folder.group(1).upper()
+        elif fields[0].upper() in SPEAKERS:
+            speaker = fields[0].upper()
+        else:
+            return f"neither the folder {path.parent.name!r} nor the name says OAF or YAF"
+        label = EMOTIONS[emotion]
+        return Named(f"{speaker}_{'_'.join(word)}_{label}", speaker, label,
+                     {"word": "_".join(word), "folder": path.parent.name})

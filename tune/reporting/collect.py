@@ -1,0 +1,138 @@
+"""Reading what a search left in its experiment folder: the summary, each trial's history, the
+Optuna study (its parameter importances) and the TensorBoard event files (HParams)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..files import SEARCH_ARGS, STUDY_DB, SUMMARY
+
+
+def load_summary(exp_dir: str | Path) -> dict[str, Any]:
+    """The search's ``best.json``.
+
+    Raises:
+        FileNotFoundError: no ``best.json`` (not a finished search); the message says what to run.
+    """
+    path = Path(exp_dir) / SUMMARY
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; {exp_dir} is not a finished search "
+                                "(run python -m tune.search, or --resume an interrupted one)")
+    return json.loads(path.read_text())
+
+
+def trial_dir(exp_dir: str | Path, trial: dict[str, Any]) -> Path:
+    """A trial's Tune folder: ``<exp_dir>/trial_<id>`` (so a moved experiment still works), else the
+    ``path`` recorded in ``best.json``."""
+    local = Path(exp_dir) / f"trial_{trial.get('trial_id')}"
+    if local.is_dir() or not trial.get("path"):
+        return local
+    return Path(trial["path"])
+
+
+def trial_history(path: str | Path):
+    """A trial's per-epoch reports, from Tune's ``progress.csv``, else its ``result.json``.
+
+    Returns:
+        a ``pandas.DataFrame`` with one row per report (columns ``epoch``, ``train_loss``,
+        ``val_loss``, ``val_ua``, ...), or ``None`` when the trial left neither file or no report.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    csv = path / "progress.csv"
+    if csv.is_file():
+        try:
+            df = pd.read_csv(csv)
+            if not df.empty and "val_ua" in df:
+                return df
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError):
+            pass
+    js = path / "result.json"
+    if js.is_file():
+        rows = []
+        for line in js.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by an interrupted write
+        rows = [{k: v for k, v in r.items() if not isinstance(v, dict | list)} for r in rows]
+        if rows:
+            df = pd.DataFrame(rows)
+            if "val_ua" in df:
+                return df
+    return None
+
+
+def study_storage(exp_dir: str | Path) -> str | None:
+    """The Optuna study's database URL: ``search_args.json``'s ``study_storage``, else
+    ``sqlite:///<exp_dir>/optuna.db`` (``None`` when that file does not exist)."""
+    exp_dir = Path(exp_dir)
+    args_file = exp_dir / SEARCH_ARGS
+    if args_file.is_file():
+        url = json.loads(args_file.read_text()).get("study_storage")
+        if url:
+            return url
+    db = exp_dir / STUDY_DB
+    return f"sqlite:///{db}" if db.is_file() else None
+
+
+def param_importances(exp_dir: str | Path, summary: dict[str, Any]) -> tuple[dict[str, float] | None, str]:
+    """Optuna's parameter importances (its default evaluator) of the search's study.
+
+    Returns:
+        ``(importances, message)``: ``{param: importance}`` summing to 1 and Optuna's warnings (e.g.
+        that all importances are equal; often empty), or ``None`` and
+        a message starting with ``"not enough trials"`` (fewer than 2 complete trials, no study,
+        or Optuna could not compute them). Never raises.
+    """
+    try:
+        import optuna
+
+        url = study_storage(exp_dir)
+        if url is None:
+            return None, "not enough trials: no Optuna study found"
+        storage = optuna.storages.RDBStorage(url)
+        names = [Path(summary.get("experiment_dir") or exp_dir).name, Path(exp_dir).name]
+        all_names = optuna.get_all_study_names(storage)
+        name = next((n for n in names if n in all_names), all_names[0] if len(all_names) == 1 else None)
+        if name is None:
+            return None, f"not enough trials: no study named {names[0]} in {url}"
+        study = optuna.load_study(study_name=name, storage=storage)
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if len(complete) < 2:
+            return None, f"not enough trials: {len(complete)} complete (importances need at least 2)"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            imp = optuna.importance.get_param_importances(study)
+        notes = sorted({str(w.message) for w in caught})
+        return {k: float(v) for k, v in imp.items()}, " ".join(f"Note from Optuna: {n}" for n in notes)
+    except Exception as err:  # noqa: BLE001 -- a report must not fail on Optuna's side
+        return None, f"not enough trials to compute importances ({type(err).__name__}: {err})"
+
+
+def hparams_logged(exp_dir: str | Path, summary: dict[str, Any]) -> tuple[int, int]:
+    """How many trials' TensorBoard event files hold HParams data (plugin ``"hparams"``, written by
+    Ray Tune's TBX logger when a trial ends).
+
+    Returns:
+        ``(trials with hparams data, trials with event files)``.
+    """
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    found = total = 0
+    for t in summary.get("trials", []):
+        files = sorted(trial_dir(exp_dir, t).glob("events.out.tfevents.*"))
+        if not files:
+            continue
+        total += 1
+        for f in files:
+            acc = EventAccumulator(str(f), size_guidance={"tensors": 0, "scalars": 1})
+            acc.Reload()
+            if acc.PluginTagToContent("hparams"):
+                found += 1
+                break
+    return found, total
