@@ -57,7 +57,7 @@ from .distributed import (
 )
 from .frontend import n_features
 from .metrics import is_better, unweighted_accuracy, weighted_accuracy
-from .models import MODEL_SPECS, build_model, width_preset
+from .models import MODEL_SPECS, build_model
 from .splits import make_split
 
 
@@ -170,16 +170,13 @@ class TrainConfig:
     def model_kwargs(self, n_features: int) -> dict[str, Any]:
         """Constructor arguments of the model (besides ``num_classes``); ``n_features`` is the
         number of mel bands or MFCCs of the shards."""
-        if self.model == "cnn1d_attention":
-            w = self.cnn_width
-            return {"in_channels": n_features, "widths": [w, 2 * w, 4 * w], "dropout": float(self.dropout)}
-        return {"widths": list(width_preset(self.width)), "stem_channels": self.stem_channels,
-                "blocks_per_branch": self.blocks_per_branch, "modules": list(self.modules)}
+        return MODEL_SPECS[self.model].arguments(self, n_features)
 
     def augment(self) -> AugmentConfig:
         """The SpecAugment/time-shift settings. SpecAugment is EmoHRNet's; the 1D CNN trains with
-        waveform augmentation (``aug_prob``) as in its paper, so its masks are off."""
-        if self.model != "emohrnet":
+        waveform augmentation (``aug_prob``) as in its paper, so its masks are off
+        (:attr:`emohrnet.models.ModelSpec.spec_augment`)."""
+        if not MODEL_SPECS[self.model].spec_augment:
             return AugmentConfig(freq_mask=0, time_mask=0, time_shift=self.time_shift)
         return AugmentConfig(freq_mask=self.freq_mask, time_mask=self.time_mask, time_shift=self.time_shift)
 

@@ -308,3 +308,11 @@ def test_the_registry_gives_each_model_its_class_and_a_known_front_end():
     assert {name: spec.cls for name, spec in MODEL_SPECS.items()} == MODELS
     assert MODEL_FEATURES == {"emohrnet": "logmel", "cnn1d_attention": "mfcc"}
     assert all(spec.features in FEATURE_KINDS and spec.source for spec in MODEL_SPECS.values())
+    from emohrnet.train import TrainConfig
+
+    for name, spec in MODEL_SPECS.items():  # the spec's arguments build its class; its masks as the spec says
+        cfg = TrainConfig("shards", model=name, width=4, stem_channels=8, blocks_per_branch=1, modules=[1, 1, 1, 1],
+                          cnn_width=8)
+        assert type(build_model(name, 3, **cfg.model_kwargs(20))) is spec.cls
+        assert (cfg.augment().freq_mask > 0) == spec.spec_augment == (name == "emohrnet")
+    assert MODEL_SPECS["cnn1d_attention"].arguments(cfg, 20)["in_channels"] == 20

@@ -36,6 +36,7 @@ from emohrnet.argtypes import float_above, int_at_least, int_list
 from emohrnet.corpora import CorpusError, corpus_class, list_corpora
 from emohrnet.location import Location
 from emohrnet.metrics import SELECTION_RULE, selection_key
+from emohrnet.models import MODEL_SPECS
 from emohrnet.shards import (
     ShardError,
     add_feature_args,
@@ -611,9 +612,7 @@ def format_summary(s: dict[str, Any]) -> str:
         if "best_val_ua" not in t:
             lines.append(f"{t['trial_id']:10s} {'':15s} {'':>7s} {'':>5s} {'':>7s}  {t['status']}")
             continue
-        model_keys = ("lr", "freq_mask", "time_mask", "width") if t["model"] == "emohrnet" else \
-            ("lr", "cnn_width", "dropout", "aug_prob")
-        params = " ".join(_fmt_param(k, t["params"][k]) for k in model_keys if k in t["params"])
+        params = " ".join(_fmt_param(k, t["params"][k]) for k in MODEL_SPECS[t["model"]].shown if k in t["params"])
         test = f"{t['test_ua']:7.2%}" if t["test_ua"] is not None else f"{'-':>7s}"
         tag = " (baseline)" if t["baseline"] else ""
         lines.append(f"{t['trial_id']:10s} {t['model']:15s} {t['best_val_ua']:7.2%} {t['best_epoch']:5d} {test}  "

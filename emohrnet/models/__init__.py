@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,17 +30,42 @@ class ModelSpec:
         cls: the ``nn.Module`` class; its constructor takes ``num_classes`` first.
         features: the front end it trains on, ``"logmel"`` or ``"mfcc"`` (the shards' ``feature_kind``).
         source: the paper it reproduces.
+        arguments: ``(training config, n_features) -> constructor arguments`` (besides ``num_classes``);
+            the config is an :class:`emohrnet.train.TrainConfig` (read by attribute), ``n_features`` the
+            shards' mel bands or MFCCs.
+        spec_augment: whether it trains with SpecAugment's masks (EmoHRNet); the 1D CNN trains with
+            waveform augmentation instead, as in its paper.
+        shown: its searched parameters that the search's summary shows, in order.
     """
 
     cls: type[nn.Module]
     features: str
     source: str
+    arguments: Callable[[Any, int], dict[str, Any]]
+    spec_augment: bool
+    shown: tuple[str, ...]
+
+
+def _emohrnet_arguments(cfg: Any, n_features: int) -> dict[str, Any]:
+    """EmoHRNet: the branch widths from the base width (``width_preset``), stem, blocks, modules; the
+    number of mel bands needs no argument (the network pools over frequency)."""
+    return {"widths": list(width_preset(cfg.width)), "stem_channels": cfg.stem_channels,
+            "blocks_per_branch": cfg.blocks_per_branch, "modules": list(cfg.modules)}
+
+
+def _cnn1d_arguments(cfg: Any, n_features: int) -> dict[str, Any]:
+    """The 1D CNN: MFCCs as input channels, block widths (C, 2C, 4C), dropout."""
+    w = cfg.cnn_width
+    return {"in_channels": n_features, "widths": [w, 2 * w, 4 * w], "dropout": float(cfg.dropout)}
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {
-    "emohrnet": ModelSpec(EmoHRNet, "logmel", "Muppidi & Radfar 2025, EmoHRNet (arXiv 2510.06072)"),
-    "cnn1d_attention": ModelSpec(CNN1DAttention, "mfcc",
-                                 "Lee & Nadeem 2025, 1D CNN with channel and spatial attention"),
+    "emohrnet": ModelSpec(
+        EmoHRNet, "logmel", "Muppidi & Radfar 2025, EmoHRNet (arXiv 2510.06072)", _emohrnet_arguments,
+        spec_augment=True, shown=("lr", "freq_mask", "time_mask", "width")),
+    "cnn1d_attention": ModelSpec(
+        CNN1DAttention, "mfcc", "Lee & Nadeem 2025, 1D CNN with channel and spatial attention", _cnn1d_arguments,
+        spec_augment=False, shown=("lr", "cnn_width", "dropout", "aug_prob")),
 }
 """The model registry, in the search's order (``--model any`` lists the baselines in this order)."""
 
