@@ -68,10 +68,14 @@ def _state_saved_after(exp_dir, done):
 
 
 @pytest.mark.ray
-def test_killed_search_resumes(tmp_path, ray_address):
+def test_killed_search_resumes(tmp_path, monkeypatch, ray_address):
     """A hard kill right after Tune saved its state following a finished trial (the hard case: the
-    state was signed inside that save), then a resume that finishes the search on a cluster
-    (``--resume --address``: the session's, conftest.py)."""
+    state was signed inside that save), then a resume, in this process, that finishes the search on
+    a cluster (``--resume --address``: the session's, conftest.py)."""
+    import ray
+
+    from tune.search import parse_args, run_search
+
     # Tune saves its experiment state every second here (default: adaptive, tens of seconds), so
     # the hard kill can come soon after a trial finishes
     env = {**os.environ, "EMOHRNET_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1",
@@ -86,12 +90,13 @@ def test_killed_search_resumes(tmp_path, ray_address):
     assert finished_first, (tmp_path / "first.log").read_text()[-3000:]
     assert not (exp_dir / "best.json").exists()
 
-    with open(tmp_path / "second.log", "w") as log:
-        second = _search(["--resume", *common, "--address", ray_address], env, log)
-        code = second.wait(timeout=600)
-    _kill_group(second.pid)
-    assert code == 0, (tmp_path / "second.log").read_text()[-3000:]
+    monkeypatch.setenv("EMOHRNET_HOME", env["EMOHRNET_HOME"])  # where the first run's signing key is
+    try:
+        returned = run_search(parse_args(["--resume", *common, "--address", ray_address]), log=lambda *a: None)
+    finally:
+        ray.shutdown()
     summary = json.loads((exp_dir / "best.json").read_text())
+    assert summary["best_trial"] == returned["best_trial"]
     assert len(summary["trials"]) == TRIALS
     assert summary["fold"] == 1
     assert summary["split"].startswith("speaker-independent fold 1: test speakers spk03,spk04;")
