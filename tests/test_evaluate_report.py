@@ -27,6 +27,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from emohrnet.metrics import macro_f1, unweighted_accuracy, weighted_accuracy
 from emohrnet.splits import make_split
 from tune import evaluate, report
+from tune.reporting.render import _md_to_html_table
 
 PAPER_NUMBERS = ("92.45", "80.06", "92.77", "97.49", "99.23", "89.31", "99.82", "99.53", "96.39")
 IMG = '<img src="data:image/png;base64,'
@@ -260,7 +261,7 @@ def test_tables_show_both_means_and_mark_the_selection_fold():
     assert "\n\n\\* used in selection: " in md  # the footnote, escaped so Markdown does not make it a list item
     page = evaluate.format_markdown(cf)
     assert md in page and f"**{evaluate.headline(cf)}**" in page
-    html_table = report._md_to_html_table(md)
+    html_table = _md_to_html_table(md)
     assert "<td>1*</td>" in html_table and "<td>0</td>" in html_table and "<p>* used in selection" in html_table
 
     # no fold used in selection: one (headline) mean, over all folds, said so

@@ -55,7 +55,7 @@ from emohrnet.shards import (
 from emohrnet.storage import atomic_write_text
 from emohrnet.train import MODEL_FEATURES
 
-from .files import CROSSFOLD_JSON, CROSSFOLD_MD, SEARCH_ARGS
+from .files import CROSSFOLD_JSON, CROSSFOLD_MD, SEARCH_ARGS, TRAIN_RUNS
 
 RANDOM_SEEDS = 5
 """``--folds all`` under the random protocol: split seeds 0..4."""
@@ -325,7 +325,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
 
     total = ray.cluster_resources() if ray.is_initialized() else init_ray(args)
     concurrent = min(len(folds), max_concurrent(args, total))
-    resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker, str(tune_dir / "train_runs"))
+    resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker, str(tune_dir / TRAIN_RUNS))
     tuner = tune.Tuner(
         trainable(resources, fixed),
         param_space={"fold": tune.grid_search(folds)},

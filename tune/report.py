@@ -64,13 +64,12 @@ from .reporting.render import (
     Section,
     Table,
     Text,
-    _md_to_html_table,
     render_html,
     render_markdown,
 )
 from .reporting.tables import FIELD_PROTOCOL, PAPER_PROTOCOL, _fmt, _pct, paper_table, trials_table
 
-__all__ = ["BEST_TRIAL_LOGDIR", "CONFUSION_TAG", "_md_to_html_table", "build_report", "load_summary", "main",
+__all__ = ["BEST_TRIAL_LOGDIR", "CONFUSION_TAG", "build_report", "load_summary", "main",
            "paper_table", "param_importances", "trial_history"]
 
 

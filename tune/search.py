@@ -58,7 +58,7 @@ from .checks import (
     shared_gpu_warning,
 )
 from .console import make_progress, quiet_console
-from .files import SEARCH_ARGS, SEARCH_LOG, STUDY_DB, SUMMARY
+from .files import SEARCH_ARGS, SEARCH_LOG, STUDY_DB, SUMMARY, TRAIN_RUNS
 from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED, baseline_points, search_space
 from .state import ExperimentLock, Signatures, make_signer, verify_experiment
 from .trial import TrialResources, trainable
@@ -354,7 +354,7 @@ def _run(args, exp_dir: Location, storage: Location, signatures: Signatures, sha
             deviations += [f"EmoHRNet {k} {fixed[k]} instead of {v}" for k, v in PAPER_FIXED.items()
                            if fixed[k] != v]
         resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker,
-                                   (exp_dir / "train_runs").uri)
+                                   (exp_dir / TRAIN_RUNS).uri)
         trial = trainable(resources, fixed)
         callbacks = [make_signer(signatures)] + ([make_progress(log, args.epochs)] if quiet else [])
         if args.resume:
