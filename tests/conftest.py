@@ -6,7 +6,8 @@ search shared by the test files that read a finished experiment, a tiny model, t
 
 The local Ray that a search starts itself (loopback listeners, spare CPU, shut down at the end) is
 exercised by the searches the tests run as subprocesses (test_resume, test_object_store) and by
-test_bad_options."""
+test_object_store's resume, in-process (its trials read the S3 server's settings from the
+environment, which the session's cluster started without)."""
 
 from __future__ import annotations
 

@@ -163,9 +163,10 @@ def test_predict_takes_a_search_summary_or_experiment_folder(checkpoint, tmp_pat
 
 
 @pytest.mark.ray
-def test_a_trial_that_fails_ends_the_search_with_its_error(tmp_path, capsys, monkeypatch):
+def test_a_trial_that_fails_ends_the_search_with_its_error(tmp_path, capsys, monkeypatch, ray_address):
     """A trial's configuration error used to be retried and end as "interrupted ... continue with
-    --resume" (exit 130), and resuming repeated it; now the search stops with the error (exit 1)."""
+    --resume" (exit 130), and resuming repeated it; now the search stops with the error (exit 1).
+    On the session's cluster (conftest.py), one trial at a time."""
     from fixtures import TINY_SEARCH
 
     from tune import trial
@@ -175,11 +176,14 @@ def test_a_trial_that_fails_ends_the_search_with_its_error(tmp_path, capsys, mon
 
     monkeypatch.setenv("EMOHRNET_HOME", str(tmp_path))
     monkeypatch.setattr(trial, "run_trial", failing_trial)  # what tune.trial.trainable binds
-    code = search.main([*TINY_SEARCH, "--num-samples", "3", "--workers", "1", "--name", "fails", "--verbose"])
+    try:
+        code = search.main([*TINY_SEARCH, "--num-samples", "3", "--workers", "1", "--max-concurrent", "1",
+                            "--name", "fails", "--verbose", "--address", ray_address])
+    finally:
+        ray.shutdown()  # a search that joined a cluster leaves the connection to its caller
     err = capsys.readouterr().err
     assert code == 1, err[-3000:]
     assert "error: trial " in err and "failed, so the search stopped: ValueError: planted configuration error" in err
     assert "interrupted" not in err
-    assert not ray.is_initialized()  # the local Ray it started is shut down
     trials = list((tmp_path / "experiments" / "fails").glob("trial_*"))
     assert len(trials) == 1  # fail fast: no other trial was started after it

@@ -191,6 +191,7 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path):
     resumed = parse_args(["--resume", "--name", "s3-tiny", "--storage-path", storage])
     try:
         summary = run_search(resumed, log=lambda *a: None)
+        assert not ray.is_initialized()  # the local Ray the search started (no --address) is shut down
     finally:
         ray.shutdown()
     assert len(summary["trials"]) == 2 and summary["protocol"] == "random" and summary["fold"] == 1

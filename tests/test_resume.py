@@ -22,10 +22,8 @@ TINY = ["--epochs", "1", "--workers", "1", "--widths", "4,6", "--stem-channels",
 
 
 def _search(args, env, log):
-    # its own process group: after a SIGKILL the local Ray it started (its agents outlive it) is
-    # cleaned up with the group, as `ray stop` would on a user's machine
     return subprocess.Popen([sys.executable, "-m", "tune.search", *args], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT)
 
 
 def _finished_trials(exp_dir):
@@ -52,26 +50,27 @@ def _stop_after(proc, exp_dir, n_finished, sig, deadline_s=420):
     return finished
 
 
-def _kill_group(pgid):
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 def _state_saved_after(exp_dir, done):
-    """Tune saved its state after the finished trials' last results: a kill right after it is the
-    hard case (the search signs each version inside Ray's save, before Ray copies it here)."""
-    states = list(exp_dir.glob("experiment_state-*.json"))
-    last_result = max((exp_dir / name / "result.json").stat().st_mtime for name, _ in done)
-    return bool(states) and max(p.stat().st_mtime for p in states) > last_result
+    """The experiment state in the experiment folder already records the finished trials as
+    terminated: a kill right after it is the hard case (the search signs each version inside Ray's
+    save, before Ray copies it here). Read from the state itself: Ray copies the state and the
+    trials' result files in one sync, in no fixed order, so their modification times say nothing."""
+    terminated = set()
+    for state in exp_dir.glob("experiment_state-*.json"):
+        try:  # a sync may be writing it right now
+            trials = [json.loads(row[0]) for row in json.loads(state.read_text())["trial_data"]]
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            return False
+        terminated |= {t.get("trial_id") for t in trials if t.get("status") == "TERMINATED"}
+    return {name.removeprefix("trial_") for name, _ in done} <= terminated
 
 
 @pytest.mark.ray
 def test_killed_search_resumes(tmp_path, monkeypatch, ray_address):
-    """A hard kill right after Tune saved its state following a finished trial (the hard case: the
-    state was signed inside that save), then a resume, in this process, that finishes the search on
-    a cluster (``--resume --address``: the session's, conftest.py)."""
+    """A search on a cluster (the session's, conftest.py) killed outright right after Tune saved its
+    state following a finished trial (the hard case: the state was signed inside that save); the
+    cluster ends the dead driver's trials. A resume, in this process, finishes the search on the
+    same cluster (``--resume --address``)."""
     import ray
 
     from tune.search import parse_args, run_search
@@ -83,9 +82,8 @@ def test_killed_search_resumes(tmp_path, monkeypatch, ray_address):
     exp_dir = tmp_path / "exp" / "resumable"
     common = ["--storage-path", str(tmp_path / "exp"), "--name", "resumable"]
     with open(tmp_path / "first.log", "w") as log:
-        first = _search(["--num-samples", str(TRIALS), *TINY, *common], env, log)
+        first = _search(["--num-samples", str(TRIALS), *TINY, *common, "--address", ray_address], env, log)
         finished_first = _stop_after(first, exp_dir, 1, signal.SIGKILL)
-    _kill_group(first.pid)
     assert first.returncode == -signal.SIGKILL
     assert finished_first, (tmp_path / "first.log").read_text()[-3000:]
     assert not (exp_dir / "best.json").exists()
