@@ -99,15 +99,7 @@ CASES = [
     Case(
         EmoDB,
         write_emodb_tree,
-        {
-            "W": "anger",
-            "L": "boredom",
-            "E": "disgust",
-            "A": "fear",
-            "F": "happiness",
-            "T": "sadness",
-            "N": "neutral",
-        },
+        {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness", "N": "neutral"},
         10,
         ("wav/03a01Xa.wav", "wav/07a01Fa.wav", "wav/03a01F.wav", "wav/03c01Fa.flac"),
     ),
@@ -221,7 +213,7 @@ def test_bad_names_are_skipped_not_raised(case: Case, tmp_path: Path) -> None:
     assert len(result.utterances) == len([w for w in written if w.code in case.labels])
 
 
-@pytest.mark.parametrize("case", MINE, ids=str)
+@pytest.mark.parametrize("case", CASES, ids=str)
 def test_duplicate_in_another_format_is_skipped(case: Case, tmp_path: Path) -> None:
     written = case.write(tmp_path)
     first = next(w for w in written if w.code in case.labels)

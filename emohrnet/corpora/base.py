@@ -115,6 +115,8 @@ class Corpus:
         protocol_note: what users of this corpus should know about its protocols (TESS: two
             speakers only), printed with results.
         expected_utterances: utterances in the complete release (documentation only).
+        audio_subfolder: the folder below the root that holds the audio as distributed (CREMA-D
+            ``AudioWAV``); when the root has none, the root itself is read (see :meth:`audio_folder`).
     """
 
     name: ClassVar[str]
@@ -125,6 +127,7 @@ class Corpus:
     default_protocol: ClassVar[str] = "speaker"
     protocol_note: ClassVar[str] = ""
     expected_utterances: ClassVar[int | None] = None
+    audio_subfolder: ClassVar[str | None] = None
 
     def __init__(self, root: str | Path, **options: Any) -> None:
         """Args:
@@ -173,12 +176,15 @@ class Corpus:
     def _scan(self) -> ScanResult:
         """Walk :meth:`audio_folder` (the root is known to be a folder): each audio file through
         :meth:`parse_name`; a file whose name does not parse is skipped with the rule's reason, one
-        whose utterance id came before is skipped as a duplicate of the first."""
+        the rule leaves out (``None``) is passed over silently, one whose utterance id came before is
+        skipped as a duplicate of the first."""
         utterances: list[Utterance] = []
         skipped: list[Skipped] = []
         seen: dict[str, str] = {}
         for path in self.audio_files(self.audio_folder()):
             named = self.parse_name(path)
+            if named is None:
+                continue
             if isinstance(named, str):
                 skipped.append(Skipped(str(path), named))
                 continue
@@ -191,9 +197,11 @@ class Corpus:
                                         extra=named.extra))
         return ScanResult(utterances, skipped)
 
-    def parse_name(self, path: Path) -> Named | str:
+    def parse_name(self, path: Path) -> Named | str | None:
         """The corpus's naming rule: what ``path``'s name (and folder) says, or why the file is not
-        one of the corpus's utterances (the reason shown and kept in the manifest).
+        one of the corpus's utterances (the reason shown and kept in the manifest), or ``None`` for
+        a file of the corpus that the reader's options leave out (RAVDESS song without
+        ``include_song``: not reported).
 
         Raises:
             NotImplementedError: a reader that neither gives a naming rule nor overrides :meth:`_scan`.
@@ -201,8 +209,10 @@ class Corpus:
         raise NotImplementedError(f"{type(self).__name__} gives no naming rule (parse_name) and no _scan")
 
     def audio_folder(self) -> Path:
-        """The folder whose audio files :meth:`_scan` reads (default: the root)."""
-        return self.root
+        """The folder whose audio files :meth:`_scan` reads: ``root / audio_subfolder`` when the
+        reader names one and it is a folder, else the root."""
+        sub = self.root / self.audio_subfolder if self.audio_subfolder else None
+        return sub if sub is not None and sub.is_dir() else self.root
 
     # ----------------------------------------------------------------------------- folds
     def fold_groups(self, speakers: list[str]) -> list[list[str]]:

@@ -20,12 +20,7 @@ from .base import Corpus, Named
 _NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$", re.IGNORECASE)
 
 CODES: dict[str, str] = {
-    "ANG": "anger",
-    "DIS": "disgust",
-    "FEA": "fear",
-    "HAP": "happy",
-    "NEU": "neutral",
-    "SAD": "sad",
+    "ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"
 }
 """Emotion code -> class."""
 
@@ -60,8 +55,8 @@ class CremaD(Corpus):
         "(actor 1001-1091, sentence a 3-letter code, emotion ANG DIS FEA HAP NEU SAD, level LO MD HI XX); "
         "the root is the folder holding AudioWAV/ or the AudioWAV folder itself"
     )
+    audio_subfolder = "AudioWAV"
     n_folds = 5
-    default_protocol = "speaker"
     source = (
         "Cao, Cooper, Keutmann, Gur, Nenkova & Verma (2014), CREMA-D: Crowd-sourced Emotional "
         "Multimodal Actors Dataset, IEEE Transactions on Affective Computing 5(4): 377-390; "
@@ -71,11 +66,6 @@ class CremaD(Corpus):
     expected_utterances = 7442
     """Files in the release (documentation only)."""
     expected_speakers = 91
-
-    def audio_folder(self) -> Path:
-        """``root/AudioWAV`` when it is a folder, else the root."""
-        wav = self.root / "AudioWAV"
-        return wav if wav.is_dir() else self.root
 
     def parse_name(self, path: Path) -> Named | str:
         """``<actor>_<sentence>_<emotion>_<level>``, e.g. ``1001_DFA_ANG_XX``."""

@@ -30,16 +30,8 @@ CODES: dict[str, str] = {
 """Emotion letter (German initial) -> class."""
 
 SPEAKERS: dict[str, str] = {
-    "03": "male",
-    "08": "female",
-    "09": "female",
-    "10": "male",
-    "11": "male",
-    "12": "male",
-    "13": "female",
-    "14": "female",
-    "15": "male",
-    "16": "female",
+    "03": "male", "08": "female", "09": "female", "10": "male", "11": "male", "12": "male", "13": "female",
+    "14": "female", "15": "male", "16": "female"
 }
 """The 10 speakers and their sex."""
 
@@ -68,8 +60,8 @@ class EmoDB(Corpus):
         "10 11 12 13 14 15 16, text a01-b10, emotion letter W L E A F T N, version letter); the root "
         "is the folder holding wav/ or the wav folder itself"
     )
+    audio_subfolder = "wav"
     n_folds = 10
-    default_protocol = "speaker"
     source = (
         "Burkhardt, Paeschke, Rolfes, Sendlmeier & Weiss (2005), A database of German emotional "
         "speech, Interspeech 2005, pp. 1517-1520; free download from http://emodb.bilderbar.info/"
@@ -77,11 +69,6 @@ class EmoDB(Corpus):
     expected_utterances = 535
     """Files in the release (documentation only)."""
     expected_speakers = 10
-
-    def audio_folder(self) -> Path:
-        """``root/wav`` when it is a folder, else the root."""
-        wav = self.root / "wav"
-        return wav if wav.is_dir() else self.root
 
     def parse_name(self, path: Path) -> Named | str:
         """``<speaker><text><emotion><version>``, e.g. ``03a01Fa``."""

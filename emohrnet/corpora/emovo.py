@@ -22,13 +22,8 @@ _NAME = re.compile(r"^([a-z]{3})-([fm][1-3])-([a-z]+\d+)$", re.IGNORECASE)
 _SPEAKER_DIR = re.compile(r"^[fm][1-3]$", re.IGNORECASE)
 
 CODES: dict[str, str] = {
-    "dis": "disgust",
-    "gio": "joy",
-    "neu": "neutral",
-    "pau": "fear",
-    "rab": "anger",
-    "sor": "surprise",
-    "tri": "sadness",
+    "dis": "disgust", "gio": "joy", "neu": "neutral", "pau": "fear", "rab": "anger", "sor": "surprise",
+    "tri": "sadness"
 }
 """Emotion code (Italian: disgusto, gioia, neutro, paura, rabbia, sorpresa, tristezza) -> class."""
 
@@ -56,7 +51,6 @@ class Emovo(Corpus):
         "any letter case)"
     )
     n_folds = 6
-    default_protocol = "speaker"
     source = (
         "Costantini, Iaderola, Paoloni & Todisco (2014), EMOVO Corpus: an Italian Emotional Speech "
         "Database, LREC 2014, pp. 3501-3504; distributed by Fondazione Ugo Bordoni "

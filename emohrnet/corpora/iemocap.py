@@ -38,17 +38,8 @@ _LABEL_LINE = re.compile(
 )
 
 CODES: dict[str, str] = {
-    "neu": "neutral",
-    "hap": "happiness",
-    "exc": "excited",
-    "ang": "anger",
-    "sad": "sadness",
-    "fru": "frustration",
-    "sur": "surprise",
-    "fea": "fear",
-    "dis": "disgust",
-    "oth": "other",
-    "xxx": "no agreement",
+    "neu": "neutral", "hap": "happiness", "exc": "excited", "ang": "anger", "sad": "sadness", "fru": "frustration",
+    "sur": "surprise", "fea": "fear", "dis": "disgust", "oth": "other", "xxx": "no agreement"
 }
 """Every label code of the EmoEvaluation files, with what it stands for."""
 
@@ -117,7 +108,6 @@ class Iemocap(Corpus):
         "or the folder that holds it"
     )
     n_folds = 5
-    default_protocol = "speaker"
     source = (
         "Busso, Bulut, Lee, Kazemzadeh, Mower, Kim, Chang, Lee & Narayanan (2008), IEMOCAP: "
         "Interactive emotional dyadic motion capture database, Language Resources and Evaluation "

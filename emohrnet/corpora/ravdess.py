@@ -13,10 +13,11 @@ intensity II (01 normal, 02 strong), statement SS (01, 02), repetition RR (01, 0
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from ..argtypes import strict_bool
-from .base import Corpus, ScanResult, Skipped, Utterance
+from .base import Corpus, Named
 
 _NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 _ACTOR_DIR = re.compile(r"^Actor_(\d\d)$")
@@ -50,46 +51,28 @@ class Ravdess(Corpus):
             raise TypeError(f"ravdess: unknown options {sorted(options)}; known: include_song")
         super().__init__(root, include_song=strict_bool(include_song, "ravdess: include_song"))
 
-    def _scan(self) -> ScanResult:
-        utterances: list[Utterance] = []
-        skipped: list[Skipped] = []
-        for path in self.audio_files(self.root):
-            m = _NAME.match(path.stem)
-            if not m:
-                skipped.append(Skipped(str(path), "name is not MM-VV-EE-II-SS-RR-NN"))
-                continue
-            modality, channel, emotion, intensity, statement, repetition, actor = m.groups()
-            if modality != "03":
-                skipped.append(Skipped(str(path), f"modality {modality} is not 03 (audio-only)"))
-                continue
-            if channel not in ("01", "02"):
-                skipped.append(Skipped(str(path), f"vocal channel {channel} is neither 01 nor 02"))
-                continue
-            if channel == "02" and not self.options["include_song"]:
-                continue  # song, not asked for: left out silently, as documented
-            if not 1 <= int(emotion) <= len(self.classes):
-                skipped.append(Skipped(str(path), f"emotion code {emotion} is not 01-08"))
-                continue
-            folder = _ACTOR_DIR.match(path.parent.name)
-            if folder and folder.group(1) != actor:
-                skipped.append(
-                    Skipped(str(path), f"actor {actor} in the name but the folder is {path.parent.name}")
-                )
-                continue
-            utterances.append(
-                Utterance(
-                    path=str(path.resolve()),
-                    corpus=self.name,
-                    utterance_id=path.stem,
-                    speaker=actor,
-                    label=self.classes[int(emotion) - 1],
-                    extra={
-                        "vocal_channel": "speech" if channel == "01" else "song",
-                        "intensity": "normal" if intensity == "01" else "strong",
-                        "statement": int(statement),
-                        "repetition": int(repetition),
-                        "sex": "male" if int(actor) % 2 else "female",
-                    },
-                )
-            )
-        return ScanResult(utterances, skipped)
+    def parse_name(self, path: Path) -> Named | str | None:
+        """``MM-VV-EE-II-SS-RR-NN`` (inside ``Actor_NN`` when in an actor folder); song (``VV`` 02)
+        is left out silently unless ``include_song``."""
+        m = _NAME.match(path.stem)
+        if not m:
+            return "name is not MM-VV-EE-II-SS-RR-NN"
+        modality, channel, emotion, intensity, statement, repetition, actor = m.groups()
+        if modality != "03":
+            return f"modality {modality} is not 03 (audio-only)"
+        if channel not in ("01", "02"):
+            return f"vocal channel {channel} is neither 01 nor 02"
+        if channel == "02" and not self.options["include_song"]:
+            return None  # song, not asked for: left out silently, as documented
+        if not 1 <= int(emotion) <= len(self.classes):
+            return f"emotion code {emotion} is not 01-08"
+        folder = _ACTOR_DIR.match(path.parent.name)
+        if folder and folder.group(1) != actor:
+            return f"actor {actor} in the name but the folder is {path.parent.name}"
+        return Named(path.stem, actor, self.classes[int(emotion) - 1], {
+            "vocal_channel": "speech" if channel == "01" else "song",
+            "intensity": "normal" if intensity == "01" else "strong",
+            "statement": int(statement),
+            "repetition": int(repetition),
+            "sex": "male" if int(actor) % 2 else "female",
+        })

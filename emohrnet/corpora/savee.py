@@ -24,13 +24,7 @@ _NESTED = re.compile(rf"^{_CODE}$", re.IGNORECASE)
 _SPEAKER_DIR = re.compile(r"^(DC|JE|JK|KL)$", re.IGNORECASE)
 
 CODES: dict[str, str] = {
-    "a": "anger",
-    "d": "disgust",
-    "f": "fear",
-    "h": "happiness",
-    "n": "neutral",
-    "sa": "sadness",
-    "su": "surprise",
+    "a": "anger", "d": "disgust", "f": "fear", "h": "happiness", "n": "neutral", "sa": "sadness", "su": "surprise"
 }
 """Emotion code -> class."""
 
@@ -61,7 +55,6 @@ class Savee(Corpus):
         "and emotion code a d f h n sa su"
     )
     n_folds = 4
-    default_protocol = "speaker"
     source = (
         "Haq & Jackson (2009), Speaker-dependent audio-visual emotion recognition, AVSP 2009, "
         "pp. 53-58; Haq & Jackson (2010), Multimodal emotion recognition, in Machine Audition, "

@@ -30,16 +30,8 @@ from .base import Corpus, Named
 _SPEAKER_DIR = re.compile(r"^(OAF|YAF)_", re.IGNORECASE)
 
 EMOTIONS: dict[str, str] = {
-    "angry": "angry",
-    "disgust": "disgust",
-    "fear": "fear",
-    "fearful": "fear",
-    "happy": "happy",
-    "neutral": "neutral",
-    "ps": "ps",
-    "pleasant_surprise": "ps",
-    "pleasant_surprised": "ps",
-    "sad": "sad",
+    "angry": "angry", "disgust": "disgust", "fear": "fear", "fearful": "fear", "happy": "happy",
+    "neutral": "neutral", "ps": "ps", "pleasant_surprise": "ps", "pleasant_surprised": "ps", "sad": "sad"
 }
 """Emotion spelling in file names (lower case) -> class."""
 
@@ -75,7 +67,6 @@ class Tess(Corpus):
         "pleasant_surprise(d) or ps; folder names in any case)"
     )
     n_folds = 2
-    default_protocol = "speaker"
     protocol_note = (
         "TESS has 2 speakers: speaker-independent folds are train on one actress, test on the "
         "other (2 folds, no third speaker group for validation). The random utterance-level split is "
