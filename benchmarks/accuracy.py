@@ -121,8 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build(model: str, data_root: Path, out: Path | None = None, log=print):
     """The shards of ``model``'s recipe, built once into ``out`` (default: the shard cache under
     ``$EMOHRNET_HOME/shards``) and reused while the corpus and the settings are unchanged."""
-    from emohrnet.features import FeatureConfig
-    from emohrnet.mfcc import MfccConfig
+    from emohrnet.frontend import FeatureConfig, MfccConfig
     from emohrnet.shards import build_shards
 
     f = RECIPES[model]["features"]

@@ -208,7 +208,7 @@ def small_corpus(ctx: Context) -> dict[str, Any]:
     """
     if ctx.small is not None:
         return ctx.small
-    from emohrnet.features import FeatureConfig
+    from emohrnet.frontend import FeatureConfig
     from emohrnet.shards import build_shards
 
     options = {"n_speakers": 8, "n_per_class": 6 if ctx.quick else 12, "duration": [1.5, 2.5]}

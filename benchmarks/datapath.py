@@ -10,7 +10,7 @@ the original audio and computing the log-mel on the fly.
   (a Python loop of :func:`emohrnet.augment.random_segment` per example) and SpecAugment drawn per example
   with ``torchaudio``'s ``FrequencyMasking``/``TimeMasking`` (``iid_masks=True``), the previous implementation.
 - On the fly: the loader a user would write without shards, a ``torch.utils.data.Dataset`` whose items
-  are :func:`emohrnet.audio.load_audio` + :class:`emohrnet.features.LogMel` +
+  are :func:`emohrnet.audio.load_audio` + :class:`emohrnet.frontend.LogMel` +
   :func:`emohrnet.augment.random_segment`, a ``DataLoader`` of batch 64 (``num_workers`` 0 and the
   machine's cores), then the batched SpecAugment on each batch.
 
@@ -71,14 +71,14 @@ class AudioMelDataset(torch.utils.data.Dataset):
 
     Args:
         items: ``(audio path, class index)`` pairs.
-        features: the front end (the shards' :class:`~emohrnet.features.FeatureConfig`).
+        features: the front end (the shards' :class:`~emohrnet.frontend.FeatureConfig`).
         segment_frames: frames per training segment.
 
     Items are ``(x, y)``: ``x`` ``(1, n_mels, segment_frames)`` float32, ``y`` an int.
     """
 
     def __init__(self, items: list[tuple[str, int]], features: Any, segment_frames: int) -> None:
-        from emohrnet.features import LogMel
+        from emohrnet.frontend import LogMel
 
         self.items, self.segment_frames = items, segment_frames
         self.logmel = LogMel(features)
@@ -196,7 +196,7 @@ def run(ctx: Context) -> Section:
     """
     from emohrnet.corpora import get_corpus
     from emohrnet.data import load_examples
-    from emohrnet.features import FeatureConfig
+    from emohrnet.frontend import FeatureConfig
     from emohrnet.shards import build_shards, read_manifest
 
     sec = Section("datapath", TITLE)

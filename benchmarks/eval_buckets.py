@@ -123,10 +123,10 @@ def cropped(examples, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     out = []
     for e in examples:
-        full = e.mel.shape[-1]
+        full = e.features.shape[-1]
         low = min(150, full)
         n = low + int(torch.randint(0, full - low + 1, (1,), generator=g))
-        out.append(Example(e.key, e.mel[:, :n], e.label))
+        out.append(Example(e.key, e.features[:, :n], e.label))
     return out
 
 
@@ -173,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                   "corpus": compare(model, examples, n, args.max_batch, args.repeats),
                   "test": compare(model, [e for e in examples if e.key in test], n, args.max_batch, args.repeats),
                   "cropped": compare(model, cropped(examples), n, args.max_batch, args.repeats),
-                  "distinct_lengths": len({e.mel.shape[-1] for e in examples}),
-                  "distinct_lengths_cropped": len({e.mel.shape[-1] for e in cropped(examples)}),
+                  "distinct_lengths": len({e.features.shape[-1] for e in examples}),
+                  "distinct_lengths_cropped": len({e.features.shape[-1] for e in cropped(examples)}),
                   "command": "python -m benchmarks.eval_buckets "
                              + " ".join(argv if argv is not None else sys.argv[1:]),
                   "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),

@@ -19,8 +19,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from emohrnet.features import FeatureConfig
-from emohrnet.mfcc import MfccConfig
+from emohrnet.frontend import FeatureConfig, MfccConfig
 from emohrnet.models import build_model, count_parameters, width_preset
 from emohrnet.storage import atomic_write_text
 

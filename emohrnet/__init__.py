@@ -4,12 +4,12 @@ Subpackages and modules:
 
 - :mod:`emohrnet.corpora` -- corpus readers (utterance records, speakers, class lists, folds).
 - :mod:`emohrnet.audio` -- decoding audio files to 16 kHz mono waveforms.
-- :mod:`emohrnet.features` -- the normalized log-mel front end.
+- :mod:`emohrnet.frontend` -- the front ends by kind: normalized log-mel (EmoHRNet) and MFCC (the 1D CNN).
 - :mod:`emohrnet.augment` -- SpecAugment masks and random time shifts.
 - :mod:`emohrnet.splits` -- speaker-independent folds and the random utterance split.
 - :mod:`emohrnet.models` -- EmoHRNet and the model registry.
 - :mod:`emohrnet.data` -- reading WebDataset shards into training and evaluation batches.
-- :mod:`emohrnet.metrics` -- UA, WA and confusion matrices.
+- :mod:`emohrnet.metrics` -- UA, WA, macro-F1 and confusion matrices.
 - :mod:`emohrnet.train` -- the Ray Train ``train_loop_per_worker``.
 """
 

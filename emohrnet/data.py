@@ -52,13 +52,13 @@ class Example:
 
     Attributes:
         key: the WebDataset sample key.
-        mel: ``(n_features, frames)`` float16 features (normalized log-mel or MFCC).
+        features: ``(n_features, frames)`` float16 features (normalized log-mel or MFCC).
         label: class index.
         variants: features of the utterance's waveform-augmented copies (training only).
     """
 
     key: str
-    mel: torch.Tensor
+    features: torch.Tensor
     label: int
     variants: list[torch.Tensor] = field(default_factory=list)
 
@@ -266,7 +266,7 @@ class TrainBatches:
             :class:`DeviceBatches`).
 
     Yields (from :meth:`epoch`):
-        ``(x, y)``: ``x`` ``(batch, 1, n_mels, segment_frames)`` float32, ``y`` ``(batch,)`` int64
+        ``(x, y)``: ``x`` ``(batch, 1, n_features, segment_frames)`` float32, ``y`` ``(batch,)`` int64
         (on CPU, or on ``device`` with ``device_cache``).
     """
 
@@ -297,7 +297,7 @@ class TrainBatches:
     def _features(self, example: Example, g: torch.Generator) -> torch.Tensor:
         if example.variants and self.variant_prob > 0 and float(torch.rand((), generator=g)) < self.variant_prob:
             return example.variants[int(torch.randint(len(example.variants), (), generator=g))]
-        return example.mel
+        return example.features
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of epoch ``epoch``."""
@@ -349,7 +349,7 @@ class DeviceBatches:
     """Training batches cut from a cache of the whole training part on the training device.
 
     Once (per worker), every example and its ``variants`` are packed, as float16 (``dtype``), into one
-    zero-padded tensor ``(n_mels, total_frames)`` on ``device``: utterances side by side with zero gaps
+    zero-padded tensor ``(n_features, total_frames)`` on ``device``: utterances side by side with zero gaps
     of ``max(0, segment_frames - frames)`` columns around each shorter utterance. A training segment
     is then always a window of ``segment_frames`` consecutive columns: inside the utterance for a
     longer one (a crop at a random offset), or the utterance with zeros on both sides for a shorter
@@ -366,10 +366,10 @@ class DeviceBatches:
     ``time_shift=False``), a variant chosen uniformly with probability ``variant_prob`` when there are
     any. Results do not depend on the device.
 
-    Memory: 2 bytes per mel band per frame (float16) of the examples and their variants, plus the gaps.
+    Memory: 2 bytes per feature row per frame (float16) of the examples and their variants, plus the gaps.
 
     Args:
-        examples: the whole training part (non-empty), ``mel`` ``(n_mels, frames)``.
+        examples: the whole training part (non-empty), ``features`` ``(n_features, frames)``.
         batch_size: examples per batch on this worker.
         steps: batches per epoch.
         segment_frames: frames per training segment.
@@ -385,7 +385,7 @@ class DeviceBatches:
             their number of bands.
 
     Yields (from :meth:`epoch`):
-        ``(x, y)`` on ``device``: ``x`` ``(batch_size, 1, n_mels, segment_frames)`` float32, ``y``
+        ``(x, y)`` on ``device``: ``x`` ``(batch_size, 1, n_features, segment_frames)`` float32, ``y``
         ``(batch_size,)`` int64.
     """
 
@@ -404,16 +404,16 @@ class DeviceBatches:
         self.device = torch.device(device)
         self.num_examples = len(examples)
 
-        rows = [e.mel for e in examples]  # rows 0..n-1: the examples; then every example's variants
+        rows = [e.features for e in examples]  # rows 0..n-1: the examples; then every example's variants
         first_variant, num_variants = [], []
         for e in examples:
             first_variant.append(len(rows))
             num_variants.append(len(e.variants))
             rows.extend(e.variants)
-        n_mels = rows[0].shape[0]
+        n_features = rows[0].shape[0]
         for r in rows:
-            if r.dim() != 2 or r.shape[0] != n_mels:
-                raise ValueError(f"features must all be (n_mels={n_mels}, frames), got {tuple(r.shape)}")
+            if r.dim() != 2 or r.shape[0] != n_features:
+                raise ValueError(f"features must all be (n_features={n_features}, frames), got {tuple(r.shape)}")
         lengths = torch.tensor([r.shape[-1] for r in rows], dtype=torch.long)
         need_pad = (segment_frames - lengths).clamp(min=0)  # zeros a shorter utterance needs on each side
         gaps = torch.maximum(torch.cat([need_pad, torch.zeros(1, dtype=torch.long)]),
@@ -421,13 +421,13 @@ class DeviceBatches:
         starts = torch.cumsum(gaps[:-1], 0) + torch.cumsum(torch.cat([torch.zeros(1, dtype=torch.long),
                                                                       lengths[:-1]]), 0)
         total = int(starts[-1] + lengths[-1] + gaps[-1])
-        cache = torch.zeros(n_mels, total, dtype=dtype)
+        cache = torch.zeros(n_features, total, dtype=dtype)
         for r, s, n in zip(rows, starts.tolist(), lengths.tolist(), strict=True):
             cache[:, s:s + n] = r
         self.cache = cache.to(self.device)
-        self.n_mels = n_mels
-        # every window of segment_frames columns, as a (num_windows, n_mels, segment_frames) view
-        self._windows = self.cache.as_strided((total - segment_frames + 1, n_mels, segment_frames),
+        self.n_features = n_features
+        # every window of segment_frames columns, as a (num_windows, n_features, segment_frames) view
+        self._windows = self.cache.as_strided((total - segment_frames + 1, n_features, segment_frames),
                                               (1, total, 1))
         self._row_start, self._row_len = starts, lengths
         self._first_variant = torch.tensor(first_variant, dtype=torch.long)
@@ -491,12 +491,12 @@ def eval_batches(examples: Sequence[Example], max_batch: int = 32, bucket: int =
     measures both).
 
     Args:
-        examples: the utterances, ``mel`` ``(n_mels, frames)`` each.
+        examples: the utterances, ``features`` ``(n_features, frames)`` each.
         max_batch: most utterances per batch.
         bucket: padded lengths are multiples of this many frames (>= 1).
 
     Yields:
-        ``(x, y, lengths, keys)``: ``x`` ``(batch, 1, n_mels, frames)`` float32, ``y`` ``(batch,)``
+        ``(x, y, lengths, keys)``: ``x`` ``(batch, 1, n_features, frames)`` float32, ``y`` ``(batch,)``
         int64, ``lengths`` ``(batch,)`` int64 valid frames of each utterance.
 
     Raises:
@@ -505,16 +505,16 @@ def eval_batches(examples: Sequence[Example], max_batch: int = 32, bucket: int =
     if max_batch < 1 or bucket < 1:
         raise ValueError(f"need max_batch >= 1 and bucket >= 1; got {max_batch}, {bucket}")
     groups: dict[int, list[Example]] = {}
-    for e in sorted(examples, key=lambda e: (e.mel.shape[-1], e.key)):
-        groups.setdefault(-(-e.mel.shape[-1] // bucket) * bucket, []).append(e)
+    for e in sorted(examples, key=lambda e: (e.features.shape[-1], e.key)):
+        groups.setdefault(-(-e.features.shape[-1] // bucket) * bucket, []).append(e)
     for frames, group in sorted(groups.items()):
         for i in range(0, len(group), max_batch):
             part = group[i:i + max_batch]
-            x = torch.zeros(len(part), 1, part[0].mel.shape[0], frames)
+            x = torch.zeros(len(part), 1, part[0].features.shape[0], frames)
             for j, e in enumerate(part):
-                x[j, 0, :, : e.mel.shape[-1]] = e.mel
+                x[j, 0, :, : e.features.shape[-1]] = e.features
             yield (x, torch.tensor([e.label for e in part], dtype=torch.long),
-                   torch.tensor([e.mel.shape[-1] for e in part], dtype=torch.long), [e.key for e in part])
+                   torch.tensor([e.features.shape[-1] for e in part], dtype=torch.long), [e.key for e in part])
 
 
 class EvalSet:

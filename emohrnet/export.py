@@ -177,7 +177,7 @@ def sidecar(state: dict[str, Any], fmt: str, model_file: str | Path, exporter: s
     features = feature_config(kind, state["features"])
     f = features
     if kind == "mfcc":
-        front = (f"mono audio at {f.sample_rate} Hz; emohrnet.mfcc.Mfcc with the parameters in 'features' "
+        front = (f"mono audio at {f.sample_rate} Hz; emohrnet.frontend.Mfcc with the parameters in 'features' "
                  f"({f.n_mfcc} MFCCs from {f.n_mels} mel bands, hop {f.hop_length}); "
                  "frames = samples // hop_length + 1")
     else:

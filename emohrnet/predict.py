@@ -126,7 +126,7 @@ class Predictor:
     """Scores audio with a trained checkpoint.
 
     The model is rebuilt from the checkpoint alone (best validation weights, eval mode); the
-    log-mel front end uses the checkpoint's :class:`~emohrnet.features.FeatureConfig`. The model
+    log-mel front end uses the checkpoint's :class:`~emohrnet.frontend.FeatureConfig`. The model
     sees ``(batch, 1, n_mels, frames)`` log-mels at 100 frames per second (10 ms hop at 16 kHz).
 
     Args:

@@ -119,7 +119,7 @@ def checkpoint(tmp_path_factory):
     from fixtures import tiny_emohrnet
 
     from emohrnet.checkpoint import save_checkpoint_file
-    from emohrnet.features import FeatureConfig
+    from emohrnet.frontend import FeatureConfig
 
     folder = tmp_path_factory.mktemp("ckpt")
     model = tiny_emohrnet(4)

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from emohrnet.features import FeatureConfig
+from emohrnet.frontend import FeatureConfig
 from emohrnet.shards import build_shards
 from emohrnet.train import checkpoint_config, train_loop_per_worker
 

@@ -137,7 +137,7 @@ def _examples(n=12, n_mels=8, variants=0):
 def _features(ex: list[Example], plan, i: int) -> torch.Tensor:
     e = ex[int(plan.example[i])]
     v = int(plan.variant[i])
-    return e.mel if v < 0 else e.variants[v]
+    return e.features if v < 0 else e.variants[v]
 
 
 def test_device_batches_are_the_planned_segments_in_trainbatches_order():
@@ -229,7 +229,7 @@ def test_device_batches_reproducible_per_seed_epoch_rank_and_errors():
     assert not torch.equal(base.plan(2).example, DeviceBatches(ex, 4, 3, 20, seed=2, rank=0).plan(2).example)
     with pytest.raises(ValueError, match="no training examples"):
         DeviceBatches([], 4, 1, 20)
-    with pytest.raises(ValueError, match="n_mels=8"):
+    with pytest.raises(ValueError, match="n_features=8"):
         DeviceBatches(ex + [Example("odd", torch.zeros(6, 30).half(), 0)], 4, 1, 20)
     with pytest.raises(ValueError, match="segment_frames"):
         DeviceBatches(ex, 4, 1, 0)

@@ -7,7 +7,7 @@ import torch
 
 from emohrnet.augment import AugmentConfig, SpecAugment, place_segment, random_segment
 from emohrnet.data import Example, TrainBatches, eval_batches, steps_per_epoch
-from emohrnet.features import FeatureConfig, LogMel
+from emohrnet.frontend import FeatureConfig, LogMel
 
 
 def test_logmel_shape_and_normalization():
@@ -77,8 +77,8 @@ def test_eval_batches_cover_whole_utterances_of_equal_length_when_exact():
     seen = []
     for x, _, lengths, keys in eval_batches(examples, max_batch=2, bucket=1):
         assert x.shape[0] == len(keys) <= 2
-        assert len({next(e for e in examples if e.key == k).mel.shape[1] for k in keys}) == 1
-        assert x.shape[-1] == next(e for e in examples if e.key == keys[0]).mel.shape[1]  # no crop, no pad
+        assert len({next(e for e in examples if e.key == k).features.shape[1] for k in keys}) == 1
+        assert x.shape[-1] == next(e for e in examples if e.key == keys[0]).features.shape[1]  # no crop, no pad
         assert lengths.tolist() == [x.shape[-1]] * len(keys)
         seen += keys
     assert sorted(seen) == sorted(e.key for e in examples)
@@ -94,9 +94,9 @@ def test_eval_batches_pad_each_bucket_and_keep_every_frame():
     for x, y, lengths, keys in eval_batches(examples, max_batch=8, bucket=16):
         assert x.shape[0] == len(keys) <= 8 and x.shape[-1] % 16 == 0
         for i, key in enumerate(keys):
-            n = by_key[key].mel.shape[1]
+            n = by_key[key].features.shape[1]
             assert lengths[i] == n and y[i] == by_key[key].label and x.shape[-1] == -(-n // 16) * 16
-            assert torch.equal(x[i, 0, :, :n], by_key[key].mel.float()) and not x[i, 0, :, n:].any()
+            assert torch.equal(x[i, 0, :, :n], by_key[key].features.float()) and not x[i, 0, :, n:].any()
             padded[key] = x[i]
         seen += keys
     assert seen == sorted(by_key)  # sorted by length

@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from emohrnet.audio import load_audio
-from emohrnet.features import FeatureConfig, LogMel
+from emohrnet.frontend import FeatureConfig, LogMel
 
 RATE = 16_000
 

@@ -1,4 +1,4 @@
-"""Tests for emohrnet.mfcc (the MFCC front end) and emohrnet.wave_augment (training-time waveform
+"""Tests for emohrnet.frontend.mfcc (the MFCC front end) and emohrnet.wave_augment (training-time waveform
 augmentation: speed, pitch, noise), the inputs of CNN1DAttention (Lee & Nadeem 2025, arXiv 2507.03251)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 import torchaudio.functional as AF
 from scipy.fft import dct
 
-from emohrnet.mfcc import Mfcc, MfccConfig
+from emohrnet.frontend import Mfcc, MfccConfig
 from emohrnet.wave_augment import (
     PITCH_N_FFT,
     WaveAugmentConfig,

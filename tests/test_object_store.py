@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from emohrnet.checkpoint import load_model, save_checkpoint_file
 from emohrnet.data import DamagedShardError, load_examples
-from emohrnet.features import FeatureConfig
+from emohrnet.frontend import FeatureConfig
 from emohrnet.location import Location, is_uri
 from emohrnet.models import build_model
 from emohrnet.shards import ShardError, build_shards, read_manifest
@@ -91,7 +91,8 @@ def test_shards_published_to_the_bucket_read_back_and_checked(s3, tmp_path):
     remote_ex = load_examples(target, built.manifest, wanted)
     local_ex = load_examples(local.shard_dir, local.manifest, wanted)
     assert [e.key for e in remote_ex] == [e.key for e in local_ex] and len(remote_ex) == 9
-    assert all(torch.equal(a.mel, b.mel) and a.label == b.label for a, b in zip(remote_ex, local_ex, strict=True))
+    assert all(torch.equal(a.features, b.features) and a.label == b.label
+               for a, b in zip(remote_ex, local_ex, strict=True))
     # two workers read disjoint parts of the bucket's shards that together cover the keys
     parts = [load_examples(target, built.manifest, wanted, rank, 2) for rank in (0, 1)]
     assert sorted(e.key for p in parts for e in p) == sorted(wanted)

@@ -26,7 +26,7 @@ from emohrnet.audio import load_audio
 from emohrnet.checkpoint import CHECKPOINT_FILE, save_checkpoint_file
 from emohrnet.export import export_checkpoint, export_torchscript, max_difference
 from emohrnet.export import main as export_main
-from emohrnet.features import FeatureConfig, LogMel
+from emohrnet.frontend import FeatureConfig, LogMel
 from emohrnet.models import build_model, width_preset
 from emohrnet.predict import Predictor, find_audio, window_spans
 from emohrnet.predict import main as predict_main
@@ -386,7 +386,7 @@ def test_export_functions_keep_training_flag_and_detect_mismatch(ckpt, tmp_path)
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_cnn1d_attention_checkpoint_exports(tmp_path):
-    from emohrnet.mfcc import MfccConfig
+    from emohrnet.frontend import MfccConfig
     from emohrnet.models import build_model
 
     torch.manual_seed(0)

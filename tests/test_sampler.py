@@ -15,7 +15,7 @@ import torch
 from fixtures import write_ravdess_tree
 
 from emohrnet.data import DeviceBatches, Example, check_global_batch, rank_order
-from emohrnet.features import FeatureConfig
+from emohrnet.frontend import FeatureConfig
 from emohrnet.shards import build_shards
 from emohrnet.splits import make_split
 from emohrnet.train import TrainConfig, training_batches

@@ -14,7 +14,7 @@ from fixtures import write_ravdess_tree
 from emohrnet.audio import load_audio
 from emohrnet.corpora import CorpusError, Utterance
 from emohrnet.data import load_examples
-from emohrnet.features import FeatureConfig, LogMel
+from emohrnet.frontend import FeatureConfig, LogMel
 from emohrnet.shards import ShardError, build_shards, read_manifest
 from emohrnet.storage import sha256_file
 from shards.build import main
@@ -49,8 +49,8 @@ def test_round_trip_same_mel_and_label(tree, tmp_path):
         path = next(tree.rglob(entry["key"].removeprefix("ravdess_") + ".*"))
         expected = logmel(load_audio(path)).numpy().astype(np.float16)
         ex = examples[entry["key"]]
-        assert ex.mel.dtype == torch.float16
-        np.testing.assert_array_equal(ex.mel.numpy(), expected)
+        assert ex.features.dtype == torch.float16
+        np.testing.assert_array_equal(ex.features.numpy(), expected)
         assert m["classes"][ex.label] == entry["label"]
 
 

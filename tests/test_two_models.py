@@ -14,7 +14,7 @@ from fixtures import write_ravdess_tree
 from postgres import Unavailable, postgres_server
 
 from emohrnet.data import load_examples
-from emohrnet.mfcc import MfccConfig
+from emohrnet.frontend import MfccConfig
 from emohrnet.shards import build_shards
 from emohrnet.splits import make_split
 from emohrnet.train import check_features
@@ -57,7 +57,7 @@ def test_augmented_copies_of_val_and_test_never_reach_training(mfcc_shards):
             assert all(len(e.variants) == len(own_copies[e.key])
                        and all(torch.equal(v, c) for v, c in zip(e.variants, own_copies[e.key], strict=True))
                        for e in train)
-            changed = [not torch.equal(v, e.mel) for e in train for v in e.variants]
+            changed = [not torch.equal(v, e.features) for e in train for v in e.variants]
             assert sum(changed) > 0.5 * len(changed)  # each augmentation applies with probability 0.5
         val = load_examples(shard_dir, m, split.val)
         assert val and all(not e.variants for e in val)

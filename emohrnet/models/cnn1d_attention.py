@@ -158,7 +158,7 @@ class CNN1DAttention(nn.Module):
     or ``(batch, 1, n_mfcc, frames)`` (the layout of emohrnet's spectrogram batches; the singleton
     channel axis is squeezed, so the training loop can feed both models the same 4-D batches; note
     that ``in_channels`` must then equal the feature's height, e.g. ``n_mfcc`` of
-    :class:`emohrnet.mfcc.Mfcc` or ``n_mels`` when fed log-mels). Output: logits
+    :class:`emohrnet.frontend.Mfcc` or ``n_mels`` when fed log-mels). Output: logits
     ``(batch, num_classes)``; no softmax.
 
     Architecture (see the module docstring): ``len(widths)`` blocks of ``Conv1d -> BatchNorm1d ->

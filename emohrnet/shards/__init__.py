@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from emohrnet.manifest import MANIFEST, ShardError, manifest_digest, read_manifest
-from emohrnet.shards.build import BuildResult, build_shards, feature_kind, publish, summarize, verify_shards
+from emohrnet.shards.build import BuildResult, build_shards, publish, summarize, verify_shards
 from emohrnet.shards.options import (
     add_feature_args,
     check_feature_args,
@@ -26,7 +26,6 @@ __all__ = [
     "add_feature_args",
     "build_shards",
     "check_feature_args",
-    "feature_kind",
     "features_from_args",
     "manifest_digest",
     "parse_corpus_options",

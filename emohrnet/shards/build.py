@@ -39,11 +39,9 @@ from tqdm import tqdm
 from emohrnet import paths
 from emohrnet.audio import AudioError, load_audio
 from emohrnet.corpora import Skipped, Utterance, get_corpus
-from emohrnet.features import FeatureConfig
-from emohrnet.frontend import front_end
+from emohrnet.frontend import FeatureConfig, FeatureSpec, feature_kind, front_end
 from emohrnet.location import Location, is_uri
 from emohrnet.manifest import MANIFEST, ShardError, manifest_digest, read_manifest
-from emohrnet.mfcc import MfccConfig
 from emohrnet.storage import atomic_write_text, sha256_file
 from emohrnet.wave_augment import WaveAugmentConfig, augmented_copies
 
@@ -68,15 +66,6 @@ class BuildResult:
 
 
 # --------------------------------------------------------------------------- feature workers
-FeatureSpec = FeatureConfig | MfccConfig
-"""Either front end: log-mel (EmoHRNet) or MFCC (the 1D CNN with attention)."""
-
-
-def feature_kind(features: FeatureSpec) -> str:
-    """``"logmel"`` for a :class:`FeatureConfig`, ``"mfcc"`` for an :class:`MfccConfig`."""
-    return "mfcc" if isinstance(features, MfccConfig) else "logmel"
-
-
 @dataclass(frozen=True)
 class _Job:
     features: dict[str, Any]

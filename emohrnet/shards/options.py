@@ -10,8 +10,7 @@ import json
 from typing import Any
 
 from emohrnet.argtypes import int_at_least
-from emohrnet.features import FeatureConfig
-from emohrnet.mfcc import MfccConfig
+from emohrnet.frontend import FeatureConfig, MfccConfig
 
 from .build import FeatureSpec
 

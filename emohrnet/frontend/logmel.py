@@ -9,57 +9,14 @@ the spectral tilt that carries emotion survives). All of it is recorded in the s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torchaudio.transforms as T
 
-from .audio import SAMPLE_RATE
-
-
-class StftSettings:
-    """What the log-mel and MFCC front ends share: a centered STFT over ``sample_rate``-Hz audio with
-    ``win_length``-sample windows, an ``n_fft``-point FFT and a ``hop_length``-sample hop, mel bands
-    from ``f_min`` to ``f_max`` Hz, and a dict form stored in manifests and checkpoints.
-
-    Subclasses are frozen dataclasses with those fields (:class:`FeatureConfig`,
-    :class:`emohrnet.mfcc.MfccConfig`).
-    """
-
-    sample_rate: int
-    n_fft: int
-    win_length: int
-    hop_length: int
-    f_min: float
-    f_max: float
-
-    def _check_stft(self, prefix: str = "") -> None:
-        """Raises:
-            ValueError: ``win_length > n_fft`` or not ``0 <= f_min < f_max <= sample_rate / 2``
-                (the message starts with ``prefix``).
-        """
-        if self.win_length > self.n_fft:
-            raise ValueError(f"{prefix}win_length {self.win_length} exceeds n_fft {self.n_fft}")
-        if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
-            raise ValueError(f"{prefix}need 0 <= f_min < f_max <= sample_rate/2 Hz, got {self.f_min}, {self.f_max}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict of the parameters (manifests and checkpoints store this)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]):
-        """Inverse of :meth:`to_dict`.
-
-        Raises:
-            TypeError: an unknown key. ValueError: an invalid value (see the class docstring).
-        """
-        return cls(**data)
-
-    def frames(self, samples: int) -> int:
-        """Number of frames a waveform of ``samples`` samples gives (centered STFT)."""
-        return samples // self.hop_length + 1
+from ..audio import SAMPLE_RATE
+from .stft import StftSettings
 
 
 @dataclass(frozen=True)
@@ -79,6 +36,7 @@ class FeatureConfig(StftSettings):
         normalization: ``"utterance"`` (zero mean, unit variance per utterance) or ``"none"``.
     """
 
+    kind: ClassVar[str] = "logmel"
     sample_rate: int = SAMPLE_RATE
     n_fft: int = 512
     win_length: int = 400
@@ -109,20 +67,7 @@ class LogMel(torch.nn.Module):
         super().__init__()
         self.config = config or FeatureConfig()
         c = self.config
-        self.mel = T.MelSpectrogram(
-            sample_rate=c.sample_rate,
-            n_fft=c.n_fft,
-            win_length=c.win_length,
-            hop_length=c.hop_length,
-            f_min=c.f_min,
-            f_max=c.f_max,
-            n_mels=c.n_mels,
-            window_fn=torch.hann_window,
-            power=2.0,
-            center=True,
-            norm="slaney",
-            mel_scale="slaney",
-        )
+        self.mel = T.MelSpectrogram(sample_rate=c.sample_rate, **c.mel_kwargs())
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Compute the features; see the class docstring for shapes."""

@@ -2,7 +2,7 @@
 
 The paper feeds MFCCs of the (augmented) audio to its 1D CNN. The parts of the paper consulted for
 emohrnet (abstract and overview) give no STFT or MFCC parameters, so these are emohrnet's choices,
-kept consistent with the log-mel front end (:mod:`emohrnet.features`) so that both models see the
+kept consistent with the log-mel front end (:mod:`emohrnet.frontend.logmel`) so that both models see the
 same frames:
 
 - 16 kHz audio, 25 ms Hann windows (400 samples) every 10 ms (160 samples), 512-point FFT, i.e.
@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torchaudio.transforms as T
 
-from .audio import SAMPLE_RATE
-from .features import StftSettings
+from ..audio import SAMPLE_RATE
+from .stft import StftSettings
 
 MFCC_NORMALIZATIONS = ("utterance", "none")
 """Normalizations of :class:`Mfcc`: per-utterance per-coefficient CMVN, or none."""
@@ -61,6 +62,7 @@ class MfccConfig(StftSettings):
             ``top_db`` or an unknown ``normalization``.
     """
 
+    kind: ClassVar[str] = "mfcc"
     sample_rate: int = SAMPLE_RATE
     n_mfcc: int = 40
     n_fft: int = 512
@@ -83,6 +85,11 @@ class MfccConfig(StftSettings):
             raise ValueError(f"MfccConfig: top_db must be a positive number of dB or None, got {self.top_db!r}")
         if self.normalization not in MFCC_NORMALIZATIONS:
             raise ValueError(f"MfccConfig: normalization {self.normalization!r}: use 'utterance' or 'none'")
+
+    @property
+    def n_features(self) -> int:
+        """Feature rows per frame: ``n_mfcc``."""
+        return self.n_mfcc
 
 
 class Mfcc(torch.nn.Module):
@@ -120,19 +127,7 @@ class Mfcc(torch.nn.Module):
             dct_type=2,
             norm="ortho",
             log_mels=False,
-            melkwargs={
-                "n_fft": c.n_fft,
-                "win_length": c.win_length,
-                "hop_length": c.hop_length,
-                "f_min": c.f_min,
-                "f_max": c.f_max,
-                "n_mels": c.n_mels,
-                "window_fn": torch.hann_window,
-                "power": 2.0,
-                "center": True,
-                "norm": "slaney",
-                "mel_scale": "slaney",
-            },
+            melkwargs=c.mel_kwargs(),
         )
         # torchaudio's MFCC keeps top_db on its AmplitudeToDB; None disables the floor.
         self.mfcc.amplitude_to_DB.top_db = None if c.top_db is None else float(c.top_db)
