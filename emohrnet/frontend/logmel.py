@@ -15,7 +15,6 @@ from typing import ClassVar
 import torch
 import torchaudio.transforms as T
 
-from ..audio import SAMPLE_RATE
 from .stft import StftSettings
 
 
@@ -37,13 +36,7 @@ class FeatureConfig(StftSettings):
     """
 
     kind: ClassVar[str] = "logmel"
-    sample_rate: int = SAMPLE_RATE
-    n_fft: int = 512
-    win_length: int = 400
-    hop_length: int = 160
     n_mels: int = 128
-    f_min: float = 0.0
-    f_max: float = 8000.0
     window: str = "hann"
     log_floor: float = 1e-6
     normalization: str = "utterance"

@@ -28,7 +28,6 @@ from typing import ClassVar
 import torch
 import torchaudio.transforms as T
 
-from ..audio import SAMPLE_RATE
 from .stft import StftSettings
 
 MFCC_NORMALIZATIONS = ("utterance", "none")
@@ -63,14 +62,8 @@ class MfccConfig(StftSettings):
     """
 
     kind: ClassVar[str] = "mfcc"
-    sample_rate: int = SAMPLE_RATE
     n_mfcc: int = 40
-    n_fft: int = 512
-    win_length: int = 400
-    hop_length: int = 160
     n_mels: int = 64
-    f_min: float = 0.0
-    f_max: float = 8000.0
     top_db: float | None = 80.0
     normalization: str = "utterance"
 

@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import torch
 
+from ..audio import SAMPLE_RATE
 
+
+@dataclass(frozen=True)
 class StftSettings:
     """What the log-mel and MFCC front ends share: a centered STFT over ``sample_rate``-Hz audio with
     ``win_length``-sample windows, an ``n_fft``-point FFT and a ``hop_length``-sample hop, mel bands
     from ``f_min`` to ``f_max`` Hz, and a dict form stored in manifests and checkpoints.
 
-    Subclasses are frozen dataclasses with those fields and ``n_mels`` (:class:`~.logmel.FeatureConfig`,
-    :class:`~.mfcc.MfccConfig`), and name their front end's ``kind`` (the registry key, recorded as the
-    shards' ``feature_kind``).
+    The defaults are emohrnet's speech settings (the papers give none): 16 kHz, 25 ms Hann windows
+    (400 samples) every 10 ms (160 samples, so 100 frames per second), a 512-point FFT, mel bands over
+    0-8000 Hz. Subclasses are frozen dataclasses that add ``n_mels`` and their own fields
+    (:class:`~.logmel.FeatureConfig`, :class:`~.mfcc.MfccConfig`) and name their front end's ``kind``
+    (the registry key, recorded as the shards' ``feature_kind``).
     """
 
     kind: ClassVar[str]
 
-    sample_rate: int
-    n_fft: int
-    win_length: int
-    hop_length: int
-    f_min: float
-    f_max: float
-    n_mels: int
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = 512
+    win_length: int = 400
+    hop_length: int = 160
+    f_min: float = 0.0
+    f_max: float = 8000.0
 
     def _check_stft(self, prefix: str = "") -> None:
         """Raises:
