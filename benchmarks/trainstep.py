@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from emohrnet.train import native_bf16
+from emohrnet.train_config import native_bf16
 
 from .common import Context, PeakRSS, Section
 from .machine import gpu_peak_tflops

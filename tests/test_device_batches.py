@@ -11,7 +11,8 @@ from fixtures import tiny_emohrnet
 
 from emohrnet.augment import AugmentConfig, SpecAugment, band_keep_mask, place_segment
 from emohrnet.data import DeviceBatches, EvalSet, Example, TrainBatches, eval_batches
-from emohrnet.train import TrainConfig, _cpu_state, evaluate, train_epoch
+from emohrnet.train import _cpu_state, evaluate, train_epoch
+from emohrnet.train_config import TrainConfig
 
 
 # --------------------------------------------------------------------------- batched SpecAugment

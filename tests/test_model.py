@@ -308,7 +308,7 @@ def test_the_registry_gives_each_model_its_class_and_a_known_front_end():
     assert {name: spec.cls for name, spec in MODEL_SPECS.items()} == MODELS
     assert MODEL_FEATURES == {"emohrnet": "logmel", "cnn1d_attention": "mfcc"}
     assert all(spec.features in FEATURE_KINDS and spec.source for spec in MODEL_SPECS.values())
-    from emohrnet.train import TrainConfig
+    from emohrnet.train_config import TrainConfig
 
     for name, spec in MODEL_SPECS.items():  # the spec's arguments build its class; its masks as the spec says
         cfg = TrainConfig("shards", model=name, width=4, stem_channels=8, blocks_per_branch=1, modules=[1, 1, 1, 1],

@@ -18,7 +18,8 @@ from emohrnet.data import DeviceBatches, Example, check_global_batch, rank_order
 from emohrnet.frontend import FeatureConfig
 from emohrnet.shards import build_shards
 from emohrnet.splits import make_split
-from emohrnet.train import TrainConfig, training_batches
+from emohrnet.train import training_batches
+from emohrnet.train_config import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,7 @@ def run_trial(config: dict[str, Any], resources: TrialResources, fixed: dict[str
     """Tune function trainable: train one configuration with Ray Train (DDP).
 
     Args:
-        config: the trial's searched parameters (:class:`emohrnet.train.TrainConfig` fields).
+        config: the trial's searched parameters (:class:`emohrnet.train_config.TrainConfig` fields).
         resources: scaling of the trial's Ray Train run.
         fixed: the settings every trial shares (protocol, fold, epochs, ...), with ``shard_dirs``
             mapping each model to the shards of its front end (log-mel or MFCC).

@@ -19,7 +19,8 @@ from typing import Any
 from torch import nn
 
 from emohrnet.models.cnn1d_attention import CNN1DAttention
-from emohrnet.models.hrnet import EmoHRNet, HighResolutionModule, width_preset
+from emohrnet.models.hrnet import EmoHRNet, width_preset
+from emohrnet.models.hrnet_blocks import HighResolutionModule
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class ModelSpec:
         features: the front end it trains on, ``"logmel"`` or ``"mfcc"`` (the shards' ``feature_kind``).
         source: the paper it reproduces.
         arguments: ``(training config, n_features) -> constructor arguments`` (besides ``num_classes``);
-            the config is an :class:`emohrnet.train.TrainConfig` (read by attribute), ``n_features`` the
+            the config is an :class:`emohrnet.train_config.TrainConfig` (read by attribute), ``n_features`` the
             shards' mel bands or MFCCs.
         spec_augment: whether it trains with SpecAugment's masks (EmoHRNet); the 1D CNN trains with
             waveform augmentation instead, as in its paper.
