@@ -6,8 +6,9 @@ the original audio and computing the log-mel on the fly.
   :class:`emohrnet.data.DeviceBatches` cache (timed apart), then per step one gather of 64 shifted
   segments and the batched :class:`emohrnet.augment.SpecAugment`. On the CPU, and with ``--device cuda``
   also with the cache, the gather and the masks on the GPU.
-- Shards, per example (the path before the cache, kept to show the gain): :class:`emohrnet.data.TrainBatches`
-  (a Python loop of :func:`emohrnet.augment.random_segment` per example) and SpecAugment drawn per example
+- Shards, per example (the path before the cache, kept to show the gain): the per-example batcher that the
+  tests compare the cache against (``tests/per_example_batches.py``: a Python loop of
+  :func:`emohrnet.augment.random_segment` per example) and SpecAugment drawn per example
   with ``torchaudio``'s ``FrequencyMasking``/``TimeMasking`` (``iid_masks=True``), the previous implementation.
 - On the fly: the loader a user would write without shards, a ``torch.utils.data.Dataset`` whose items
   are :func:`emohrnet.audio.load_audio` + :class:`emohrnet.frontend.LogMel` +
@@ -139,12 +140,12 @@ def _cached_path(examples: list, device: str, steps: int, segment: int) -> dict[
 
 
 def _per_example_path(examples: list, steps: int, segment: int) -> dict[str, float]:
-    """The previous path: :class:`TrainBatches` (per example) + :class:`PerExampleSpecAugment`."""
+    """The previous path: per-example batches (the tests' oracle) + :class:`PerExampleSpecAugment`."""
     from emohrnet.augment import LB_FREQ_MASK, LB_TIME_MASK
-    from emohrnet.data import TrainBatches
+    from tests.per_example_batches import PerExampleBatches  # from the checkout, as the benchmarks run
 
     specaug = PerExampleSpecAugment(LB_FREQ_MASK, LB_TIME_MASK)
-    batches = TrainBatches(examples, BATCH, steps + 1, segment, seed=0).epoch(0)
+    batches = PerExampleBatches(examples, BATCH, steps + 1, segment, seed=0).epoch(0)
     specaug(next(batches)[0])  # warm-up batch
     n, t_batches, t_aug = 0, 0.0, 0.0
     with Timer() as run:
@@ -252,9 +253,10 @@ def run(ctx: Context) -> Section:
         sec.add("shards, cached + batched on the GPU: DeviceBatches + SpecAugment", None, "utterances/s",
                 note="skipped: --device cpu")
     name = "shards, per example (before)"
-    sec.add(f"{name}: TrainBatches + per-example SpecAugment (torchaudio)", o["utt_s"], "utterances/s",
+    sec.add(f"{name}: per-example batches + per-example SpecAugment (torchaudio)", o["utt_s"], "utterances/s",
             batches=steps, utterances=o["n"], timed_s=round(o["timed_s"], 3))
-    sec.add(f"{name}: TrainBatches alone (SpecAugment left out)", o["batches_utt_s"], "utterances/s", batches=steps)
+    sec.add(f"{name}: per-example batches alone (SpecAugment left out)", o["batches_utt_s"], "utterances/s",
+            batches=steps)
     sec.add(f"{name}: per-example SpecAugment, per batch of 64", o["aug_ms"], "ms", batches=steps)
     sec.add("shards: load_examples (once per run, all utterances)", load.s, "s", utterances=len(examples))
     sec.add("shards: peak RSS (all shard paths)", mem.peak_mib, "MiB")

@@ -36,7 +36,7 @@ def timed_train_loop(config: dict[str, Any]) -> None:
     """Ray Train worker function: :func:`emohrnet.train.train_loop_per_worker` with the training part
     of each epoch timed.
 
-    ``emohrnet.train.TrainBatches`` is replaced, in this worker process only and for the duration of
+    ``emohrnet.train.DeviceBatches`` is replaced, in this worker process only and for the duration of
     the call, by a subclass whose ``epoch`` records the wall seconds from the request of the first
     batch to the end of the epoch's last step. Each rank writes ``rank<R>.json`` into
     ``config[TIMES_KEY]``: ``{"epochs": [{"epoch", "train_s", "steps", "batch"}], "torch_threads"}``.
@@ -47,7 +47,7 @@ def timed_train_loop(config: dict[str, Any]) -> None:
     import emohrnet.train as train
 
     times: list[dict[str, Any]] = []
-    original = train.TrainBatches
+    original = train.DeviceBatches
 
     class TimedBatches(original):  # type: ignore[misc, valid-type]
         def epoch(self, epoch: int):
@@ -58,11 +58,11 @@ def timed_train_loop(config: dict[str, Any]) -> None:
             times.append({"epoch": epoch, "train_s": time.perf_counter() - start, "steps": self.steps,
                           "batch": self.batch_size})
 
-    train.TrainBatches = TimedBatches
+    train.DeviceBatches = TimedBatches
     try:
         train.train_loop_per_worker(config)
     finally:
-        train.TrainBatches = original
+        train.DeviceBatches = original
         rank = ray.train.get_context().get_world_rank()
         out = Path(config[TIMES_KEY]) / f"rank{rank}.json"
         out.write_text(json.dumps({"epochs": times, "torch_threads": torch.get_num_threads()}))

@@ -74,8 +74,8 @@ def train_checkpoint(data_root: str, epochs: int, work: Path) -> Path:
 
 
 def predictions(model: torch.nn.Module, examples, bucket: int, max_batch: int) -> dict[str, int]:
-    """Predicted class per utterance key, scored through :func:`emohrnet.data.eval_batches`."""
-    from emohrnet.data import eval_batches
+    """Predicted class per utterance key, scored through :func:`emohrnet.eval_batches.eval_batches`."""
+    from emohrnet.eval_batches import eval_batches
 
     out = {}
     with torch.inference_mode():
@@ -86,14 +86,14 @@ def predictions(model: torch.nn.Module, examples, bucket: int, max_batch: int) -
 
 def ways() -> dict[str, int]:
     """``name: bucket`` (frames): exact-length batches, and buckets of 8 (the default), 16 and 32 frames."""
-    from emohrnet.data import EVAL_BUCKET
+    from emohrnet.eval_batches import EVAL_BUCKET
 
     return {"exact": 1, **{f"buckets of {b}" + (" (default)" if b == EVAL_BUCKET else ""): b for b in (8, 16, 32)}}
 
 
 def compare(model, examples, num_classes: int, max_batch: int, repeats: int) -> dict[str, Any]:
     """UA, predictions and speed of each way (:func:`ways`) on ``examples``."""
-    from emohrnet.data import EvalSet
+    from emohrnet.eval_batches import EvalSet
     from emohrnet.train import evaluate
 
     cpu = torch.device("cpu")

@@ -21,11 +21,10 @@ shards ``rank, rank + world, ...``, or every ``world``-th utterance when there a
 the workers' confusion matrices are summed. Shard members are decoded in memory (``.npy``
 without pickle); member names are never used as file paths.
 
-Training batches are fixed-length segments placed by the random time shift
-(:func:`emohrnet.augment.random_segment`): per example in Python (:class:`TrainBatches`), or, by
-default in training, for the whole batch at once from a cache of the worker's whole training part on
-the training device (:class:`DeviceBatches`). Evaluation covers each whole utterance, batching only
-utterances of equal length so no padding changes the result.
+Training batches are fixed-length segments placed by the random time shift (the semantics of
+:func:`emohrnet.augment.random_segment`), cut for the whole batch at once from a cache of the
+worker's whole training part on the training device (:class:`DeviceBatches`, on any device; the
+tests compare it with a per-example oracle). Evaluation batches: :mod:`emohrnet.eval_batches`.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -42,7 +41,6 @@ from typing import Any
 import torch
 import webdataset as wds
 
-from .augment import random_segment
 from .location import Location
 
 
@@ -227,101 +225,19 @@ def rank_order(num_examples: int, batch_size: int, steps: int, seed: int, epoch:
         raise ValueError("this worker has no training examples; the training part is empty")
     if not 0 <= rank < world:
         raise ValueError(f"rank {rank} outside 0..{world - 1}")
-    g = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
+    g = torch.Generator().manual_seed(epoch_seed(seed, epoch))
     perm = torch.randperm(num_examples, generator=g)
     total = steps * batch_size * world
     order = perm.repeat(math.ceil(total / num_examples))[:total]
     return order[rank::world]
 
 
-class TrainBatches:
-    """Random training batches of fixed-length segments from in-memory examples.
-
-    ``examples`` is the *whole* training part, on every worker; each epoch, rank ``rank`` of
-    ``world`` trains on its share of one permutation of it (:func:`rank_order`), ``steps`` batches of
-    ``batch_size``, the same number on every worker so DDP stays in step.
-
-    With ``device_cache=True`` the batches come from a :class:`DeviceBatches` built once here (the
-    whole part packed into one tensor on ``device``, segments cut for the whole batch at once): the
-    same order of examples and the same segment semantics, but different random offsets and variant
-    choices, and the batches are already on ``device``. The examples are then not kept.
-
-    Args:
-        examples: the whole training part (non-empty), the same list on every worker.
-        batch_size: examples per batch on this worker (the global batch over ``world``).
-        steps: batches per epoch (``steps_per_epoch(len(examples), batch_size * world)``).
-        segment_frames: frames per training segment.
-        seed: base seed; the order of epoch ``e`` depends on ``(seed, e)``, the offsets and variant
-            choices of rank ``r`` on ``(seed, e, r)``.
-        rank: this worker's rank.
-        time_shift: random placement of each utterance in its segment (else from its start).
-        variant_prob: probability of using one of an example's augmented copies (its
-            ``variants``, chosen uniformly) instead of the example itself.
-        device_cache: serve the batches from a :class:`DeviceBatches` cache on ``device``.
-        device: where the cache and its batches live (``device_cache`` only; default CPU).
-        world: the number of workers.
-
-    Raises:
-        ValueError: no examples, ``rank`` outside ``[0, world)`` (and, with ``device_cache``, see
-            :class:`DeviceBatches`).
-
-    Yields (from :meth:`epoch`):
-        ``(x, y)``: ``x`` ``(batch, 1, n_features, segment_frames)`` float32, ``y`` ``(batch,)`` int64
-        (on CPU, or on ``device`` with ``device_cache``).
-    """
-
-    def __init__(self, examples: list[Example], batch_size: int, steps: int, segment_frames: int,
-                 seed: int = 0, rank: int = 0, time_shift: bool = True, variant_prob: float = 0.0,
-                 device_cache: bool = False, device: torch.device | str | None = None, world: int = 1) -> None:
-        if not examples:
-            raise ValueError("this worker has no training examples; the training part is empty")
-        if not 0 <= rank < world:
-            raise ValueError(f"rank {rank} outside 0..{world - 1}")
-        self.batch_size, self.steps = batch_size, steps
-        self.segment_frames, self.seed, self.rank, self.time_shift = segment_frames, seed, rank, time_shift
-        self.world, self.variant_prob = world, variant_prob
-        self.num_examples = len(examples)
-        self.keys = [e.key for e in examples]  # what the indices of order() stand for
-        self.cache: DeviceBatches | None = None
-        if device_cache:
-            self.cache = DeviceBatches(examples, batch_size, steps, segment_frames, seed, rank, time_shift,
-                                       variant_prob, device=device if device is not None else "cpu", world=world)
-            self.examples: list[Example] = []
-        else:
-            self.examples = examples
-
-    def order(self, epoch: int) -> torch.Tensor:
-        """This rank's example indices in epoch ``epoch`` (:func:`rank_order`)."""
-        return rank_order(self.num_examples, self.batch_size, self.steps, self.seed, epoch, self.rank, self.world)
-
-    def _features(self, example: Example, g: torch.Generator) -> torch.Tensor:
-        if example.variants and self.variant_prob > 0 and float(torch.rand((), generator=g)) < self.variant_prob:
-            return example.variants[int(torch.randint(len(example.variants), (), generator=g))]
-        return example.features
-
-    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The batches of epoch ``epoch``."""
-        if self.cache is not None:
-            return self.cache.epoch(epoch)
-        return self._per_example_epoch(epoch)
-
-    def _per_example_epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = self.order(epoch)
-        g = torch.Generator().manual_seed(_draw_seed(self.seed, epoch, self.rank))
-        for step in range(self.steps):
-            idx = order[step * self.batch_size:(step + 1) * self.batch_size].tolist()
-            x = torch.stack([random_segment(self._features(self.examples[i], g), self.segment_frames, g,
-                                            self.time_shift) for i in idx]).unsqueeze(1).float()
-            y = torch.tensor([self.examples[i].label for i in idx], dtype=torch.long)
-            yield x, y
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
+def epoch_seed(seed: int, epoch: int) -> int:
     """Seed of the permutation of epoch ``epoch`` (the same on every rank)."""
     return seed * 1_000_003 + epoch * 1009
 
 
-def _draw_seed(seed: int, epoch: int, rank: int) -> int:
+def draw_seed(seed: int, epoch: int, rank: int) -> int:
     """Seed of rank ``rank``'s own draws in epoch ``epoch`` (time-shift offsets, variant choices)."""
     return (seed * 1_000_003 + epoch * 1009) * 131 + rank + 1
 
@@ -358,13 +274,11 @@ class DeviceBatches:
     of ``batch_size`` windows from a strided view of the cache, so an epoch does no I/O, no Python work
     per example and, on a GPU, no host-to-device copy besides one small tensor of window starts per epoch.
 
-    The order of examples is that of :class:`TrainBatches` for the same ``(seed, epoch, rank, world)``
-    (:func:`rank_order`, so labels come in the same order); offsets and variant choices are drawn per
-    epoch from rank ``rank``'s own CPU generator, all at once (:meth:`plan`), so they differ from
-    :class:`TrainBatches`'s
-    but follow the same distributions: offsets uniform on ``{0..|frames - segment_frames|}`` (0 with
-    ``time_shift=False``), a variant chosen uniformly with probability ``variant_prob`` when there are
-    any. Results do not depend on the device.
+    The order of examples is :func:`rank_order`'s for ``(seed, epoch, rank, world)`` (:meth:`order`):
+    ``DistributedSampler`` semantics. Offsets and variant choices are drawn per epoch from rank
+    ``rank``'s own CPU generator (seeded by :func:`draw_seed`), all at once (:meth:`plan`): offsets
+    uniform on ``{0..|frames - segment_frames|}`` (0 with ``time_shift=False``), a variant chosen
+    uniformly with probability ``variant_prob`` when there are any. Results do not depend on the device.
 
     Memory: 2 bytes per feature row per frame (float16) of the examples and their variants, plus the gaps.
 
@@ -373,7 +287,9 @@ class DeviceBatches:
         batch_size: examples per batch on this worker.
         steps: batches per epoch.
         segment_frames: frames per training segment.
-        seed, rank: as in :class:`TrainBatches`.
+        seed: base seed; the order of epoch ``e`` depends on ``(seed, e)``, the offsets and variant
+            choices of rank ``r`` on ``(seed, e, r)``.
+        rank: this worker's rank, ``0 <= rank < world``.
         time_shift: random placement of each utterance in its segment (else from its start).
         variant_prob: probability of using one of an example's ``variants`` instead of the example.
         device: where the cache lives and the batches are returned.
@@ -381,8 +297,8 @@ class DeviceBatches:
         world: the number of workers (:func:`rank_order`).
 
     Raises:
-        ValueError: no examples, ``segment_frames < 1``, or features that are not 2-D or differ in
-            their number of bands.
+        ValueError: no examples, ``rank`` outside ``[0, world)``, ``segment_frames < 1``, or features
+            that are not 2-D or differ in their number of rows.
 
     Yields (from :meth:`epoch`):
         ``(x, y)`` on ``device``: ``x`` ``(batch_size, 1, n_features, segment_frames)`` float32, ``y``
@@ -403,6 +319,7 @@ class DeviceBatches:
         self.world = world
         self.device = torch.device(device)
         self.num_examples = len(examples)
+        self.keys = [e.key for e in examples]  # what the indices of order() and plan() stand for
 
         rows = [e.features for e in examples]  # rows 0..n-1: the examples; then every example's variants
         first_variant, num_variants = [], []
@@ -434,10 +351,14 @@ class DeviceBatches:
         self._num_variants = torch.tensor(num_variants, dtype=torch.long)
         self._labels = torch.tensor([e.label for e in examples], dtype=torch.long)
 
+    def order(self, epoch: int) -> torch.Tensor:
+        """This rank's example indices in epoch ``epoch``, ``(steps * batch_size,)`` (:func:`rank_order`)."""
+        return rank_order(self.num_examples, self.batch_size, self.steps, self.seed, epoch, self.rank, self.world)
+
     def plan(self, epoch: int) -> EpochPlan:
         """The examples, variants and offsets of epoch ``epoch`` (CPU tensors; see :class:`EpochPlan`)."""
-        example = rank_order(self.num_examples, self.batch_size, self.steps, self.seed, epoch, self.rank, self.world)
-        g = torch.Generator().manual_seed(_draw_seed(self.seed, epoch, self.rank))
+        example = self.order(epoch)
+        g = torch.Generator().manual_seed(draw_seed(self.seed, epoch, self.rank))
         need = self.steps * self.batch_size
         variant = torch.full((need,), -1, dtype=torch.long)
         row = example
@@ -469,71 +390,3 @@ class DeviceBatches:
             yield x, labels[part]
 
 
-EVAL_BUCKET = 8
-"""Evaluation pads each utterance to the next multiple of this many frames (:func:`eval_batches`).
-Of 8, 16 and 32 frames, 8 changed the fewest predictions against exact-length batches on real
-RAVDESS (``benchmarks/eval_buckets.py``) at about the same speed on a CPU."""
-
-
-def eval_batches(examples: Sequence[Example], max_batch: int = 32, bucket: int = EVAL_BUCKET
-                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]]:
-    """Whole-utterance evaluation batches in length buckets.
-
-    Each utterance is zero-padded at the end of the time axis to the next multiple of ``bucket``
-    frames, and utterances of the same padded length share batches of up to ``max_batch`` (sorted
-    by length, then key). Few distinct shapes (the cuDNN plan cache and the CPU kernels stay warm)
-    and full batches, instead of one batch per distinct length. An utterance's padding depends on
-    its own length only, never on which utterances share its batch, so its scores do not depend on
-    how the set is split between workers. The models pool over each utterance's own frames
-    (``lengths``); the padding still reaches the last few valid frames through the convolutions'
-    receptive fields, so scores can differ slightly from exact-length evaluation (``bucket=1``:
-    only utterances of equal length share a batch, no padding; ``benchmarks/eval_buckets.py``
-    measures both).
-
-    Args:
-        examples: the utterances, ``features`` ``(n_features, frames)`` each.
-        max_batch: most utterances per batch.
-        bucket: padded lengths are multiples of this many frames (>= 1).
-
-    Yields:
-        ``(x, y, lengths, keys)``: ``x`` ``(batch, 1, n_features, frames)`` float32, ``y`` ``(batch,)``
-        int64, ``lengths`` ``(batch,)`` int64 valid frames of each utterance.
-
-    Raises:
-        ValueError: ``max_batch`` or ``bucket`` below 1.
-    """
-    if max_batch < 1 or bucket < 1:
-        raise ValueError(f"need max_batch >= 1 and bucket >= 1; got {max_batch}, {bucket}")
-    groups: dict[int, list[Example]] = {}
-    for e in sorted(examples, key=lambda e: (e.features.shape[-1], e.key)):
-        groups.setdefault(-(-e.features.shape[-1] // bucket) * bucket, []).append(e)
-    for frames, group in sorted(groups.items()):
-        for i in range(0, len(group), max_batch):
-            part = group[i:i + max_batch]
-            x = torch.zeros(len(part), 1, part[0].features.shape[0], frames)
-            for j, e in enumerate(part):
-                x[j, 0, :, : e.features.shape[-1]] = e.features
-            yield (x, torch.tensor([e.label for e in part], dtype=torch.long),
-                   torch.tensor([e.features.shape[-1] for e in part], dtype=torch.long), [e.key for e in part])
-
-
-class EvalSet:
-    """An evaluation set held as ready batches (:func:`eval_batches`) on the device, built once and
-    scored every epoch by :func:`emohrnet.train.evaluate` without a host copy per batch.
-
-    Args:
-        examples: the utterances.
-        device: where the batches live (the model's device).
-        max_batch, bucket: see :func:`eval_batches`.
-
-    Attributes:
-        batches: ``[(x, y, lengths)]`` on ``device`` (shapes as in :func:`eval_batches`).
-        n: number of utterances.
-    """
-
-    def __init__(self, examples: Sequence[Example], device: torch.device | str = "cpu", max_batch: int = 32,
-                 bucket: int = EVAL_BUCKET) -> None:
-        device = torch.device(device)
-        self.batches = [(x.to(device), y.to(device), n.to(device))
-                        for x, y, n, _ in eval_batches(examples, max_batch, bucket)]
-        self.n = len(examples)

@@ -23,9 +23,9 @@ only the latest checkpoint (:func:`checkpoint_config`), which serves restarts an
 alike. After the last epoch the best epoch's weights are scored on the test set once; that report
 also carries ``test_ua``, ``test_wa`` and ``test_loss``. Model selection never looks at the test set.
 
-Speed (:meth:`TrainConfig.resolve_speed`): by default each worker caches its decoded training part
-once on its device (:class:`emohrnet.data.DeviceBatches`) and cuts segments and applies SpecAugment
-there for the whole batch, so epochs do no I/O and no per-example Python work. ``amp="auto"`` uses
+Speed (:meth:`TrainConfig.resolve_speed`): each worker caches its decoded training part once on its
+device (:class:`emohrnet.data.DeviceBatches`) and cuts segments and applies SpecAugment there for
+the whole batch, so epochs do no I/O and no per-example Python work. ``amp="auto"`` uses
 bf16 autocast (training and evaluation; losses and metrics in float32) where the device computes
 bf16 natively: CUDA compute capability 8.0 or newer, and CPUs with AVX-512 BF16 or AMX;
 ``channels_last="auto"`` is on for CPUs and for GPUs with native bf16 (capability 8.0+; not a T4 in
@@ -46,7 +46,7 @@ import torch.nn.functional as F
 
 from .augment import SpecAugment
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint_file, save_checkpoint_file
-from .data import EvalSet, Example, TrainBatches, check_global_batch, load_examples, steps_per_epoch
+from .data import DeviceBatches, Example, check_global_batch, load_examples, steps_per_epoch
 from .distributed import (
     average_batchnorm_stats,
     check_replicas_agree,
@@ -54,6 +54,7 @@ from .distributed import (
     sum_over_workers,
     world_size,
 )
+from .eval_batches import EvalSet
 from .frontend import n_features
 from .metrics import is_better, unweighted_accuracy, weighted_accuracy
 from .models import MODEL_SPECS, build_model
@@ -94,14 +95,14 @@ def check_features(model: str, manifest: dict[str, Any], shard_dir: str) -> None
 def evaluate(model: torch.nn.Module, examples: EvalSet | Sequence[Example], num_classes: int, device: torch.device,
              max_batch: int = 32, reduce: bool = True, amp: bool = False, channels_last: bool = False
              ) -> dict[str, Any]:
-    """Score whole utterances, in length buckets (:func:`emohrnet.data.eval_batches`).
+    """Score whole utterances, in length buckets (:func:`emohrnet.eval_batches.eval_batches`).
 
     The batches stay on ``device``; the loss and the confusion matrix are summed there and read
     once per call (one device-to-host sync per pass, not one per batch).
 
     Args:
         model: the (unwrapped) model, called as ``model(x, lengths)``; put in eval mode here.
-        examples: this worker's evaluation utterances, or an :class:`emohrnet.data.EvalSet` of them
+        examples: this worker's evaluation utterances, or an :class:`emohrnet.eval_batches.EvalSet` of them
             already on ``device`` (what the training loop keeps for its validation set).
         num_classes: C.
         device: where the model is.
@@ -176,20 +177,20 @@ def train_epoch(model: torch.nn.Module, batches: Any, specaug: torch.nn.Module,
 
 # --------------------------------------------------------------------------- the loop
 def training_batches(cfg: TrainConfig, manifest: dict[str, Any], train_keys: list[str], rank: int, world: int,
-                     device: torch.device | str = "cpu", device_cache: bool | None = None) -> TrainBatches:
-    """Rank ``rank``'s training batches: the whole training part read on this worker, each epoch its
-    share of one permutation (:func:`emohrnet.data.rank_order`, ``DistributedSampler`` semantics).
+                     device: torch.device | str = "cpu") -> DeviceBatches:
+    """Rank ``rank``'s training batches: the whole training part read on this worker and cached on
+    ``device``, each epoch its share of one permutation (:func:`emohrnet.data.rank_order`,
+    ``DistributedSampler`` semantics).
 
     Args:
         cfg: the run's settings (``batch_size`` is the global batch; segments of ``segment_seconds``).
         manifest: the shard manifest of ``cfg.shard_dir``.
         train_keys: the split's training utterances.
         rank, world: this worker and the number of workers.
-        device: the training device (where the device cache lives).
-        device_cache: serve batches from :class:`emohrnet.data.DeviceBatches` (default ``cfg.device_cache``).
+        device: the training device (where the cache lives and the batches are returned).
 
     Returns:
-        :class:`emohrnet.data.TrainBatches` of ``batch_size // world`` examples per step and
+        :class:`emohrnet.data.DeviceBatches` of ``batch_size // world`` examples per step and
         ``ceil(len(train_keys) / batch_size)`` steps per epoch (the last global batch padded).
 
     Raises:
@@ -200,9 +201,8 @@ def training_batches(cfg: TrainConfig, manifest: dict[str, Any], train_keys: lis
     features = manifest["features"]
     segment = int(round(cfg.segment_seconds * features["sample_rate"] / features["hop_length"]))
     steps = steps_per_epoch(len(train_keys), cfg.batch_size)
-    cache = cfg.device_cache if device_cache is None else device_cache
-    return TrainBatches(examples, per_worker, steps, segment, cfg.seed, rank, cfg.time_shift, cfg.aug_prob,
-                        device_cache=cache, device=device, world=world)
+    return DeviceBatches(examples, per_worker, steps, segment, cfg.seed, rank, cfg.time_shift, cfg.aug_prob,
+                         device=device, world=world)
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -235,7 +235,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     for part in ("train", "val", "test"):
         if not getattr(split, part):
             raise ValueError(f"{cfg.shard_dir}: the {part} part of {split.describe()} is empty")
-    batches = training_batches(cfg, manifest, split.train, rank, world, device, speed["device_cache"])
+    batches = training_batches(cfg, manifest, split.train, rank, world, device)
     # built once and kept on the device
     val_set = EvalSet(load_examples(cfg.shard_dir, manifest, split.val, rank, world), device, cfg.eval_batch)
 

@@ -45,9 +45,6 @@ class TrainConfig:
         dropout: ``cnn1d_attention`` only: dropout after each block and before the classifier.
         aug_prob: probability of training on one of an utterance's waveform-augmented copies
             (built with ``--augment-copies``) instead of the utterance itself.
-        device_cache: cache the worker's training part on its device once and cut batches there
-            (:class:`emohrnet.data.DeviceBatches`); ``False``: per-example batches on the CPU
-            (:class:`emohrnet.data.TrainBatches`).
         amp: mixed precision: ``"auto"`` (bf16 autocast where the device has native bf16, see
             :func:`native_bf16`; off elsewhere), ``"bf16"`` (bf16 autocast on any device) or ``"off"``.
         channels_last: ``"auto"`` (on for CPUs and capability-8.0+ GPUs), ``True`` or ``False``: model and batches in
@@ -56,7 +53,7 @@ class TrainConfig:
             checkpoints use the uncompiled model).
 
     Raises:
-        ValueError: an unknown ``amp``, ``channels_last``, ``device_cache`` or ``compile`` value.
+        ValueError: an unknown ``amp``, ``channels_last`` or ``compile`` value.
     """
 
     shard_dir: str
@@ -83,7 +80,6 @@ class TrainConfig:
     cnn_width: int = 64
     dropout: float = 0.3
     aug_prob: float = 0.0
-    device_cache: bool = True
     amp: str = "auto"
     channels_last: str | bool = "auto"
     compile: bool = False
@@ -94,7 +90,6 @@ class TrainConfig:
         self.channels_last = _choice("channels_last", self.channels_last,
                                      {"auto": "auto", "true": True, "on": True, "false": False, "off": False})
         flags = {"true": True, "1": True, "on": True, "false": False, "0": False, "off": False}
-        self.device_cache = _choice("device_cache", self.device_cache, flags)
         self.compile = _choice("compile", self.compile, flags)
         self.lr_schedule = _choice("lr_schedule", self.lr_schedule, {s: s for s in LR_SCHEDULES})
 
@@ -144,8 +139,7 @@ class TrainConfig:
         """The speed settings this run uses on ``device``, with ``"auto"`` resolved.
 
         Returns:
-            ``{"device": str, "device_cache": bool, "amp": "bf16" | "off", "channels_last": bool,
-            "compile": bool}``.
+            ``{"device": str, "amp": "bf16" | "off", "channels_last": bool, "compile": bool}``.
         """
         device = torch.device(device)
         amp = self.amp
@@ -157,8 +151,7 @@ class TrainConfig:
             channels_last = device.type == "cpu" or (device.type == "cuda" and native_bf16(device))
         else:
             channels_last = bool(self.channels_last)
-        return {"device": str(device), "device_cache": self.device_cache, "amp": amp,
-                "channels_last": channels_last, "compile": self.compile}
+        return {"device": str(device), "amp": amp, "channels_last": channels_last, "compile": self.compile}
 
 
 def native_bf16(device: torch.device | str) -> bool:

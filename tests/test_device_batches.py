@@ -8,9 +8,11 @@ import math
 import pytest
 import torch
 from fixtures import tiny_emohrnet
+from per_example_batches import PerExampleBatches
 
 from emohrnet.augment import AugmentConfig, SpecAugment, band_keep_mask, place_segment
-from emohrnet.data import DeviceBatches, EvalSet, Example, TrainBatches, eval_batches
+from emohrnet.data import DeviceBatches, Example
+from emohrnet.eval_batches import EvalSet, eval_batches
 from emohrnet.train import _cpu_state, evaluate, train_epoch
 from emohrnet.train_config import TrainConfig
 
@@ -141,17 +143,17 @@ def _features(ex: list[Example], plan, i: int) -> torch.Tensor:
     return e.features if v < 0 else e.variants[v]
 
 
-def test_device_batches_are_the_planned_segments_in_trainbatches_order():
+def test_device_batches_are_the_planned_segments_in_the_per_example_order():
     ex = _examples(variants=2)
     d = DeviceBatches(ex, 4, 7, 20, seed=1, rank=0, variant_prob=0.5)
-    t = TrainBatches(ex, 4, 7, 20, seed=1, rank=0, variant_prob=0.5)
+    t = PerExampleBatches(ex, 4, 7, 20, seed=1, rank=0, variant_prob=0.5)
     plan = d.plan(0)
     ours, theirs = list(d.epoch(0)), list(t.epoch(0))
     assert len(ours) == len(theirs) == 7  # same steps (7 * 4 > 12 examples: starts over)
     assert sorted(plan.example[:12].tolist()) == list(range(12))  # a permutation first
     for step, ((x, y), (_, ty)) in enumerate(zip(ours, theirs, strict=True)):
         assert x.shape == (4, 1, 8, 20) and x.dtype == torch.float32 and y.dtype == torch.long
-        assert torch.equal(y, ty)  # same examples, same order as TrainBatches
+        assert torch.equal(y, ty)  # same examples, same order as the per-example oracle
         for j in range(4):
             i = step * 4 + j
             assert int(y[j]) == ex[int(plan.example[i])].label
@@ -197,7 +199,7 @@ def test_device_batch_offsets_are_uniform_and_zero_without_shift():
         assert float(off.mean()) == pytest.approx(slack / 2, abs=0.08 * slack)
     still = DeviceBatches(ex, 2, 5, 41, seed=0, time_shift=False)
     assert (still.plan(0).offset == 0).all()
-    per_example = TrainBatches(ex, 2, 5, 41, seed=0, time_shift=False)
+    per_example = PerExampleBatches(ex, 2, 5, 41, seed=0, time_shift=False)
     for (x, y), (tx, ty) in zip(still.epoch(0), per_example.epoch(0), strict=True):
         assert torch.equal(x, tx) and torch.equal(y, ty)  # no randomness left: identical batches
 
@@ -236,15 +238,6 @@ def test_device_batches_reproducible_per_seed_epoch_rank_and_errors():
         DeviceBatches(ex, 4, 1, 0)
 
 
-def test_trainbatches_device_cache_serves_device_batches():
-    ex = _examples(variants=1)
-    cached = TrainBatches(ex, 4, 5, 20, seed=4, rank=1, world=2, variant_prob=0.5, device_cache=True, device="cpu")
-    direct = DeviceBatches(ex, 4, 5, 20, seed=4, rank=1, world=2, variant_prob=0.5)
-    assert cached.examples == [] and cached.steps == 5 and cached.batch_size == 4
-    for (x, y), (dx, dy) in zip(cached.epoch(1), direct.epoch(1), strict=True):
-        assert torch.equal(x, dx) and torch.equal(y, dy)
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_device_batches_on_cuda_match_cpu():
     ex = _examples(variants=2)
@@ -268,10 +261,9 @@ def _mock_devices(monkeypatch, cpu_bf16: bool, amx: bool = False, cuda_major: in
 
 def test_train_config_speed_defaults_and_resolution(monkeypatch):
     cfg = TrainConfig("shards")
-    assert (cfg.device_cache, cfg.amp, cfg.channels_last, cfg.compile) == (True, "auto", "auto", False)
+    assert (cfg.amp, cfg.channels_last, cfg.compile) == ("auto", "auto", False)
     _mock_devices(monkeypatch, cpu_bf16=True, cuda_major=8)  # AVX-512 BF16 CPU, an Ampere GPU
-    assert cfg.resolve_speed("cpu") == {"device": "cpu", "device_cache": True, "amp": "bf16",
-                                        "channels_last": True, "compile": False}
+    assert cfg.resolve_speed("cpu") == {"device": "cpu", "amp": "bf16", "channels_last": True, "compile": False}
     assert cfg.resolve_speed("cuda")["amp"] == "bf16" and cfg.resolve_speed("cuda")["channels_last"] is True
     _mock_devices(monkeypatch, cpu_bf16=False, amx=True, cuda_major=7)  # AMX CPU; a T4 emulates bf16
     assert cfg.resolve_speed("cpu")["amp"] == "bf16"
@@ -279,11 +271,11 @@ def test_train_config_speed_defaults_and_resolution(monkeypatch):
     _mock_devices(monkeypatch, cpu_bf16=False)  # an older CPU, no GPU
     assert cfg.resolve_speed("cpu")["amp"] == "off" and cfg.resolve_speed("cpu")["channels_last"] is True
     forced = TrainConfig.from_dict({"shard_dir": "s", "amp": True, "channels_last": "false", "compile": "1",
-                                    "device_cache": "off"})
-    assert (forced.amp, forced.channels_last, forced.compile, forced.device_cache) == ("bf16", False, True, False)
+                                    "device_cache": "off"})  # a key of older checkpoints, ignored
+    assert (forced.amp, forced.channels_last, forced.compile) == ("bf16", False, True)
     assert forced.resolve_speed("cuda")["channels_last"] is False
     assert TrainConfig("s", amp="off").resolve_speed("cuda")["amp"] == "off"
-    for bad in ({"amp": "fp8"}, {"channels_last": "maybe"}, {"device_cache": "sometimes"}):
+    for bad in ({"amp": "fp8"}, {"channels_last": "maybe"}, {"compile": "sometimes"}):
         with pytest.raises(ValueError):
             TrainConfig("s", **bad)
 
@@ -295,7 +287,7 @@ def test_train_epoch_on_cached_batches_trains(amp, channels_last, two_threads):
     per-epoch training losses)."""
     torch.manual_seed(0)
     ex = [Example(f"k{i}", (torch.randn(16, 40) + 2.0 * (i % 3)).half(), i % 3) for i in range(24)]
-    batches = TrainBatches(ex, 8, 3, 32, seed=0, device_cache=True, device="cpu")
+    batches = DeviceBatches(ex, 8, 3, 32, seed=0)
     model = tiny_emohrnet()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -321,7 +313,7 @@ def test_a_training_step_runs_its_convolutions_in_bf16_only_with_amp(amp, one_th
     """``amp`` puts the training step's forward under bf16 autocast (the convolutions compute in bf16)
     and leaves the parameters and the loss in float32."""
     ex = [Example(f"k{i}", torch.randn(16, 40).half(), i % 3) for i in range(8)]
-    batches = TrainBatches(ex, 4, 1, 32, seed=0, device_cache=True, device="cpu")
+    batches = DeviceBatches(ex, 4, 1, 32, seed=0)
     model = tiny_emohrnet()
     seen = []
     conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from emohrnet.augment import AugmentConfig, SpecAugment, place_segment, random_segment
-from emohrnet.data import Example, TrainBatches, eval_batches, steps_per_epoch
+from emohrnet.data import DeviceBatches, Example, steps_per_epoch
+from emohrnet.eval_batches import eval_batches
 from emohrnet.frontend import FeatureConfig, LogMel
 
 
@@ -59,7 +60,7 @@ def test_train_batches_give_every_rank_full_batches_of_one_permutation():
     steps = steps_per_epoch(30, 8)
     assert steps == 4
     examples = _examples(30)
-    ranks = [TrainBatches(examples, 4, steps, 20, seed=1, rank=r, world=2) for r in range(2)]
+    ranks = [DeviceBatches(examples, 4, steps, 20, seed=1, rank=r, world=2) for r in range(2)]
     a, b = list(ranks[0].epoch(0)), list(ranks[1].epoch(0))
     assert len(a) == len(b) == steps
     x, y = a[0]
@@ -67,9 +68,9 @@ def test_train_batches_give_every_rank_full_batches_of_one_permutation():
     both = torch.cat([ranks[0].order(0), ranks[1].order(0)]).tolist()
     assert set(both) == set(range(30)) and len(both) == 32  # all 30 once, 2 padded
     assert not torch.equal(a[0][0], list(ranks[0].epoch(1))[0][0])  # a fresh order every epoch
-    assert torch.equal(a[0][0], list(TrainBatches(examples, 4, steps, 20, seed=1, world=2).epoch(0))[0][0])
+    assert torch.equal(a[0][0], list(DeviceBatches(examples, 4, steps, 20, seed=1, world=2).epoch(0))[0][0])
     with pytest.raises(ValueError, match="no training examples"):
-        TrainBatches([], 4, 1, 20)
+        DeviceBatches([], 4, 1, 20)
 
 
 def test_eval_batches_cover_whole_utterances_of_equal_length_when_exact():

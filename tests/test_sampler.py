@@ -35,14 +35,13 @@ def corpus(tmp_path_factory):
     return built, split, speaker_of
 
 
-def _epoch_keys(built, split, world, epoch, seed=0, batch=6, device_cache=False):
+def _epoch_keys(built, split, world, epoch, seed=0, batch=6):
     cfg = TrainConfig(shard_dir=str(built.shard_dir), batch_size=batch, seed=seed, segment_seconds=0.2)
     out = []
     for rank in range(world):
-        b = training_batches(cfg, built.manifest, split.train, rank, world, device_cache=device_cache)
+        b = training_batches(cfg, built.manifest, split.train, rank, world)
         order = b.order(epoch)
-        if device_cache:  # the cache serves the same examples in the same order
-            assert torch.equal(b.cache.plan(epoch).example, order)
+        assert torch.equal(b.plan(epoch).example, order)  # the batches serve the examples in this order
         assert len(order) == b.steps * b.batch_size == b.steps * batch // world
         out.append([b.keys[i] for i in order.tolist()])
     return out
@@ -78,7 +77,6 @@ def test_one_epoch_over_all_ranks_is_the_training_part_once(corpus, world):
 def test_order_changes_every_epoch_and_repeats_for_a_seed(corpus, world):
     built, split, _ = corpus
     e0 = _epoch_keys(built, split, world, epoch=0, seed=3)
-    assert e0 == _epoch_keys(built, split, world, epoch=0, seed=3, device_cache=True)
     assert e0 == _epoch_keys(built, split, world, epoch=0, seed=3)
     assert e0 != _epoch_keys(built, split, world, epoch=1, seed=3)
     assert e0 != _epoch_keys(built, split, world, epoch=0, seed=4)
