@@ -1,7 +1,8 @@
 """Shards: a corpus precomputed once into WebDataset tar shards of features, with a manifest.
 
-- :mod:`emohrnet.shards.build` -- :func:`build_shards` (build or reuse), :func:`verify_shards`,
-  :func:`summarize` (a dry run), :func:`publish` (to a bucket).
+- :mod:`emohrnet.shards.build` -- :func:`build_shards` (build or reuse), :func:`summarize` (a dry run).
+- :mod:`emohrnet.shards.folder` -- :func:`verify_shards`, :func:`publish` (to a bucket), the staging
+  folder and moving a finished build into place.
 - :mod:`emohrnet.shards.options` -- the corpus and front-end options of the command lines.
 - :mod:`emohrnet.manifest` -- the manifest's name, digest, reading and :class:`ShardError`.
 
@@ -11,7 +12,8 @@
 from __future__ import annotations
 
 from emohrnet.manifest import MANIFEST, ShardError, manifest_digest, read_manifest
-from emohrnet.shards.build import BuildResult, build_shards, publish, summarize, verify_shards
+from emohrnet.shards.build import BuildResult, build_shards, summarize
+from emohrnet.shards.folder import publish, verify_shards
 from emohrnet.shards.options import (
     add_feature_args,
     check_feature_args,

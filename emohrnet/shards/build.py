@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import sys
 from collections import Counter
@@ -41,12 +40,12 @@ from emohrnet.audio import AudioError, load_audio
 from emohrnet.corpora import Skipped, Utterance, get_corpus
 from emohrnet.frontend import FeatureConfig, FeatureSpec, feature_kind, front_end
 from emohrnet.location import Location, is_uri
-from emohrnet.manifest import MANIFEST, ShardError, manifest_digest, read_manifest
-from emohrnet.storage import atomic_write_text, sha256_file
+from emohrnet.manifest import ShardError, manifest_digest
+from emohrnet.shards.folder import move_into_place, prepare_staging, publish, reusable_manifest
+from emohrnet.storage import sha256_file
 from emohrnet.wave_augment import WaveAugmentConfig, augmented_copies
 
 FORMAT_VERSION = 1
-STAGING = ".building"
 
 
 @dataclass
@@ -168,23 +167,6 @@ def _dedupe(utterances: list[Utterance]) -> tuple[list[Utterance], list[Skipped]
     return list(seen.values()), skipped
 
 
-# --------------------------------------------------------------------------- reuse
-def verify_shards(shard_dir: str | Path | Location, manifest: dict[str, Any]) -> list[str]:
-    """Check every shard listed in the manifest against its sha256 (local or object store).
-
-    Returns:
-        messages naming each missing or damaged shard (empty when all are intact).
-    """
-    problems = []
-    for shard in manifest["shards"]:
-        path = Location(shard_dir) / shard["file"]
-        if not path.is_file():
-            problems.append(f"{path}: missing")
-        elif path.sha256() != shard["sha256"]:
-            problems.append(f"{path}: sha256 mismatch (truncated or modified on disk)")
-    return problems
-
-
 # --------------------------------------------------------------------------- build
 def default_out(dataset: str, kind: str, fp: str) -> Path:
     """Default shard folder: ``$EMOHRNET_HOME/shards/<dataset>-<kind>-<fingerprint[:12]>``."""
@@ -253,16 +235,16 @@ def build_shards(
         out = (Location(publish_root) / default_out(dataset, kind, fp).name).uri
     remote = Location(out) if out is not None and is_uri(out) else None
     if remote is not None and not force:
-        old = _reusable(remote, fp, "publishing the shards again", log)
+        old = reusable_manifest(remote, fp, "publishing the shards again", log)
         if old is not None:
             return BuildResult(remote.uri, old, True)
     # a build for an object store is made in the local default folder, then published
     shard_dir = Path(out).expanduser().resolve() if out and remote is None else default_out(dataset, kind, fp)
-    old = None if force else _reusable(Location(shard_dir), fp, "rebuilding shards", log)
+    old = None if force else reusable_manifest(Location(shard_dir), fp, "rebuilding shards", log)
     if old is not None:
         return _finish(shard_dir, old, True, remote, log)
 
-    staging = _prepare_out(shard_dir)
+    staging = prepare_staging(shard_dir)
     skipped = list(scan.skipped) + dupes
     plan = plan_shards(utterances, shard_size)
     order = [u for group in plan for u in group]
@@ -293,32 +275,12 @@ def build_shards(
     manifest["augmentation"] = augmentation
     manifest["augmented"] = copies
     manifest["digest"] = manifest_digest(manifest)
-    _publish(staging, shard_dir, manifest)
+    move_into_place(staging, shard_dir, manifest)
     for s in skipped:
         log(f"skipped {s.path}: {s.reason}")
     log(f"wrote {len(entries)} utterances in {len(shards)} shards to {shard_dir}"
         + (f" ({len(skipped)} files skipped)" if skipped else ""))
     return _finish(shard_dir, manifest, False, remote, log)
-
-
-def _reusable(folder: Location, fp: str, redo: str, log) -> dict[str, Any] | None:
-    """The manifest of a finished build in ``folder`` (local or object store) with fingerprint
-    ``fp`` and intact shards, else ``None``; ``redo`` says in the log what happens to damaged ones."""
-    try:
-        if not (folder / MANIFEST).is_file():
-            return None
-        old = read_manifest(folder)
-    except (ShardError, OSError) as err:
-        log(f"rebuilding: {err}")
-        return None
-    if old.get("fingerprint") != fp:
-        return None
-    problems = verify_shards(folder, old)
-    if problems:
-        log(f"{redo}, damaged ones found:\n  " + "\n  ".join(problems))
-        return None
-    log(f"reusing shards in {folder} (same inputs and parameters)")
-    return old
 
 
 def _finish(shard_dir: Path, manifest: dict[str, Any], reused: bool, remote: Location | None, log) -> BuildResult:
@@ -327,96 +289,6 @@ def _finish(shard_dir: Path, manifest: dict[str, Any], reused: bool, remote: Loc
         return BuildResult(shard_dir, manifest, reused)
     publish(shard_dir, remote, manifest, log)
     return BuildResult(remote.uri, manifest, False)
-
-
-def publish(local_dir: Path, target: Location, manifest: dict[str, Any], log=print) -> None:
-    """Copy a finished local build to ``target`` (an object-store folder), manifest last.
-
-    The old manifest is removed first, so readers stop trusting the old build before any of its
-    shards is replaced, and the new one is written only after every shard is in place: an
-    interrupted upload leaves no manifest, which :func:`read_manifest` refuses and the next
-    build repairs.
-
-    Raises:
-        ShardError: the upload failed (no credentials, no bucket, unreachable store).
-    """
-    try:
-        (target / MANIFEST).delete_file()
-        for shard in manifest["shards"]:
-            (target / shard["file"]).upload(local_dir / shard["file"])
-        (target / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    except OSError as err:
-        raise ShardError(f"{target}: cannot publish the shards ({err}); check the bucket, the credentials "
-                         "(AWS_PROFILE, AWS_ENDPOINT_URL) and the URI, then build again") from None
-    log(f"published {len(manifest['shards'])} shards to {target}")
-
-
-def _prepare_out(shard_dir: Path) -> Path:
-    """Make ``shard_dir`` and an empty staging folder inside it; return the staging folder.
-
-    New shards are written to the staging folder and moved into place only once all are
-    written (:func:`_publish`), so a failed build leaves an earlier one intact.
-    """
-    try:
-        if shard_dir.exists() and not shard_dir.is_dir():
-            raise ShardError(f"{shard_dir}: exists and is not a folder; choose another --out")
-        _check_own_folder(shard_dir)
-        shard_dir.mkdir(parents=True, exist_ok=True)
-        staging = shard_dir / STAGING
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        probe = staging / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise ShardError(f"{shard_dir}: cannot write shards here ({err.strerror or err}); "
-                         "choose a writable --out") from None
-    return staging
-
-
-_OWN_FILE = re.compile(r"^[a-z0-9_]+-\d{6}\.tar(\.tmp)?$")
-
-
-def _check_own_folder(shard_dir: Path) -> None:
-    """Refuse to build into a folder that holds anything but an emohrnet build (its manifest,
-    its ``<dataset>-NNNNNN.tar`` shards, its staging folder): nothing of the user's is overwritten.
-
-    Raises:
-        ShardError: naming the folder, one foreign file and the fix.
-    """
-    if not shard_dir.is_dir():
-        return
-    manifest = shard_dir / MANIFEST
-    if manifest.is_file():
-        try:
-            ours = {"format_version", "fingerprint", "shards"} <= set(json.loads(manifest.read_text()))
-        except (OSError, ValueError, TypeError):
-            ours = False
-        if not ours:
-            raise ShardError(f"{shard_dir}: its {MANIFEST} was not written by shards.build; choose an empty or "
-                             "new --out (nothing was written)")
-    foreign = sorted(p.name for p in shard_dir.iterdir()
-                     if p.name not in (MANIFEST, STAGING) and not _OWN_FILE.match(p.name))
-    if foreign:
-        raise ShardError(f"{shard_dir}: holds files that are not an emohrnet shard build ({', '.join(foreign[:3])}"
-                         f"{', ...' if len(foreign) > 3 else ''}); choose an empty or new --out (nothing was written)")
-
-
-def _publish(staging: Path, shard_dir: Path, manifest: dict[str, Any]) -> None:
-    """Move the staged shards into ``shard_dir`` and write the manifest last."""
-    try:
-        (shard_dir / MANIFEST).unlink(missing_ok=True)  # the old build stops being trusted here
-        for shard in manifest["shards"]:
-            os.replace(staging / shard["file"], shard_dir / shard["file"])
-        atomic_write_text(shard_dir / MANIFEST, json.dumps(manifest, indent=1))
-    except OSError as err:
-        raise ShardError(f"{shard_dir}: cannot finish the build ({err.strerror or err}); "
-                         "free disk space or choose another --out, then build again") from None
-    keep = {s["file"] for s in manifest["shards"]}
-    for p in shard_dir.glob("*.tar*"):
-        if p.name not in keep:
-            p.unlink()
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _write_shard(path: Path, group, results, class_index, bar, skipped, entries, copies) -> int:
