@@ -25,11 +25,8 @@ was, 2 for bad arguments or an unusable checkpoint.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -41,13 +38,11 @@ import torchaudio.functional as AF
 from .audio import AudioError, load_audio
 from .checkpoint import load_usable_model
 from .frontend import feature_config, front_end
+from .prediction_output import FORMATS, PredictionWriter
 from .storage import atomic_write_text
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 """Suffixes (case-insensitive) of the files taken from a folder given as input."""
-
-FORMATS = ("table", "jsonl", "csv")
-"""Output formats of the command line."""
 
 
 @dataclass(frozen=True)
@@ -347,82 +342,6 @@ def find_audio(inputs: Iterable[str | Path], errors: TextIO | None = None) -> li
     return files
 
 
-# --------------------------------------------------------------------------- output formats
-def json_records(pred: FilePrediction) -> Iterator[dict[str, Any]]:
-    """JSON Lines records of a prediction: the whole file (``window`` None), then each window.
-
-    Keys: ``path``, ``window`` (None or index), ``start``, ``end`` (seconds), ``label``,
-    ``probabilities`` (class -> probability).
-    """
-    yield {"path": pred.path, "window": None, "start": 0.0, "end": pred.duration, "label": pred.label,
-           "probabilities": pred.probabilities}
-    for w in pred.windows:
-        yield {"path": pred.path, "window": w.index, "start": w.start, "end": w.end, "label": w.label,
-               "probabilities": w.probabilities}
-
-
-def csv_header(classes: Sequence[str]) -> list[str]:
-    """CSV columns: ``path, window, start, end, label`` and ``prob_<class>`` per class."""
-    return ["path", "window", "start", "end", "label"] + [f"prob_{c}" for c in classes]
-
-
-def csv_rows(pred: FilePrediction, classes: Sequence[str]) -> Iterator[list[Any]]:
-    """CSV rows of a prediction (see :func:`csv_header`): the whole file (empty ``window``), then each window."""
-    for rec in json_records(pred):
-        window = "" if rec["window"] is None else rec["window"]
-        yield [rec["path"], window, rec["start"], rec["end"], rec["label"]] + [
-            rec["probabilities"][c] for c in classes
-        ]
-
-
-def format_table(preds: Sequence[FilePrediction], classes: Sequence[str]) -> str:
-    """Aligned text table, one row per file: path, seconds, windows, label, probability per class."""
-    header = ["file", "seconds", "windows", "label", *classes]
-    rows = [
-        [p.path or "", f"{p.duration:.2f}", str(len(p.windows)), p.label,
-         *(f"{p.probabilities[c]:.3f}" for c in classes)]
-        for p in preds
-    ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    left = {0, 3}  # text columns; numbers are right-aligned
-    lines = []
-    for r in [header, *rows]:
-        cells = [v.ljust(w) if i in left else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
-
-
-class _Writer:
-    """Writes predictions in one format; streams to a text stream or collects for :meth:`text`."""
-
-    def __init__(self, fmt: str, classes: Sequence[str], stream: TextIO | None) -> None:
-        self.fmt, self.classes = fmt, list(classes)
-        self.stream = stream if stream is not None and fmt != "table" else None
-        self.buffer = io.StringIO()
-        self.preds: list[FilePrediction] = []
-        self.csv = csv.writer(self.stream or self.buffer, lineterminator="\n") if fmt == "csv" else None
-        if self.csv is not None:
-            self.csv.writerow(csv_header(self.classes))
-
-    def add(self, pred: FilePrediction) -> None:
-        if self.fmt == "table":
-            self.preds.append(pred)
-        elif self.fmt == "jsonl":
-            out = self.stream or self.buffer
-            for rec in json_records(pred):
-                out.write(json.dumps(rec) + "\n")
-        else:
-            self.csv.writerows(csv_rows(pred, self.classes))
-        if self.stream is not None:
-            self.stream.flush()
-
-    def text(self) -> str:
-        """What was collected (everything, unless it was streamed)."""
-        if self.fmt == "table":
-            return format_table(self.preds, self.classes) if self.preds else ""
-        return self.buffer.getvalue()
-
-
 # --------------------------------------------------------------------------- command line
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser of ``python -m emohrnet.predict``."""
@@ -488,7 +407,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         return 2
 
     files = find_audio(args.audio, stderr)
-    writer = _Writer(args.format, predictor.classes, None if args.out else stdout)
+    writer = PredictionWriter(args.format, predictor.classes, None if args.out else stdout)
     scored = 0
     for path in files:
         try:
