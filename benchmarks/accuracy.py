@@ -145,7 +145,7 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
     from emohrnet.shards import read_manifest
     from emohrnet.splits import make_split
     from tune.evaluate import fold_row, selection_folds
-    from tune.search import max_concurrent
+    from tune.ray_start import max_concurrent
     from tune.trial import TrialResources, run_trial
 
     fixed = {**RECIPES[model]["train"], "protocol": protocol, "shard_dirs": {model: shard_dir}}
@@ -228,7 +228,7 @@ def run_all(args: argparse.Namespace, work: Path, log=print) -> dict[str, Any]:
     """Build the shards, train every model on every requested fold, and return the report."""
     import ray
 
-    from tune.search import start_local_ray
+    from tune.ray_start import start_local_ray
 
     from . import machine
 

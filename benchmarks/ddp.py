@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tune.search import start_local_ray
+from tune.ray_start import start_local_ray
 
 from .common import Context, Section, Timer, small_corpus
 

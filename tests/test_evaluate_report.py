@@ -26,7 +26,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from emohrnet.metrics import macro_f1, unweighted_accuracy, weighted_accuracy
 from emohrnet.splits import make_split
-from tune import evaluate, report
+from tune import crossfold_text, evaluate, report
 from tune.reporting.render import _md_to_html_table
 
 PAPER_NUMBERS = ("92.45", "80.06", "92.77", "97.49", "99.23", "89.31", "99.82", "99.53", "96.39")
@@ -206,7 +206,7 @@ def test_speaker_protocol_marks_the_fold_the_search_validated_on():
     assert cf["mean_all"]["test_ua"] == pytest.approx(statistics.fmean(SPEAKER_UA.values()))
     assert cf["std_all"]["test_ua"] == pytest.approx(statistics.stdev(SPEAKER_UA.values()))
     assert cf["mean"]["test_ua"] != pytest.approx(cf["mean_all"]["test_ua"])
-    head = evaluate.headline(cf)
+    head = crossfold_text.headline(cf)
     assert head.startswith(f"UA {100 * statistics.fmean(clean):.2f} ± {100 * statistics.stdev(clean):.2f} %")
     assert "3 folds not used in selection" in head and "left out: fold 1" in head
     assert json.loads(json.dumps(cf))["folds"][1]["used_in_selection"] is True  # crossfold.json keeps the flag
@@ -221,7 +221,7 @@ def test_random_protocol_marks_every_seed_but_the_searchs_own():
     assert cf["selection_folds"] == [1, 2, 3, 4] and cf["n_clean"] == 1
     assert cf["mean"]["test_ua"] == pytest.approx(0.7) and cf["std"]["test_ua"] is None
     assert cf["mean_all"]["test_ua"] == pytest.approx(statistics.fmean([0.7, 0.9, 0.85, 0.8, 0.95]))
-    text = evaluate.format_table(cf)
+    text = crossfold_text.format_table(cf)
     assert "mean ± std over the 1 seed not used in selection (headline)" in text
     assert "every seed other than the search's own (seed 0)" in text and "only that seed is clean" in text
 
@@ -229,12 +229,12 @@ def test_random_protocol_marks_every_seed_but_the_searchs_own():
     cf = _crossfold(manifest, "random", 0, {1: 0.9, 2: 0.85})
     assert cf["n_clean"] == 0 and cf["mean"]["test_ua"] is None and cf["std"]["test_ua"] is None
     assert cf["mean_all"]["test_ua"] == pytest.approx(0.875)
-    head = evaluate.headline(cf)
+    head = crossfold_text.headline(cf)
     assert head.startswith("UA n/a") and "every completed seed (1, 2) took part in choosing" in head
-    for table in (evaluate.format_table(cf), evaluate.markdown_table(cf)):
+    for table in (crossfold_text.format_table(cf), crossfold_text.markdown_table(cf)):
         assert "no unbiased cross-fold figure and the headline is n/a" in table
         assert "include the search's own seed 0" in table
-    assert "**n/a**" in evaluate.markdown_table(cf)
+    assert "**n/a**" in crossfold_text.markdown_table(cf)
 
 
 def test_tables_show_both_means_and_mark_the_selection_fold():
@@ -246,7 +246,7 @@ def test_tables_show_both_means_and_mark_the_selection_fold():
     all_label = ("mean ± std over all 4 folds (includes fold 1, whose test speakers were the search's validation "
                  "speakers)")
 
-    text = evaluate.format_table(cf)
+    text = crossfold_text.format_table(cf)
     assert re.search(r"^ +1\* s02,s03 ", text, re.M) and re.search(r"^ +0  s00,s01 ", text, re.M)
     assert f"{head_label} (%): val UA" in text and f"{all_label} (%): val UA" in text
     head_line = next(ln for ln in text.splitlines() if ln.startswith(head_label))
@@ -254,20 +254,20 @@ def test_tables_show_both_means_and_mark_the_selection_fold():
     assert f"test UA {pm_clean};" in head_line and f"test UA {pm_all};" in all_line
     assert "* used in selection: the search chose its configuration on the validation part of fold 0" in text
 
-    md = evaluate.markdown_table(cf)
+    md = crossfold_text.markdown_table(cf)
     assert re.search(r"^\| 1\\\* \| s02,s03 \|", md, re.M) and re.search(r"^\| 0 \| s00,s01 \|", md, re.M)
     assert f"| **headline** | {head_label} |" in md and f"**{pm_clean}**" in md
     assert f"| all folds | {all_label} |" in md and f"| {pm_all} |" in md
     assert "\n\n\\* used in selection: " in md  # the footnote, escaped so Markdown does not make it a list item
-    page = evaluate.format_markdown(cf)
-    assert md in page and f"**{evaluate.headline(cf)}**" in page
+    page = crossfold_text.format_markdown(cf)
+    assert md in page and f"**{crossfold_text.headline(cf)}**" in page
     html_table = _md_to_html_table(md)
     assert "<td>1*</td>" in html_table and "<td>0</td>" in html_table and "<p>* used in selection" in html_table
 
     # no fold used in selection: one (headline) mean, over all folds, said so
     cf = _crossfold(_manifest(), "speaker", 0, {0: 0.6, 2: 0.5})
     assert cf["mean"] == cf["mean_all"] and cf["selection_folds"] == []
-    for table in (evaluate.format_table(cf), evaluate.markdown_table(cf)):
+    for table in (crossfold_text.format_table(cf), crossfold_text.markdown_table(cf)):
         assert "mean ± std over all 2 folds, none used in selection (headline)" in table
         assert "all folds |" not in table and "*" not in table.replace("**", "")
 
@@ -277,7 +277,7 @@ def test_tables_show_both_means_and_mark_the_selection_fold():
         del old[key]
     for r in old["folds"]:
         del r["used_in_selection"]
-    for table in (evaluate.format_table(old), evaluate.markdown_table(old)):
+    for table in (crossfold_text.format_table(old), crossfold_text.markdown_table(old)):
         assert "is not recorded in this result" in table
 
 

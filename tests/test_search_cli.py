@@ -40,7 +40,7 @@ def test_baseline_is_the_papers_point():
 
 
 def test_fractional_gpus_per_trial_pack_trials_on_one_gpu(capsys):
-    from tune.search import max_concurrent
+    from tune.ray_start import max_concurrent
     from tune.trial import TrialResources
 
     packed = parse_args(["--gpus-per-trial", "0.25", "--workers", "1", "--cpus-per-worker", "2"])
@@ -62,7 +62,7 @@ def test_fractional_gpus_per_trial_pack_trials_on_one_gpu(capsys):
 def test_the_tensorboard_hint_copies_a_bucket_with_its_own_cloud_tool():
     from types import SimpleNamespace
 
-    from tune.search import tensorboard_command
+    from tune.summary import tensorboard_command
 
     def bucket(uri):  # what tensorboard_command reads of a Location, without reaching the cloud
         return SimpleNamespace(is_local=False, uri=uri, name=uri.rsplit("/", 1)[1])

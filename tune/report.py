@@ -36,7 +36,7 @@ from pathlib import Path
 from emohrnet.metrics import macro_f1
 from emohrnet.storage import atomic_write_bytes
 
-from .evaluate import headline, markdown_table
+from .crossfold_text import headline, markdown_table
 from .files import CROSSFOLD_JSON
 from .reporting.collect import (
     hparams_logged,

@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from ..evaluate import mean_labels
+from ..crossfold_text import mean_labels
 
 EMOHRNET_CLAIMS = {"ravdess": 92.45, "iemocap": 80.06, "emovo": 92.77}
 """UA (%) claimed by EmoHRNet (Muppidi & Radfar 2025)."""

@@ -1,0 +1,109 @@
+"""Starting or joining Ray for a search or a cross-fold run, and how many trials fit at once.
+
+A local Ray listens on 127.0.0.1 only and gets a spare logical CPU; a cluster is joined with
+``--address`` (or ``$RAY_ADDRESS``), as after ``ray up cluster.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+
+
+def init_ray(args: argparse.Namespace) -> dict[str, float]:
+    """Join the cluster at ``--address``/``$RAY_ADDRESS`` or start a local Ray.
+
+    A local Ray gets at least enough logical CPUs for one trial (its driver plus its workers),
+    so the worker group starts on a 2-core machine; its dashboard binds to 127.0.0.1 only, and
+    its GCS address is pinned (:func:`pin_local_gcs_address`) so several local searches can
+    run side by side.
+
+    Returns:
+        the cluster's total resources.
+    """
+    import ray
+
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address)
+        return ray.cluster_resources()
+    need = args.workers * args.cpus_per_worker + 1
+    start_local_ray(max(os.cpu_count() or 1, math.ceil(need)) + SPARE_CPUS)
+    total = dict(ray.cluster_resources())
+    total["CPU"] = total.get("CPU", 0) - SPARE_CPUS  # the trials' concurrency is sized without the spare
+    return total
+
+
+SPARE_CPUS = 1
+"""Logical CPUs a local search's Ray gets beyond what it sizes its trials for. Ray Train can leave a
+worker group's placement group reserved when its controller dies during shutdown (seen on a 2-core
+machine: the next trial's "worker group startup timed out" over and over); with no spare, that one
+CPU would stall every later trial."""
+
+
+def start_local_ray(num_cpus: int) -> None:
+    """Start a local Ray with ``num_cpus`` logical CPUs, every listener on 127.0.0.1 only
+    (:func:`loopback_only`: GCS, raylet, workers, agents, dashboard) and its GCS address pinned
+    (:func:`pin_local_gcs_address`), so Ray Train finds it beside other local Rays."""
+    import ray
+
+    with loopback_only():
+        gcs = pin_local_gcs_address()
+        try:
+            ray.init(address="local", num_cpus=num_cpus, dashboard_host="127.0.0.1", log_to_driver=True,
+                     runtime_env={"env_vars": {"RAY_ADDRESS": gcs}})
+        finally:
+            os.environ.pop("RAY_GCS_SERVER_PORT", None)
+
+
+@contextlib.contextmanager
+def loopback_only():
+    """While a local Ray starts, make it take 127.0.0.1 as its node address, so its gRPC servers
+    (GCS, raylet, workers) and agents bind there and nothing listens on the machine's other
+    interfaces. Ray does this itself where it supports no clusters (macOS, Windows), under the
+    switch ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``; Ray reads the switch when imported, so an
+    already imported Ray is told too. Both are restored once Ray has started (its processes keep it)."""
+    import ray._private.ray_constants as constants
+
+    name = constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    old_env, old_flag = os.environ.get(name), constants.ENABLE_RAY_CLUSTER
+    os.environ[name], constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = old_flag
+        if old_env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old_env
+
+
+def pin_local_gcs_address() -> str:
+    """Choose the GCS port of the local Ray about to start and return its address.
+
+    Ray Train 2.60 releases a finished trial's workers from an actor that finds its cluster by
+    scanning the machine; with another local Ray instance running it gives up ("Found multiple
+    active Ray instances") and the next trial waits forever. Starting Ray on a known GCS port
+    (``RAY_GCS_SERVER_PORT``) and giving every worker ``RAY_ADDRESS`` (job runtime env) lets it
+    find its own.
+    """
+    import socket
+
+    from ray._private.services import get_node_ip_address
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    os.environ["RAY_GCS_SERVER_PORT"] = str(port)
+    return f"{get_node_ip_address()}:{port}"
+
+
+def max_concurrent(args: argparse.Namespace, total: dict[str, float]) -> int:
+    """Trials that fit at once: limited by CPUs (driver + workers) and GPUs per trial."""
+    by_cpu = total.get("CPU", 1) // (args.workers * args.cpus_per_worker + 1)
+    fits = by_cpu
+    if args.gpus_per_worker:
+        fits = min(fits, total.get("GPU", 0) // (args.workers * args.gpus_per_worker))
+    return max(1, int(fits))

@@ -1,0 +1,179 @@
+"""The search's summary: every trial's best validation epoch, the best trial (chosen on validation
+only, :data:`emohrnet.metrics.SELECTION_RULE`) and its test UA, as the dict saved in ``best.json`` and
+as the text the search prints."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from emohrnet.location import Location
+from emohrnet.metrics import SELECTION_RULE, selection_key
+from emohrnet.models import MODEL_SPECS
+
+
+def tensorboard_command(exp_dir: Location) -> str:
+    """How to watch the experiment: ``tensorboard --logdir`` on its folder; for a bucket, the local
+    copy Ray Tune keeps on the machine running the search (every trial's events are also synced to
+    the bucket)."""
+    if exp_dir.is_local:
+        return f"tensorboard --logdir {exp_dir}"
+    uri = exp_dir.uri.split("?")[0]
+    sync = (f"gcloud storage rsync -r {uri} ./{exp_dir.name}" if uri.startswith("gs://")
+            else f"aws s3 sync {uri} ./{exp_dir.name}" if uri.startswith("s3://") else f"copy {uri}")
+    return (f"tensorboard --logdir /tmp/ray/session_latest/artifacts  (this machine's copy of {exp_dir}; "
+            f"or sync it: {sync})")
+
+
+def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: list[str],
+              fixed: dict[str, Any], manifests: dict[str, dict[str, Any]], log=print) -> dict[str, Any]:
+    """Collect every trial's best validation epoch; pick the best trial; get its test UA.
+
+    A trial's best epoch is the one its training loop selected (:data:`emohrnet.metrics.SELECTION_RULE`:
+    highest validation UA, ties broken by the lower validation loss), read from its last report;
+    the best trial is chosen by the same rule over the trials. A trial's test UA comes from its
+    last report (its best epoch scored on test after the last epoch); for the best trial, if ASHA
+    stopped it early, its checkpoint (the latest, which holds the best epoch's weights) is scored here.
+    """
+    from emohrnet.splits import make_split
+
+    from .study import stopped_early
+
+    searched = sorted({k for point in baselines for k in point})
+    trials = []
+    for result in grid:
+        df = result.metrics_dataframe
+        if df is None or df.empty or "best_epoch" not in df:
+            trials.append({"trial_id": result.metrics.get("trial_id", "?"), "status": "error",
+                           "error": str(result.error) if result.error else "no metrics"})
+            continue
+        last = df.iloc[-1]
+        best_row = df[df["epoch"] == int(last["best_epoch"])].iloc[-1]
+        config = {**fixed, **result.config}
+        params = {k: result.config[k] for k in searched if k in result.config}
+        trials.append({
+            "trial_id": str(last["trial_id"]),
+            "model": config["model"],
+            "baseline": any(all(_same(params.get(k), v) for k, v in point.items()) for point in baselines),
+            "params": params,
+            "best_val_ua": float(best_row["val_ua"]),
+            "best_val_loss": float(best_row["val_loss"]),
+            "best_val_wa": float(best_row["val_wa"]),
+            "best_epoch": int(best_row["epoch"]),
+            "epochs_run": int(len(df)),
+            "status": "stopped early (ASHA)" if stopped_early(dict(last), args.epochs) else "completed",
+            "checkpoint": _checkpoint_uri(exp_dir, last.get("checkpoint_path")),
+            "test_ua": _float(result.metrics.get("test_ua")),
+            "test_wa": _float(result.metrics.get("test_wa")),
+            "test_confusion": result.metrics.get("test_confusion"),
+            "config": config,
+            "path": result.path,
+        })
+    scored = [t for t in trials if "best_val_ua" in t]
+    if not scored:
+        raise RuntimeError(f"no trial reported metrics; see the errors in {exp_dir}")
+    best = max(scored, key=lambda t: selection_key(t["best_val_ua"], t["best_val_loss"]))
+    shard_dir = fixed["shard_dirs"][best["model"]]
+    manifest = manifests[best["model"]]
+    split = make_split(manifest["utterances"], manifest["folds"], args.protocol, args.fold)
+    test_source = "the trial's final report (best epoch's weights, scored once on test)"
+    if best["test_ua"] is None and best["checkpoint"]:
+        scores = score_checkpoint(best["checkpoint"], shard_dir, manifest, split.test)
+        best["test_ua"], best["test_wa"] = scores["ua"], scores["wa"]
+        best["test_confusion"] = scores["confusion"].tolist()
+        test_source = "scored by the search driver on the trial's best checkpoint (trial stopped early)"
+    return {
+        "dataset": args.dataset,
+        "model": args.model,
+        "protocol": args.protocol,
+        "fold": args.fold,
+        "split": split.describe(),
+        "protocol_note": manifest["corpus"].get("protocol_note", ""),
+        "baseline": {"points": baselines, "deviations_from_paper": deviations},
+        "best_trial": best["trial_id"],
+        "best_model": best["model"],
+        "best_is_baseline": best["baseline"],
+        "best_config": best["config"],
+        "best_val_ua": best["best_val_ua"],
+        "best_val_wa": best["best_val_wa"],
+        "best_val_loss": best["best_val_loss"],
+        "best_epoch": best["best_epoch"],
+        "selection_rule": SELECTION_RULE,
+        "test_ua": best["test_ua"],
+        "test_wa": best["test_wa"],
+        "test_confusion": best["test_confusion"],
+        "classes": manifest["classes"],
+        "test_source": test_source,
+        "checkpoint": best["checkpoint"],
+        "experiment_dir": str(exp_dir),
+        "shard_dirs": fixed["shard_dirs"],
+        "tensorboard": tensorboard_command(exp_dir),
+        "trials": trials,
+    }
+
+
+def _checkpoint_uri(exp_dir: Location, path: Any) -> str | None:
+    """A Ray checkpoint path (which names no scheme) as a URI :class:`Location` can open."""
+    if not isinstance(path, str) or not path:
+        return None
+    return exp_dir.with_path(path).uri
+
+
+def score_checkpoint(checkpoint: str, shard_dir: str, manifest: dict, keys: list[str]) -> dict[str, Any]:
+    """Score a checkpoint's best weights on the utterances ``keys`` (CPU, whole utterances), through
+    :meth:`emohrnet.predict.Predictor.score_examples`, the way its run evaluated them."""
+    from emohrnet.data import load_examples
+    from emohrnet.predict import Predictor
+
+    return Predictor(checkpoint).score_examples(load_examples(shard_dir, manifest, keys))
+
+
+def _fmt_param(key: str, value: Any) -> str:
+    if key == "lr":
+        return f"lr={float(value):.2e}"
+    if isinstance(value, float):
+        return f"{key}={value:.2f}"
+    return f"{key}={value}"
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """The trials table and the best trial's validation and test UA, as text."""
+    lines = [f"\nSearch on {s['dataset']}: {s['split']}", ""]
+    head = f"{'trial':10s} {'model':15s} {'val UA':>7s} {'epoch':>5s} {'test UA':>7s}  parameters; status"
+    lines += [head, "-" * (len(head) + 40)]
+    for t in s["trials"]:
+        if "best_val_ua" not in t:
+            lines.append(f"{t['trial_id']:10s} {'':15s} {'':>7s} {'':>5s} {'':>7s}  {t['status']}")
+            continue
+        params = " ".join(_fmt_param(k, t["params"][k]) for k in MODEL_SPECS[t["model"]].shown if k in t["params"])
+        test = f"{t['test_ua']:7.2%}" if t["test_ua"] is not None else f"{'-':>7s}"
+        tag = " (baseline)" if t["baseline"] else ""
+        lines.append(f"{t['trial_id']:10s} {t['model']:15s} {t['best_val_ua']:7.2%} {t['best_epoch']:5d} {test}  "
+                     f"{params}; {t['status']}{tag}")
+    for note in s["baseline"]["deviations_from_paper"]:
+        lines.append(f"baseline note: {note}")
+    lines.append("")
+    test = f"{s['test_ua']:.2%}" if s["test_ua"] is not None else "n/a"
+    test_wa = f"{s['test_wa']:.2%}" if s["test_wa"] is not None else "n/a"
+    lines.append(f"Best trial {s['best_trial']} ({s['best_model']}, chosen on validation only): val UA "
+                 f"{s['best_val_ua']:.2%} at epoch {s['best_epoch']}; test UA {test}, test WA {test_wa}")
+    lines.append(f"Protocol: {s['protocol']} -- {s['split']}")
+    lines.append(f"Model selection: {s.get('selection_rule', SELECTION_RULE)}")
+    if s.get("protocol_note"):
+        lines.append(f"Note on this corpus: {s['protocol_note']}")
+    lines.append(f"Test score source: {s['test_source']}")
+    return "\n".join(lines)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+        return a == b
+    return math.isclose(float(a), float(b), rel_tol=1e-9)
+
+
+def _float(value) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
