@@ -5,9 +5,9 @@ in-process searches join with ``--address`` (a Ray start costs about 7 s on 2 co
 search shared by the test files that read a finished experiment, a tiny model, two torch threads.
 
 The local Ray that a search starts itself (loopback listeners, spare CPU, shut down at the end) is
-exercised by the searches the tests run as subprocesses (test_resume, test_object_store) and by
-test_object_store's resume, in-process (its trials read the S3 server's settings from the
-environment, which the session's cluster started without)."""
+exercised by the searches test_object_store runs as subprocesses (never in this process: Ray 2.60
+turns token authentication on in a process that starts a local Ray, and the session's cluster runs
+without tokens)."""
 
 from __future__ import annotations
 

@@ -74,3 +74,25 @@ def test_the_tensorboard_hint_copies_a_bucket_with_its_own_cloud_tool():
 
 def test_compile_is_a_search_option_passed_to_training():
     assert parse_args(["--compile"]).compile is True and parse_args([]).compile is False
+
+
+def test_a_local_rays_settings_are_undone_when_it_stops(monkeypatch):
+    """Ray 2.60's start of a local Ray sets ``RAY_AUTH_MODE=token`` in the process's environment and
+    leaves it (seen: a later process joining a cluster without tokens then failed every RPC); the
+    search's shutdown puts the process's ``RAY_*`` variables back as they were before the start."""
+    import os
+
+    import ray
+
+    from tune.ray_start import shutdown_local_ray
+
+    monkeypatch.setattr(ray, "shutdown", lambda: None)  # no Ray is running here
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.setenv("RAY_ADDRESS_KEPT", "x")
+    before = dict(os.environ)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # what the local start did
+    monkeypatch.setenv("RAY_ADDRESS_KEPT", "changed")
+    monkeypatch.setenv("OTHER_SETTING", "kept")  # not Ray's: left alone
+    shutdown_local_ray(before)
+    assert "RAY_AUTH_MODE" not in os.environ and os.environ["RAY_ADDRESS_KEPT"] == "x"
+    assert os.environ["OTHER_SETTING"] == "kept"

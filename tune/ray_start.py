@@ -36,6 +36,34 @@ def init_ray(args: argparse.Namespace) -> dict[str, float]:
     return total
 
 
+def shutdown_local_ray(environment: dict[str, str]) -> None:
+    """Shut down the local Ray this process started and give the process back the Ray settings it had
+    before the start (``environment``: ``dict(os.environ)`` from before it).
+
+    Ray 2.60's ``ray.init`` of a new local Ray turns token authentication on for the whole process:
+    it sets ``RAY_AUTH_MODE=token`` in the environment and leaves it there, so every process started
+    afterwards (a search joining a cluster that runs without tokens, say) would fail every RPC ("The
+    actor never ran - it was cancelled before it started running"). The ``RAY_*`` variables go back
+    to their values before the start and Ray's cached settings are reloaded from them. (Ray also
+    keeps token state in this process that cannot be reset: a later ``ray.init`` of the *same*
+    process joining a cluster without tokens still fails; start a new process for it.)
+    """
+    import ray
+
+    ray.shutdown()
+    changed = {k for k in {*os.environ, *environment} if k.startswith("RAY_")
+               and os.environ.get(k) != environment.get(k)}
+    for key in changed:
+        if key in environment:
+            os.environ[key] = environment[key]
+        else:
+            del os.environ[key]
+    if changed:
+        from ray._raylet import Config  # what Ray itself calls after changing RAY_AUTH_MODE
+
+        Config.initialize("")
+
+
 SPARE_CPUS = 1
 """Logical CPUs a local search's Ray gets beyond what it sizes its trials for. Ray Train can leave a
 worker group's placement group reserved when its controller dies during shutdown (seen on a 2-core

@@ -55,7 +55,7 @@ from .checks import (
 )
 from .console import make_progress, quiet_console
 from .files import SEARCH_ARGS, SEARCH_LOG, STUDY_DB, SUMMARY, TRAIN_RUNS
-from .ray_start import init_ray, max_concurrent
+from .ray_start import init_ray, max_concurrent, shutdown_local_ray
 from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED, baseline_points, search_space
 from .state import ExperimentLock, Signatures, make_signer, verify_experiment
 from .summary import format_summary, summarize, tensorboard_command
@@ -236,6 +236,7 @@ def _run(args, exp_dir: Location, storage: Location, signatures: Signatures, sha
     from ray.tune.schedulers import ASHAScheduler
 
     started_ray = not ray.is_initialized() and not (args.address or os.environ.get("RAY_ADDRESS"))
+    environment = dict(os.environ)  # a local Ray's start changes it (shutdown_local_ray)
     try:
         total = init_ray(args)
         stop_on_sigterm()  # ray.init replaced the handler with one that exits mid-write
@@ -302,7 +303,7 @@ def _run(args, exp_dir: Location, storage: Location, signatures: Signatures, sha
         return summary
     finally:
         if started_ray and ray.is_initialized():
-            ray.shutdown()
+            shutdown_local_ray(environment)
 
 
 def stop_on_sigterm() -> None:
