@@ -1,8 +1,9 @@
 """The settings of one training run (:class:`TrainConfig`, the ``train_loop_config`` of
 :func:`emohrnet.train.train_loop_per_worker`) and what they resolve to on a device (bf16, channels_last).
 
-The paper's settings are the defaults (Muppidi & Radfar 2025, sec. 4.2): Adam with lr 1e-3, betas
-(0.9, 0.999), weight decay 1e-4; 100 epochs; global batch 64; SpecAugment widths F=27, T=100.
+The defaults are EmoHRNet's published recipe (:data:`emohrnet.models.EMOHRNET_PAPER`, Muppidi & Radfar
+2025, sec. 4.2: Adam with lr 1e-3, betas (0.9, 0.999), weight decay 1e-4; 100 epochs; global batch 64;
+HRNet-W18; SpecAugment widths F=27, T=100) and, for the 1D CNN's own fields, its baseline point.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from typing import Any
 import torch
 
 from .augment import AugmentConfig
+from .models import EMOHRNET_PAPER as PAPER
 from .models import MODEL_SPECS
+
+CNN_BASELINE = MODEL_SPECS["cnn1d_attention"].baseline
 
 
 @dataclass
@@ -60,25 +64,25 @@ class TrainConfig:
     protocol: str = "speaker"
     fold: int = 0
     model: str = "emohrnet"
-    width: int = 18
-    stem_channels: int = 64
-    blocks_per_branch: int = 4
-    modules: list[int] = field(default_factory=lambda: [1, 1, 4, 3])
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    weight_decay: float = 1e-4
-    lr_schedule: str = "constant"
-    epochs: int = 100
-    batch_size: int = 64
-    freq_mask: int = 27
-    time_mask: int = 100
+    width: int = PAPER["width"]
+    stem_channels: int = PAPER["stem_channels"]
+    blocks_per_branch: int = PAPER["blocks_per_branch"]
+    modules: list[int] = field(default_factory=lambda: list(PAPER["modules"]))
+    lr: float = PAPER["lr"]
+    beta1: float = PAPER["beta1"]
+    beta2: float = PAPER["beta2"]
+    weight_decay: float = PAPER["weight_decay"]
+    lr_schedule: str = PAPER["lr_schedule"]
+    epochs: int = PAPER["epochs"]
+    batch_size: int = PAPER["batch_size"]
+    freq_mask: int = PAPER["freq_mask"]
+    time_mask: int = PAPER["time_mask"]
     time_shift: bool = True
     segment_seconds: float = 3.0
     seed: int = 0
     eval_batch: int = 32
-    cnn_width: int = 64
-    dropout: float = 0.3
+    cnn_width: int = CNN_BASELINE["cnn_width"]
+    dropout: float = CNN_BASELINE["dropout"]
     aug_prob: float = 0.0
     amp: str = "auto"
     channels_last: str | bool = "auto"

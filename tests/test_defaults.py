@@ -31,9 +31,17 @@ def test_search_profiles(dataset, expected):
 
 
 def test_the_papers_fixed_settings():
-    """Muppidi & Radfar: Adam lr 1e-3, betas (0.9, 0.999), weight decay 1e-4, 100 epochs, batch 64."""
-    assert {k: PAPER_FIXED[k] for k in ("beta1", "beta2", "weight_decay", "epochs", "batch_size")} == {
-        "beta1": 0.9, "beta2": 0.999, "weight_decay": 1e-4, "epochs": 100, "batch_size": 64}
+    """Muppidi & Radfar: Adam lr 1e-3, betas (0.9, 0.999), weight decay 1e-4, 100 epochs, batch 64; the
+    training config's defaults are the same recipe (written once, in the model registry)."""
+    from emohrnet.train_config import TrainConfig
+
+    paper = {"beta1": 0.9, "beta2": 0.999, "weight_decay": 1e-4, "epochs": 100, "batch_size": 64}
+    assert {k: PAPER_FIXED[k] for k in paper} == paper
+    cfg = TrainConfig("shards")
+    assert {k: getattr(cfg, k) for k in paper} == paper
+    assert (cfg.lr, cfg.freq_mask, cfg.time_mask, cfg.width, cfg.stem_channels, cfg.blocks_per_branch,
+            cfg.modules, cfg.lr_schedule) == (1e-3, 27, 100, 18, 64, 4, [1, 1, 4, 3], "constant")
+    assert TrainConfig("shards").modules is not cfg.modules  # each config its own list
 
 
 def test_waveform_augmentation_default_ranges():

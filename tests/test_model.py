@@ -316,3 +316,18 @@ def test_the_registry_gives_each_model_its_class_and_a_known_front_end():
         assert type(build_model(name, 3, **cfg.model_kwargs(20))) is spec.cls
         assert (cfg.augment().freq_mask > 0) == spec.spec_augment == (name == "emohrnet")
     assert MODEL_SPECS["cnn1d_attention"].arguments(cfg, 20)["in_channels"] == 20
+    # the search's space and baseline are the spec's: every searched parameter is a training-config
+    # field with a declared range, and the baseline point gives each of them a value in its range
+    from dataclasses import fields
+
+    from emohrnet.models import Choice
+    from tune.space import baseline_points, search_space
+
+    names = {f.name for f in fields(TrainConfig)}
+    for name, spec in MODEL_SPECS.items():
+        assert set(spec.space) <= names and set(spec.baseline) == set(spec.space) == set(spec.shown)
+        assert list(search_space(name)) == list(spec.space)
+        for key, param in spec.space.items():
+            value = spec.baseline[key]
+            assert value in param.values if isinstance(param, Choice) else param.low <= value <= param.high
+        assert baseline_points(name)[0] == [spec.baseline]

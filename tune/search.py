@@ -112,7 +112,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="channels of the input module (default 64, HRNet's)")
     p.add_argument("--blocks", type=int_at_least(1), default=PAPER_FIXED["blocks_per_branch"],
                    help="residual blocks per branch (default 4, HRNet's)")
-    p.add_argument("--modules", type=int_list(4), default=[1, 1, 4, 3],
+    p.add_argument("--modules", type=int_list(4), default=list(PAPER_FIXED["modules"]),
                    help="modules per stage, 4 integers >= 1 (default 1,1,4,3, HRNet-W18's)")
     p.add_argument("--batch-size", type=int_at_least(1), help="global batch (default 64, the paper's; synthetic 16)")
     p.add_argument("--segment-seconds", type=float_above(0),

@@ -1,4 +1,5 @@
-"""The search spaces and the baseline trials (each paper's settings).
+"""The search spaces and the baseline trials (each paper's settings), as Ray Tune takes them, from the
+model registry (:data:`emohrnet.models.MODEL_SPECS`: each model's declared ranges and baseline point).
 
 Searched parameters are flat keys of the trial config, so ``points_to_evaluate`` takes them as
 they are.
@@ -34,81 +35,74 @@ from __future__ import annotations
 
 from typing import Any
 
-from emohrnet.models import MODEL_SPECS
+from emohrnet.models import EMOHRNET_PAPER, MODEL_SPECS, Choice, IntRange, LogUniform, Param, Uniform
 
 MODELS = tuple(MODEL_SPECS)
 """The models the search chooses between (the registry's, in its order)."""
 
-PAPER_SETTINGS: dict[str, Any] = {"lr": 1e-3, "freq_mask": 27, "time_mask": 100, "width": 18}
+PAPER_SETTINGS: dict[str, Any] = MODEL_SPECS["emohrnet"].baseline
 """EmoHRNet's searched parameters at the paper's values (its baseline trial)."""
 
-CNN_BASELINE: dict[str, Any] = {"lr": 1e-3, "cnn_width": 64, "dropout": 0.3, "aug_prob": 0.5}
-"""The 1D CNN's searched parameters at its baseline values."""
-
-CNN_BASELINE_NOTE = "cnn1d_attention baseline: lr 1e-3, widths 64/128/256, dropout 0.3, aug_prob 0.5 (the paper's " \
-    "exact hyperparameters were not available)"
-
-PAPER_FIXED: dict[str, Any] = {"beta1": 0.9, "beta2": 0.999, "weight_decay": 1e-4, "batch_size": 64,
-                               "epochs": 100, "stem_channels": 64, "blocks_per_branch": 4,
-                               "modules": [1, 1, 4, 3], "lr_schedule": "constant"}
+PAPER_FIXED: dict[str, Any] = {k: v for k, v in EMOHRNET_PAPER.items() if k not in PAPER_SETTINGS}
 """EmoHRNet's settings that are not searched (HRNet-W18's structure, Adam and its constant learning
-rate, batch, epochs)."""
+rate, batch, epochs); a search that runs with others says so ("differs from the paper")."""
 
-DEFAULT_WIDTHS = (12, 18, 24, 32)
-CNN_WIDTHS = (32, 64, 128)
-LR_RANGE = (1e-4, 3e-3)
-FREQ_MASK_RANGE = (0, 40)
-TIME_MASK_RANGE = (0, 120)
+DEFAULT_WIDTHS: tuple[int, ...] = MODEL_SPECS["emohrnet"].space["width"].values
+"""The HRNet widths searched unless ``--widths`` says otherwise."""
 
 
-def _emohrnet_space(widths: tuple[int, ...]) -> dict[str, Any]:
+def _distribution(param: Param):
+    """Ray Tune's distribution for a declared range."""
     from ray import tune
 
-    if not widths or min(widths) < 1:
-        raise ValueError(f"--widths needs positive integers, got {widths}")
-    return {
-        "lr": tune.loguniform(*LR_RANGE),
-        "freq_mask": tune.randint(FREQ_MASK_RANGE[0], FREQ_MASK_RANGE[1] + 1),
-        "time_mask": tune.randint(TIME_MASK_RANGE[0], TIME_MASK_RANGE[1] + 1),
-        "width": tune.choice(sorted(set(widths))),
-    }
+    if isinstance(param, LogUniform):
+        return tune.loguniform(param.low, param.high)
+    if isinstance(param, Uniform):
+        return tune.uniform(param.low, param.high)
+    if isinstance(param, IntRange):
+        return tune.randint(param.low, param.high + 1)  # randint excludes its upper bound
+    return tune.choice(list(param.values))
 
 
-def _cnn_space() -> dict[str, Any]:
-    from ray import tune
-
-    return {
-        "lr": tune.loguniform(*LR_RANGE),
-        "cnn_width": tune.choice(list(CNN_WIDTHS)),
-        "dropout": tune.uniform(0.0, 0.5),
-        "aug_prob": tune.uniform(0.0, 1.0),
-    }
+def _space(model: str, widths: tuple[int, ...]) -> dict[str, Any]:
+    params = dict(MODEL_SPECS[model].space)
+    if "width" in params:
+        if not widths or min(widths) < 1:
+            raise ValueError(f"--widths needs positive integers, got {widths}")
+        params["width"] = Choice(tuple(sorted(set(widths))))
+    return {k: _distribution(p) for k, p in params.items()}
 
 
 def search_space(model: str = "emohrnet", widths: tuple[int, ...] = DEFAULT_WIDTHS) -> dict[str, Any]:
-    """Ray Tune search space of ``model`` (``emohrnet``, ``cnn1d_attention`` or ``any``).
+    """Ray Tune search space of ``model`` (a registered model, or ``any``: a categorical ``model`` plus
+    every model's parameters, each model ignoring the others').
 
     Raises:
         ValueError: unknown model, or ``widths`` empty or non-positive.
     """
     from ray import tune
 
-    if model == "emohrnet":
-        return _emohrnet_space(widths)
-    if model == "cnn1d_attention":
-        return _cnn_space()
+    if model in MODEL_SPECS:
+        return _space(model, widths)
     if model == "any":
-        return {"model": tune.choice(list(MODELS)), **_cnn_space(), **_emohrnet_space(widths)}
+        space: dict[str, Any] = {"model": tune.choice(list(MODELS))}
+        for name in reversed(MODELS):  # the first model's parameters last: its distributions win
+            space.update(_space(name, widths))
+        return space
     raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)} or any")
 
 
-def _emohrnet_point(widths: tuple[int, ...]) -> tuple[dict[str, Any], list[str]]:
-    point = dict(PAPER_SETTINGS)
-    deviations = []
-    if PAPER_SETTINGS["width"] not in widths:
-        point["width"] = min(widths, key=lambda w: (abs(w - 18), w))
-        deviations.append(f"width {point['width']} instead of 18 (W18 not in --widths)")
-    return point, deviations
+def _baseline(model: str, widths: tuple[int, ...]) -> tuple[dict[str, Any], list[str]]:
+    """A model's baseline point and its notes; EmoHRNet's width outside ``--widths`` is replaced by the
+    closest one."""
+    spec = MODEL_SPECS[model]
+    point = dict(spec.baseline)
+    notes = [spec.baseline_note] if spec.baseline_note else []
+    if "width" in point and point["width"] not in widths:
+        paper = point["width"]
+        point["width"] = min(widths, key=lambda w: (abs(w - paper), w))
+        notes.append(f"width {point['width']} instead of {paper} (W{paper} not in --widths)")
+    return point, notes
 
 
 def baseline_points(model: str = "emohrnet", widths: tuple[int, ...] = DEFAULT_WIDTHS
@@ -118,19 +112,29 @@ def baseline_points(model: str = "emohrnet", widths: tuple[int, ...] = DEFAULT_W
     Returns:
         ``(points, notes)``: the points for ``OptunaSearch(points_to_evaluate=points)`` and notes
         naming every way a baseline differs from its paper (EmoHRNet: a width outside
-        ``--widths`` is replaced by the closest one).
+        ``--widths`` is replaced by the closest one). With ``any``, each model's point also holds
+        the other models' baseline values (flat keys: every point has every parameter).
+
+    Raises:
+        ValueError: unknown model.
     """
-    hr, notes = _emohrnet_point(widths)
-    if model == "emohrnet":
-        return [hr], notes
-    if model == "cnn1d_attention":
-        return [dict(CNN_BASELINE)], [CNN_BASELINE_NOTE]
-    if model == "any":
-        both = [{"model": "emohrnet", **CNN_BASELINE, **hr}, {"model": "cnn1d_attention", **hr, **CNN_BASELINE}]
-        return both, notes + [CNN_BASELINE_NOTE]
-    raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)} or any")
+    if model in MODEL_SPECS:
+        point, notes = _baseline(model, widths)
+        return [point], notes
+    if model != "any":
+        raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)} or any")
+    own = {name: _baseline(name, widths) for name in MODELS}
+    points = []
+    for name in MODELS:
+        point: dict[str, Any] = {"model": name}
+        for other in MODELS:
+            if other != name:
+                point.update(own[other][0])
+        point.update(own[name][0])
+        points.append(point)
+    return points, [note for name in MODELS for note in own[name][1]]
 
 
 def baseline_point(widths: tuple[int, ...] = DEFAULT_WIDTHS) -> tuple[dict[str, Any], list[str]]:
     """EmoHRNet's baseline point and its deviations from the paper (see :func:`baseline_points`)."""
-    return _emohrnet_point(widths)
+    return _baseline("emohrnet", widths)

@@ -4,16 +4,15 @@
   sections 3.2-3.3), input ``(batch, 1, n_mels, frames)``, output logits ``(batch, num_classes)``.
 - :class:`CNN1DAttention` -- 1D CNN with channel and spatial attention over MFCCs (Lee & Nadeem
   2025), input ``(batch, n_mfcc, frames)``.
-- :data:`MODEL_SPECS` -- the registry: name -> :class:`ModelSpec` (class, front end, source);
+- :data:`MODEL_SPECS` -- the registry (:mod:`emohrnet.models.registry`): name -> :class:`ModelSpec`
+  (class, front end, source, constructor arguments, search space, baseline point and note);
   :data:`MODELS` (name -> class) and the training loop's and the search's lists of models are
-  derived from it.
+  derived from it. :data:`EMOHRNET_PAPER`: EmoHRNet's published recipe, written once.
 - :func:`build_model`, :func:`count_parameters`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -21,54 +20,16 @@ from torch import nn
 from emohrnet.models.cnn1d_attention import CNN1DAttention
 from emohrnet.models.hrnet import EmoHRNet, width_preset
 from emohrnet.models.hrnet_blocks import HighResolutionModule
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One registered model.
-
-    Attributes:
-        cls: the ``nn.Module`` class; its constructor takes ``num_classes`` first.
-        features: the front end it trains on, ``"logmel"`` or ``"mfcc"`` (the shards' ``feature_kind``).
-        source: the paper it reproduces.
-        arguments: ``(training config, n_features) -> constructor arguments`` (besides ``num_classes``);
-            the config is an :class:`emohrnet.train_config.TrainConfig` (read by attribute), ``n_features`` the
-            shards' mel bands or MFCCs.
-        spec_augment: whether it trains with SpecAugment's masks (EmoHRNet); the 1D CNN trains with
-            waveform augmentation instead, as in its paper.
-        shown: its searched parameters that the search's summary shows, in order.
-    """
-
-    cls: type[nn.Module]
-    features: str
-    source: str
-    arguments: Callable[[Any, int], dict[str, Any]]
-    spec_augment: bool
-    shown: tuple[str, ...]
-
-
-def _emohrnet_arguments(cfg: Any, n_features: int) -> dict[str, Any]:
-    """EmoHRNet: the branch widths from the base width (``width_preset``), stem, blocks, modules; the
-    number of mel bands needs no argument (the network pools over frequency)."""
-    return {"widths": list(width_preset(cfg.width)), "stem_channels": cfg.stem_channels,
-            "blocks_per_branch": cfg.blocks_per_branch, "modules": list(cfg.modules)}
-
-
-def _cnn1d_arguments(cfg: Any, n_features: int) -> dict[str, Any]:
-    """The 1D CNN: MFCCs as input channels, block widths (C, 2C, 4C), dropout."""
-    w = cfg.cnn_width
-    return {"in_channels": n_features, "widths": [w, 2 * w, 4 * w], "dropout": float(cfg.dropout)}
-
-
-MODEL_SPECS: dict[str, ModelSpec] = {
-    "emohrnet": ModelSpec(
-        EmoHRNet, "logmel", "Muppidi & Radfar 2025, EmoHRNet (arXiv 2510.06072)", _emohrnet_arguments,
-        spec_augment=True, shown=("lr", "freq_mask", "time_mask", "width")),
-    "cnn1d_attention": ModelSpec(
-        CNN1DAttention, "mfcc", "Lee & Nadeem 2025, 1D CNN with channel and spatial attention", _cnn1d_arguments,
-        spec_augment=False, shown=("lr", "cnn_width", "dropout", "aug_prob")),
-}
-"""The model registry, in the search's order (``--model any`` lists the baselines in this order)."""
+from emohrnet.models.registry import (
+    EMOHRNET_PAPER,
+    MODEL_SPECS,
+    Choice,
+    IntRange,
+    LogUniform,
+    ModelSpec,
+    Param,
+    Uniform,
+)
 
 MODELS: dict[str, type[nn.Module]] = {name: spec.cls for name, spec in MODEL_SPECS.items()}
 """Registered models: name -> ``nn.Module`` class whose constructor takes ``num_classes`` first."""
@@ -108,8 +69,14 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 
 __all__ = [
+    "EMOHRNET_PAPER",
     "MODELS",
     "MODEL_SPECS",
+    "Choice",
+    "IntRange",
+    "LogUniform",
+    "Param",
+    "Uniform",
     "CNN1DAttention",
     "ModelSpec",
     "EmoHRNet",
