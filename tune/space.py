@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emohrnet.models import EMOHRNET_PAPER, MODEL_SPECS, Choice, IntRange, LogUniform, Param, Uniform
+from emohrnet.models import EMOHRNET_PAPER, MODEL_SPECS, Choice, IntRange, Param, Uniform
 
 MODELS = tuple(MODEL_SPECS)
 """The models the search chooses between (the registry's, in its order)."""
@@ -55,10 +55,8 @@ def _distribution(param: Param):
     """Ray Tune's distribution for a declared range."""
     from ray import tune
 
-    if isinstance(param, LogUniform):
-        return tune.loguniform(param.low, param.high)
     if isinstance(param, Uniform):
-        return tune.uniform(param.low, param.high)
+        return (tune.loguniform if param.log else tune.uniform)(param.low, param.high)
     if isinstance(param, IntRange):
         return tune.randint(param.low, param.high + 1)  # randint excludes its upper bound
     return tune.choice(list(param.values))

@@ -114,7 +114,8 @@ class Corpus:
         default_protocol: the protocol a search uses unless told otherwise (``"speaker"``).
         protocol_note: what users of this corpus should know about its protocols (TESS: two
             speakers only), printed with results.
-        expected_utterances: utterances in the complete release (documentation only).
+        expected_utterances, expected_speakers: utterances and speakers in the complete release
+            (documentation; the tests check the readers' figures against the distributors').
         audio_subfolder: the folder below the root that holds the audio as distributed (CREMA-D
             ``AudioWAV``); when the root has none, the root itself is read (see :meth:`audio_folder`).
     """
@@ -127,6 +128,7 @@ class Corpus:
     default_protocol: ClassVar[str] = "speaker"
     protocol_note: ClassVar[str] = ""
     expected_utterances: ClassVar[int | None] = None
+    expected_speakers: ClassVar[int | None] = None
     audio_subfolder: ClassVar[str | None] = None
 
     def __init__(self, root: str | Path, **options: Any) -> None:

@@ -63,9 +63,7 @@ class CremaD(Corpus):
         "https://github.com/CheyneyComputerScience/CREMA-D (Git LFS); Open Database License (ODbL) "
         "v1.0, contents under the Database Contents License (DbCL) v1.0"
     )
-    expected_utterances = 7442
-    """Files in the release (documentation only)."""
-    expected_speakers = 91
+    expected_utterances, expected_speakers = 7442, 91
 
     def parse_name(self, path: Path) -> Named | str:
         """``<actor>_<sentence>_<emotion>_<level>``, e.g. ``1001_DFA_ANG_XX``."""

@@ -66,9 +66,7 @@ class EmoDB(Corpus):
         "Burkhardt, Paeschke, Rolfes, Sendlmeier & Weiss (2005), A database of German emotional "
         "speech, Interspeech 2005, pp. 1517-1520; free download from http://emodb.bilderbar.info/"
     )
-    expected_utterances = 535
-    """Files in the release (documentation only)."""
-    expected_speakers = 10
+    expected_utterances, expected_speakers = 535, 10
 
     def parse_name(self, path: Path) -> Named | str:
         """``<speaker><text><emotion><version>``, e.g. ``03a01Fa``."""

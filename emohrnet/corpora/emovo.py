@@ -56,9 +56,7 @@ class Emovo(Corpus):
         "Database, LREC 2014, pp. 3501-3504; distributed by Fondazione Ugo Bordoni "
         "(http://voice.fub.it/activities/corpora/emovo/); research use, see the distributor's terms"
     )
-    expected_utterances = 588
-    """Files in the release (documentation only)."""
-    expected_speakers = 6
+    expected_utterances, expected_speakers = 588, 6
 
     def parse_name(self, path: Path) -> Named | str:
         """``<emotion>-<speaker>-<sentence>``, e.g. ``dis-f1-b1``, in the speaker's folder if any."""

@@ -61,9 +61,7 @@ class Savee(Corpus):
         "IGI Global, pp. 398-423; University of Surrey, http://kahlan.eps.surrey.ac.uk/savee/ "
         "(registration); free for research use"
     )
-    expected_utterances = 480
-    """Files in the release (documentation only)."""
-    expected_speakers = 4
+    expected_utterances, expected_speakers = 480, 4
 
     def parse_name(self, path: Path) -> Named | str:
         """``<speaker>_<code><nn>`` (flat), or ``<code><nn>`` in the speaker's folder, e.g.

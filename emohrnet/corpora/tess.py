@@ -76,9 +76,7 @@ class Tess(Corpus):
         "Dupuis & Pichora-Fuller (2010), Toronto Emotional Speech Set (TESS), University of Toronto, "
         "Psychology Department; https://tspace.library.utoronto.ca/handle/1807/24487; CC BY-NC-ND 4.0"
     )
-    expected_utterances = 2800
-    """Files in the release (documentation only)."""
-    expected_speakers = 2
+    expected_utterances, expected_speakers = 2800, 2
 
     def parse_name(self, path: Path) -> Named | str:
         """``<speaker>_<word>_<emotion>``, e.g. ``OAF_back_angry``; the speaker from the folder

@@ -2,8 +2,8 @@
 know of it (class, front end, source, constructor arguments, SpecAugment or not, search space, baseline
 point and its note), and EmoHRNet's published recipe (:data:`EMOHRNET_PAPER`), written once.
 
-A searched parameter's range is declared here as plain data (:class:`LogUniform`, :class:`Uniform`,
-:class:`IntRange`, :class:`Choice`); ``tune.space`` turns it into Ray Tune's distributions. A new model
+A searched parameter's range is declared here as plain data (:class:`Uniform`, :class:`IntRange`,
+:class:`Choice`); ``tune.space`` turns it into Ray Tune's distributions. A new model
 is one module under ``emohrnet/models/`` and one entry in :data:`MODEL_SPECS`.
 """
 
@@ -21,19 +21,12 @@ from emohrnet.models.hrnet import EmoHRNet, width_preset
 
 
 @dataclass(frozen=True)
-class LogUniform:
-    """A float drawn log-uniformly from ``[low, high]``."""
-
-    low: float
-    high: float
-
-
-@dataclass(frozen=True)
 class Uniform:
-    """A float drawn uniformly from ``[low, high]``."""
+    """A float drawn uniformly from ``[low, high]``, or log-uniformly with ``log=True``."""
 
     low: float
     high: float
+    log: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,7 +44,7 @@ class Choice:
     values: tuple[Any, ...]
 
 
-Param = LogUniform | Uniform | IntRange | Choice
+Param = Uniform | IntRange | Choice
 """A searched parameter's declared range."""
 
 EMOHRNET_PAPER: dict[str, Any] = {
@@ -113,7 +106,7 @@ def _cnn1d_arguments(cfg: Any, n_features: int) -> dict[str, Any]:
     return {"in_channels": n_features, "widths": [w, 2 * w, 4 * w], "dropout": float(cfg.dropout)}
 
 
-LR_RANGE = LogUniform(1e-4, 3e-3)
+LR_RANGE = Uniform(1e-4, 3e-3, log=True)
 """The Adam learning rate both models search."""
 
 MODEL_SPECS: dict[str, ModelSpec] = {
