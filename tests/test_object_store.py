@@ -221,6 +221,15 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path):
         acc.Reload()
         assert [e.step for e in acc.Scalars("ray/tune/val_ua")] == [1]
     assert any(k.endswith("/checkpoint.pt") for k in keys)
+
+    # python -m tune.report takes the bucket's experiment (what it reads is copied locally first)
+    from tune import report
+
+    assert report.main([exp.uri, "--out", str(tmp_path / "report")]) == 0
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert exp.uri in md and all(t["trial_id"] in md for t in summary["trials"]), md[:2000]
+    assert "No per-epoch history" not in md  # every trial's history was read from the bucket
+    assert report.main([f"{storage}/no-such-experiment"]) == 2
     assert json.loads((exp / "search_args.json").read_text())["study_storage"].startswith("sqlite:///")
 
     # the experiment's lock and its signed state work in the bucket too

@@ -3,11 +3,13 @@
 Usage::
 
     python -m tune.report EXPERIMENT_DIR [--out DIR]
+    python -m tune.report s3://bucket/emohrnet/NAME          # an experiment kept in a bucket
 
 Reads what :mod:`tune.search` left in the experiment folder (``best.json``, ``search_args.json``,
 the Optuna study, each trial's ``progress.csv``/``result.json``) and, where present, the
-cross-fold result of :mod:`tune.evaluate` (``crossfold.json``). Writes into ``--out`` (default:
-the experiment folder):
+cross-fold result of :mod:`tune.evaluate` (``crossfold.json``); a bucket's experiment through a
+local copy of those files (:class:`tune.experiment.Experiment`). Writes into ``--out`` (default:
+the experiment folder; for a bucket ``$EMOHRNET_HOME/reports/NAME``):
 
 - ``report.html``: self-contained (plots embedded as base64 PNG; no external file, no script);
 - ``report.md`` with its plots as PNG files beside it (``learning_curves.png``,
@@ -33,10 +35,12 @@ import sys
 import time
 from pathlib import Path
 
+from emohrnet import paths
 from emohrnet.metrics import macro_f1
 from emohrnet.storage import atomic_write_bytes
 
 from .crossfold_text import headline, markdown_table
+from .experiment import Experiment
 from .files import CROSSFOLD_JSON
 from .reporting.collect import (
     hparams_logged,
@@ -85,8 +89,11 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
     as one list of sections and renders it twice (:mod:`tune.reporting.render`).
 
     Args:
-        exp_dir: the experiment folder of :mod:`tune.search`.
-        out: output folder (default ``exp_dir``); created if missing.
+        exp_dir: the experiment folder of :mod:`tune.search`, or its bucket URI (``s3://``, ``gs://``:
+            what the report reads is copied to ``$EMOHRNET_HOME/reports/<name>/experiment`` first,
+            :meth:`tune.experiment.Experiment.local_copy`).
+        out: output folder (default ``exp_dir``; for a bucket ``$EMOHRNET_HOME/reports/<name>``);
+            created if missing.
         tensorboard: also log the best trial's test confusion matrix to TensorBoard
             (:func:`tune.reporting.plots.log_confusion_to_tensorboard`).
 
@@ -96,9 +103,15 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
     Raises:
         FileNotFoundError: ``exp_dir`` holds no ``best.json``.
     """
-    exp_dir = Path(exp_dir).expanduser().resolve()
+    experiment = Experiment(exp_dir)
+    shown = experiment.location.uri if not experiment.location.is_local else None
+    if shown is None:
+        exp_dir = experiment.location.local_path.expanduser().resolve()
+    else:  # a bucket: the report reads a local copy and is written locally
+        exp_dir = experiment.local_copy(paths.home() / "reports" / experiment.name / "experiment")
     summary = load_summary(exp_dir)
-    out_dir = Path(out).expanduser().resolve() if out else exp_dir
+    out_dir = (Path(out).expanduser().resolve() if out else exp_dir if shown is None
+               else paths.home() / "reports" / experiment.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     cf_path = exp_dir / CROSSFOLD_JSON
     crossfold = json.loads(cf_path.read_text()) if cf_path.is_file() else None
@@ -146,7 +159,7 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
          f"{summary.get('best_epoch')} (from 0)"),
         ("Test of the best trial", f"UA {_pct(test_ua)} %, WA {_pct(test_wa)} %, macro-F1 {_pct(f1)} %"),
         ("Test score source", str(summary.get("test_source", ""))),
-        ("Experiment folder", str(exp_dir)),
+        ("Experiment folder", shown or str(exp_dir)),
         ("TensorBoard", f"tensorboard --logdir {exp_dir}"),
     ]
     if summary.get("protocol_note"):
@@ -206,8 +219,9 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (2: not a finished search)."""
     p = argparse.ArgumentParser(prog="python -m tune.report", description=__doc__.split("\n\n")[0])
-    p.add_argument("experiment_dir", metavar="EXPERIMENT_DIR", help="the experiment folder of python -m tune.search")
-    p.add_argument("--out", help="output folder (default: EXPERIMENT_DIR)")
+    p.add_argument("experiment_dir", metavar="EXPERIMENT_DIR",
+                   help="the experiment folder of python -m tune.search, or its bucket URI (s3://..., gs://...)")
+    p.add_argument("--out", help="output folder (default: EXPERIMENT_DIR; for a bucket $EMOHRNET_HOME/reports/NAME)")
     args = p.parse_args(argv)
     try:
         written = build_report(args.experiment_dir, args.out)

@@ -1,0 +1,84 @@
+"""An experiment of :mod:`tune.search`, in a local folder or a bucket (:class:`Experiment`): its files
+read through :class:`emohrnet.location.Location`, with typed accessors, and a local copy of what the
+report reads, so ``python -m tune.report`` takes ``s3://`` and ``gs://`` experiments as well."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from emohrnet.location import Location
+from emohrnet.storage import atomic_write_bytes
+
+from .files import CROSSFOLD_JSON, SEARCH_ARGS, STUDY_DB, SUMMARY
+
+TRIAL_FILES = ("progress.csv", "result.json", "params.json")
+"""What the report reads of each trial folder, besides its TensorBoard event files."""
+
+
+class Experiment:
+    """The experiment folder of a search (``<storage>/<name>``), local or in a bucket.
+
+    Args:
+        where: a folder, or a bucket URI (``s3://bucket/emohrnet/name``).
+    """
+
+    def __init__(self, where: str | Path | Location) -> None:
+        self.location = Location(where)
+
+    @property
+    def name(self) -> str:
+        """The experiment's name (its folder's)."""
+        return self.location.name
+
+    def _json(self, name: str) -> dict[str, Any] | None:
+        target = self.location / name
+        return json.loads(target.read_text()) if target.is_file() else None
+
+    def summary(self) -> dict[str, Any]:
+        """The search's ``best.json``.
+
+        Raises:
+            FileNotFoundError: no ``best.json`` (not a finished search); the message says what to run.
+        """
+        found = self._json(SUMMARY)
+        if found is None:
+            raise FileNotFoundError(f"{self.location / SUMMARY}: no such file; {self.location} is not a finished "
+                                    "search (run python -m tune.search, or --resume an interrupted one)")
+        return found
+
+    def search_args(self) -> dict[str, Any] | None:
+        """The search's options (``search_args.json``), or ``None``."""
+        return self._json(SEARCH_ARGS)
+
+    def crossfold(self) -> dict[str, Any] | None:
+        """The cross-fold result of :mod:`tune.evaluate` (``crossfold.json``), or ``None``."""
+        return self._json(CROSSFOLD_JSON)
+
+    def trial_folders(self) -> list[Location]:
+        """The trials' Tune folders (``trial_<id>``), sorted by name."""
+        return sorted((e for e in self.location.iterdir() if e.name.startswith("trial_") and e.is_dir()),
+                      key=lambda e: e.name)
+
+    def local_copy(self, dest: Path) -> Path:
+        """``dest`` holding what the report reads: the summary, the options, the cross-fold result, the
+        study's SQLite file when it is in the experiment, and each trial's history and TensorBoard event
+        files. A local experiment is its own copy (returned as it is).
+
+        Raises:
+            FileNotFoundError: not a finished search (see :meth:`summary`).
+        """
+        if self.location.is_local:
+            return self.location.local_path
+        self.summary()  # a finished search, or the error that says so
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in (SUMMARY, SEARCH_ARGS, CROSSFOLD_JSON, STUDY_DB):
+            if (self.location / name).is_file():
+                atomic_write_bytes(dest / name, (self.location / name).read_bytes())
+        for trial in self.trial_folders():
+            (dest / trial.name).mkdir(exist_ok=True)
+            for entry in trial.iterdir():
+                if entry.name in TRIAL_FILES or entry.name.startswith("events.out.tfevents."):
+                    atomic_write_bytes(dest / trial.name / entry.name, entry.read_bytes())
+        return dest
