@@ -7,7 +7,7 @@ import json
 
 import pytest
 import ray
-from fixtures import write_ravdess_tree
+from corpus_trees import write_ravdess_tree
 
 from emohrnet import predict
 from emohrnet.corpora import CorpusError, check_options, get_corpus

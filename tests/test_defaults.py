@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fixtures import write_ravdess_tree
+from corpus_trees import write_ravdess_tree
 
 from emohrnet.corpora import get_corpus, root_env_var
 from emohrnet.wave_augment import WaveAugmentConfig, augment_wave

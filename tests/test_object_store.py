@@ -12,7 +12,8 @@ import os
 
 import pytest
 import torch
-from fixtures import TINY_SEARCH, group_gone, listening_sockets, write_ravdess_tree
+from corpus_trees import write_ravdess_tree
+from fixtures import TINY_SEARCH, group_gone, listening_sockets
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from emohrnet.checkpoint import load_model, save_checkpoint_file

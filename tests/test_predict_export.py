@@ -20,7 +20,7 @@ import onnxruntime as ort
 import pytest
 import soundfile as sf
 import torch
-from fixtures import write_audio
+from corpus_trees import write_audio
 
 from emohrnet.audio import load_audio
 from emohrnet.checkpoint import CHECKPOINT_FILE, save_checkpoint_file

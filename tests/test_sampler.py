@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 import torch
-from fixtures import write_ravdess_tree
+from corpus_trees import write_ravdess_tree
 
 from emohrnet.data import DeviceBatches, Example, check_global_batch, rank_order
 from emohrnet.frontend import FeatureConfig

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from fixtures import write_ravdess_tree
+from corpus_trees import write_ravdess_tree
 
 from emohrnet.audio import load_audio
 from emohrnet.corpora import CorpusError, Utterance

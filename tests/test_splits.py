@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from fixtures import write_ravdess_tree
+from corpus_trees import write_ravdess_tree
 from realdata import RAVDESS, needs_ravdess
 
 from emohrnet.corpora import get_corpus

@@ -10,7 +10,7 @@ import json
 import optuna
 import pytest
 import torch
-from fixtures import write_ravdess_tree
+from corpus_trees import write_ravdess_tree
 from postgres import Unavailable, postgres_server
 
 from emohrnet.data import load_examples
