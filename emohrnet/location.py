@@ -88,6 +88,14 @@ class Location:
         """The last path component."""
         return self.path.rstrip("/").rsplit("/", 1)[-1]
 
+    @property
+    def parent(self) -> Location:
+        """The folder holding this location (a bucket, or the file system's root, is its own parent)."""
+        if self.is_local:
+            return self.with_path(str(Path(self.path).parent))
+        head = self.path.rstrip("/").rsplit("/", 1)[0]
+        return self.with_path(head) if "/" in self.path.rstrip("/") else Location(self)
+
     def __truediv__(self, name: str) -> Location:
         child = Location(self)
         child.path = f"{self.path.rstrip('/')}/{name}"

@@ -89,3 +89,34 @@ def fake_experiment(exp_dir: Path) -> dict:
               "training_iteration": e + 1, "config": {"lr": 1e-3}} for e in range(3)]
     (tdir / "result.json").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     return summary
+
+
+def canned_tuner(monkeypatch, test_ua: dict[int, float], folder) -> list:
+    """Replace Ray Tune's Tuner (and a running Ray) with a grid that returns a finished fold result of
+    ``test_ua[fold]`` for each fold (no Ray): what :func:`tune.evaluate.run_crossfold` runs on. Returns
+    the list that collects each Tuner's ``run_config``."""
+    from types import SimpleNamespace
+
+    import ray
+    from ray import tune
+
+    configs: list = []
+
+    class Grid:
+        def __init__(self, trainable, param_space, run_config=None, **_):
+            self.folds = param_space["fold"]["grid_search"]
+            configs.append(run_config)
+
+        def fit(self):
+            return [SimpleNamespace(config={"fold": f}, error=None, path=f"{folder}/fold_{f}",
+                                    metrics={"test_ua": test_ua[f], "test_wa": test_ua[f], "best_val_ua": 0.5,
+                                             "best_epoch": 1, "training_iteration": 3,
+                                             "test_confusion": [[3, 1], [1, 3]]}) for f in self.folds]
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    monkeypatch.setattr(tune, "with_parameters", lambda fn, **kw: fn)
+    monkeypatch.setattr(tune, "with_resources", lambda fn, res: fn)
+    monkeypatch.setattr(tune, "Tuner", Grid)
+    return configs
+

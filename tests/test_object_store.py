@@ -137,6 +137,39 @@ def test_checkpoint_loads_from_the_bucket(s3, tmp_path):
         load_model(folder.uri)
 
 
+def test_crossfold_of_an_experiment_in_the_bucket(s3, tmp_path, monkeypatch):
+    """``tune.evaluate --config s3://.../best.json`` (or the experiment's URI) reads the search's summary
+    and options from the bucket, checks its shards there, runs the folds' Tune run in the bucket and
+    writes crossfold.json and crossfold.md beside best.json (Ray Tune's grid replaced by canned fold
+    results: no Ray)."""
+    from fixtures import canned_tuner
+
+    from tune import evaluate
+    from tune.search import parse_args
+
+    exp = Location(f"{s3}/runs/handmade")
+    options = parse_args(["--n-mels", "16", "--corpus-option", "n_speakers=8", "--corpus-option", "n_per_class=2"])
+    (exp / "search_args.json").write_text(json.dumps(vars(options)))
+    shards = build_shards("synthetic", None, f"{s3}/runs/shards", features=FEATURES, progress=False,
+                          corpus_options={"n_speakers": 8, "n_per_class": 2}, log=lambda *a: None)
+    best = {"dataset": "synthetic", "protocol": "speaker", "fold": 0, "best_trial": "abc123",
+            "shard_dirs": {"emohrnet": shards.shard_dir}, "best_config": {"model": "emohrnet", "epochs": 3, "lr": 1e-3}}
+    (exp / "best.json").write_text(json.dumps(best))
+    runs = canned_tuner(monkeypatch, {0: 0.5, 1: 0.9, 2: 0.6, 3: 0.7}, exp.uri)
+    logs: list[str] = []
+    for config in (exp.uri, (exp / "best.json").uri):
+        args = evaluate.parse_args(["--dataset", "synthetic", "--config", config, "--folds", "all", "--name", "cf"])
+        result = evaluate.run_crossfold(args, log=logs.append)
+        assert result["source"] == (exp / "best.json").uri and result["tune_dir"] == (exp / "cf").uri
+    assert runs[-1].storage_path == exp.uri and runs[-1].name == "cf"  # the folds' Tune run is in the bucket
+    saved = json.loads((exp / "crossfold.json").read_text())
+    assert [r["fold"] for r in saved["folds"]] == [0, 1, 2, 3] and saved["selection_folds"] == [1]
+    assert "mean ± std over the 3 folds not used in selection" in (exp / "crossfold.md").read_text()
+    assert f"reusing the search's shards in {shards.shard_dir}" in logs
+    with pytest.raises(FileNotFoundError, match="runs/none/best.json: no such file"):
+        evaluate.run_crossfold(evaluate.parse_args(["--dataset", "synthetic", "--config", f"{s3}/runs/none"]))
+
+
 @pytest.mark.ray
 def test_search_with_its_storage_in_the_bucket(s3, tmp_path):
     """Results, checkpoints, TensorBoard logs and shards all land in the bucket; workers read the

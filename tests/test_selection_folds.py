@@ -12,7 +12,7 @@ import statistics
 from types import SimpleNamespace
 
 import pytest
-from fixtures import fake_experiment
+from fixtures import canned_tuner, fake_experiment
 
 from emohrnet.splits import make_split
 from tune import crossfold_text, evaluate, report
@@ -181,9 +181,6 @@ def test_report_sets_ours_beside_the_fields_speaker_independent_figures(tmp_path
 
 def test_run_crossfold_marks_the_selection_fold_in_its_files(tmp_path, monkeypatch):
     """run_crossfold's summary and files, with Ray Tune's grid replaced by canned fold results (no Ray)."""
-    import ray
-    from ray import tune
-
     from tune.search import parse_args
 
     exp_dir = tmp_path / "exp"
@@ -195,22 +192,7 @@ def test_run_crossfold_marks_the_selection_fold_in_its_files(tmp_path, monkeypat
             "best_config": {"model": "emohrnet", "epochs": 3, "fold": 2, "lr": 1e-3}}
     (exp_dir / "best.json").write_text(json.dumps(best))
     test_ua = {0: 0.50, 1: 0.60, 2: 0.55, 3: 0.95}  # the search on fold 2 validated on fold 3's test speakers
-
-    class Grid:
-        def __init__(self, trainable, param_space, **_):
-            self.folds = param_space["fold"]["grid_search"]
-
-        def fit(self):
-            return [SimpleNamespace(config={"fold": f}, error=None, path=str(tmp_path / f"fold_{f}"),
-                                    metrics={"test_ua": test_ua[f], "test_wa": test_ua[f], "best_val_ua": 0.5,
-                                             "best_epoch": 1, "training_iteration": 3,
-                                             "test_confusion": [[3, 1], [1, 3]]}) for f in self.folds]
-
-    monkeypatch.setattr(ray, "is_initialized", lambda: True)
-    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
-    monkeypatch.setattr(tune, "with_parameters", lambda fn, **kw: fn)
-    monkeypatch.setattr(tune, "with_resources", lambda fn, res: fn)
-    monkeypatch.setattr(tune, "Tuner", Grid)
+    canned_tuner(monkeypatch, test_ua, tmp_path)
     logs: list[str] = []
     args = evaluate.parse_args(["--dataset", "synthetic", "--config", str(exp_dir / "best.json"), "--folds", "all"])
     cf = evaluate.run_crossfold(args, log=lambda *a: logs.append(" ".join(map(str, a))))

@@ -5,6 +5,7 @@ Usage::
     python -m tune.evaluate --dataset ravdess --config EXP/best.json --folds all
     python -m tune.evaluate --dataset ravdess --config EXP/best.json --folds 0,2,5 --epochs 50
     python -m tune.evaluate --dataset iemocap --config EXP/best.json --address auto   # on a Ray cluster
+    python -m tune.evaluate --dataset iemocap --config s3://BUCKET/emohrnet/NAME --address auto  # kept in a bucket
 
 A search (:mod:`tune.search`) tunes on one fold; its test UA is one fold's figure. This command
 trains the search's best configuration (``best_config`` of ``best.json``: the model and every
@@ -17,7 +18,8 @@ fold's test split, once.
 It prints, per fold, the test UA, WA and macro-F1 and the best validation epoch, then the mean
 and sample standard deviation over the folds, naming the protocol ("speaker-independent, N
 folds" or "random split, seeds ..."), and writes ``crossfold.json`` and ``crossfold.md`` beside
-``best.json``.
+``best.json`` (in its folder or its bucket: :class:`tune.experiment.Experiment`; the folds' Tune run
+goes there too unless ``--storage-path`` says otherwise).
 
 Folds used in selection. The search chose its configuration on the validation part of one fold
 (``best.json``'s ``protocol`` and ``fold``). A fold whose test utterances overlap that validation
@@ -42,6 +44,7 @@ from typing import Any
 from emohrnet.argtypes import float_above, int_at_least
 from emohrnet.corpora import CorpusError
 from emohrnet.data import check_global_batch
+from emohrnet.location import Location
 from emohrnet.metrics import macro_f1
 from emohrnet.shards import (
     ShardError,
@@ -51,11 +54,11 @@ from emohrnet.shards import (
     read_manifest,
     verify_shards,
 )
-from emohrnet.storage import atomic_write_text
 from emohrnet.train import MODEL_FEATURES
 
 from .crossfold_text import format_markdown, format_table
-from .files import CROSSFOLD_JSON, CROSSFOLD_MD, SEARCH_ARGS, TRAIN_RUNS
+from .experiment import Experiment
+from .files import CROSSFOLD_JSON, CROSSFOLD_MD, SUMMARY, TRAIN_RUNS
 
 RANDOM_SEEDS = 5
 """``--folds all`` under the random protocol: split seeds 0..4."""
@@ -144,7 +147,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dataset", required=True, help="the corpus (must be the one best.json was searched on)")
     p.add_argument("--data-root", help="corpus folder, used only if the shards must be rebuilt "
                    "(default: the search's --data-root, else $EMOHRNET_<DATASET>_ROOT)")
-    p.add_argument("--config", required=True, help="best.json written by python -m tune.search")
+    p.add_argument("--config", required=True, help="best.json written by python -m tune.search, or its experiment "
+                   "folder; a bucket URI (s3://..., gs://...) too")
     p.add_argument("--folds", default="all",
                    help="'all' (every speaker fold; random protocol: seeds 0-4) or indices, e.g. 0,2,5 "
                    "(default all)")
@@ -207,12 +211,7 @@ def protocol_name(protocol: str, folds: list[int], n_total: int | None = None) -
 
 
 # --------------------------------------------------------------------------- shards
-def _search_args(exp_dir: Path) -> dict[str, Any]:
-    path = exp_dir / SEARCH_ARGS
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def ensure_shards(summary: dict[str, Any], model: str, exp_dir: Path, data_root: str | None = None,
+def ensure_shards(summary: dict[str, Any], model: str, exp_dir: str | Path | Location, data_root: str | None = None,
                   log=print) -> dict[str, str]:
     """The shard folders of the search (``best.json``'s ``shard_dirs``), rebuilt if they are gone.
 
@@ -239,7 +238,7 @@ def ensure_shards(summary: dict[str, Any], model: str, exp_dir: Path, data_root:
             log(f"reusing the search's shards in {current}")
             return {model: current}
         log(f"the search's shards cannot be used ({'; '.join(problems[:3])}); rebuilding them")
-    saved = _search_args(exp_dir)
+    saved = Experiment(exp_dir).search_args() or {}
     if not saved:
         raise ShardError(f"{exp_dir}: the search's shards are gone and there is no search_args.json to rebuild "
                          "them with; build them with python -m shards.build and run the search again")
@@ -285,11 +284,14 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     from .ray_start import init_ray, max_concurrent
     from .trial import TrialResources, trainable
 
-    config_path = Path(args.config).expanduser().resolve()
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path}: no such file; pass the best.json of a search")
-    summary = json.loads(config_path.read_text())
-    exp_dir = config_path.parent
+    config = Location(args.config)
+    if not config.name.endswith(".json"):
+        config = config / SUMMARY  # the experiment folder (or its bucket URI) was given
+    if not config.is_file():
+        raise FileNotFoundError(f"{config}: no such file; pass the best.json of a search (or its experiment folder)")
+    summary = json.loads(config.read_text())
+    exp_dir = config.parent
+    config_path = config.uri
     if args.dataset != summary["dataset"]:
         raise ValueError(f"--dataset {args.dataset} but {config_path} was searched on {summary['dataset']}")
     best_config = dict(summary["best_config"])
@@ -302,7 +304,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     # the fold the search chose its configuration on (best.json's "fold"; older files: best_config's)
     search_fold = int(summary["fold"] if "fold" in summary else best_config["fold"])
     used = selection_folds(manifest, protocol, search_fold, folds)
-    saved = _search_args(exp_dir)
+    saved = Experiment(exp_dir).search_args() or {}
     for key, default in (("workers", 2), ("cpus_per_worker", 1.0), ("gpus_per_worker", 0.0)):
         if getattr(args, key, None) is None:
             setattr(args, key, saved.get(key, default))
@@ -312,7 +314,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     fixed.update(shard_dirs=shard_dirs, model=model, protocol=protocol)
     if args.epochs:
         fixed["epochs"] = args.epochs
-    storage = Path(args.storage_path or exp_dir).expanduser().resolve()
+    storage = Location(args.storage_path or exp_dir)
     name = args.name or f"crossfold-{time.strftime('%Y%m%d-%H%M%S')}"
     tune_dir = storage / name
     pname = protocol_name(protocol, folds, n_groups if protocol == "speaker" else None)
@@ -325,13 +327,13 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
 
     total = ray.cluster_resources() if ray.is_initialized() else init_ray(args)
     concurrent = min(len(folds), max_concurrent(args, total))
-    resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker, str(tune_dir / TRAIN_RUNS))
+    resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker, (tune_dir / TRAIN_RUNS).uri)
     tuner = tune.Tuner(
         trainable(resources, fixed),
         param_space={"fold": tune.grid_search(folds)},
         tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=concurrent,
                                     trial_dirname_creator=_fold_dirname),
-        run_config=tune.RunConfig(name=name, storage_path=str(storage)),
+        run_config=tune.RunConfig(name=name, storage_path=storage.uri),
     )
     grid = tuner.fit()
 
@@ -368,13 +370,13 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
         "epochs": int(fixed["epochs"]),
         "config": dict(fixed),
         "classes": manifest["classes"],
-        "source": str(config_path),
-        "experiment_dir": str(exp_dir),
-        "tune_dir": str(tune_dir),
+        "source": config_path,
+        "experiment_dir": exp_dir.uri,
+        "tune_dir": tune_dir.uri,
         "tensorboard": f"tensorboard --logdir {tune_dir}",
     }
     for file, text in ((CROSSFOLD_JSON, json.dumps(out, indent=1, default=str)), (CROSSFOLD_MD, format_markdown(out))):
-        atomic_write_text(exp_dir / file, text)
+        (exp_dir / file).write_text(text)  # atomic, in a folder or a bucket
     log(format_table(out))
     log(f"Written: {exp_dir / CROSSFOLD_JSON}, {exp_dir / CROSSFOLD_MD}")
     return out
