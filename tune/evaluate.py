@@ -282,7 +282,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     from emohrnet.splits import make_split
 
     from .ray_start import init_ray, max_concurrent
-    from .trial import TrialResources, trainable
+    from .trial import TrialResources, launch_tuner, trainable
 
     config = Location(args.config)
     if not config.name.endswith(".json"):
@@ -328,13 +328,8 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     total = ray.cluster_resources() if ray.is_initialized() else init_ray(args)
     concurrent = min(len(folds), max_concurrent(args, total))
     resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker, (tune_dir / TRAIN_RUNS).uri)
-    tuner = tune.Tuner(
-        trainable(resources, fixed),
-        param_space={"fold": tune.grid_search(folds)},
-        tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=concurrent,
-                                    trial_dirname_creator=_fold_dirname),
-        run_config=tune.RunConfig(name=name, storage_path=storage.uri),
-    )
+    tuner = launch_tuner(trainable(resources, fixed), {"fold": tune.grid_search(folds)}, name=name,
+                         storage=storage.uri, dirname=_fold_dirname, max_concurrent=concurrent)
     grid = tuner.fit()
 
     rows = []

@@ -59,7 +59,7 @@ from .ray_start import init_ray, max_concurrent, shutdown_local_ray
 from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED, baseline_points, search_space
 from .state import ExperimentLock, Signatures, make_signer, verify_experiment
 from .summary import format_summary, summarize, tensorboard_command
-from .trial import TrialResources, trainable
+from .trial import TrialResources, launch_tuner, trainable
 
 METRIC, MODE = "best_val_ua", "max"
 """What Optuna and ASHA compare: the best validation UA so far (by the selection rule), per epoch."""
@@ -272,16 +272,11 @@ def _run(args, exp_dir: Location, storage: Location, signatures: Signatures, sha
             )
             scheduler = ASHAScheduler(time_attr="training_iteration", max_t=args.epochs,
                                       grace_period=args.grace_period or max(1, args.epochs // 4), reduction_factor=3)
-            tuner = tune.Tuner(
-                trial,
-                param_space=search_space(args.model, args.widths),
-                tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=args.num_samples,
-                                            metric=METRIC, mode=MODE,
-                                            max_concurrent_trials=args.max_concurrent or max_concurrent(args, total),
-                                            trial_dirname_creator=_trial_dirname),
-                run_config=tune.RunConfig(name=exp_dir.name, storage_path=storage.uri, callbacks=callbacks,
-                                          failure_config=tune.FailureConfig(fail_fast=True)),
-            )
+            tuner = launch_tuner(trial, search_space(args.model, args.widths), name=exp_dir.name, storage=storage.uri,
+                                 dirname=_trial_dirname,
+                                 max_concurrent=args.max_concurrent or max_concurrent(args, total),
+                                 num_samples=args.num_samples, search_alg=searcher, scheduler=scheduler,
+                                 metric=METRIC, mode=MODE, callbacks=callbacks, fail_fast=True)
             signatures.sign_file("tuner.pkl")  # written by Tuner() straight into the experiment folder
         grid = tuner.fit()  # the state Ray writes is signed before it is uploaded (make_signer)
         failed = [r for r in grid if r.error is not None]

@@ -101,6 +101,36 @@ def trainable(resources: TrialResources, fixed: dict[str, Any]):
     return tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed), {"CPU": 1})
 
 
+def launch_tuner(trial, param_space: dict[str, Any], *, name: str, storage: str, dirname, max_concurrent: int,
+                 num_samples: int = 1, search_alg=None, scheduler=None, metric: str | None = None,
+                 mode: str | None = None, callbacks: list | None = None, fail_fast: bool = False):
+    """The one place a Ray Tune ``Tuner`` is made, for a search (Optuna, ASHA, ``num_samples`` trials,
+    stopping at the first failed trial) and for a cross-fold run (a grid over the folds).
+
+    Args:
+        trial: the trainable (:func:`trainable`).
+        param_space: what Tune varies (a search space, or ``{"fold": tune.grid_search(folds)}``).
+        name, storage: the Tune run's name and its storage path (a folder or a bucket URI): the run's
+            folder is ``<storage>/<name>``.
+        dirname: ``trial -> folder name`` of each trial inside it.
+        max_concurrent: trials at once.
+        num_samples, search_alg, scheduler, metric, mode: as ``tune.TuneConfig`` takes them.
+        callbacks: Tune callbacks (the search's state signer, its console).
+        fail_fast: stop the run when a trial fails (the search: a configuration error is not retried).
+    """
+    from ray import tune
+
+    return tune.Tuner(
+        trial,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=num_samples,
+                                    metric=metric, mode=mode, max_concurrent_trials=max_concurrent,
+                                    trial_dirname_creator=dirname),
+        run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=callbacks,
+                                  failure_config=tune.FailureConfig(fail_fast=fail_fast)),
+    )
+
+
 def _live_placement_groups() -> set[str]:
     """Ids of the cluster's placement groups that are not removed."""
     import ray.util
