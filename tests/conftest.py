@@ -5,9 +5,9 @@ in-process searches join with ``--address`` (a Ray start costs about 7 s on 2 co
 search shared by the test files that read a finished experiment, a tiny model, two torch threads.
 
 The local Ray that a search starts itself (loopback listeners, spare CPU, shut down at the end) is
-exercised by the searches test_object_store runs as subprocesses (never in this process: Ray 2.60
+exercised by the search test_object_store runs as a subprocess (never in this process: Ray 2.60
 turns token authentication on in a process that starts a local Ray, and the session's cluster runs
-without tokens)."""
+without tokens). One S3 server serves the session (started before the cluster)."""
 
 from __future__ import annotations
 
@@ -40,13 +40,43 @@ CLUSTER_CPUS = 4
 trials of 1 worker, at a time."""
 
 
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+          "AWS_EC2_METADATA_DISABLED": "true"}
+"""Credentials and region of the session's S3 server (test values; moto accepts any)."""
+
+
 @pytest.fixture(scope="session")
-def ray_cluster(_isolated_home):
+def s3_endpoint():
+    """A real S3-protocol HTTP server (moto's server mode) on a free localhost port for the whole
+    session, with the environment pointing pyarrow and boto3 at it (``AWS_ENDPOINT_URL`` and test
+    credentials). The session's cluster starts after it, so its workers reach the buckets as a cloud
+    cluster's nodes do with their instance profile. Yields the endpoint URL; no bucket is made here."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {k: os.environ.get(k) for k in (*S3_ENV, "AWS_ENDPOINT_URL")}
+    os.environ.update(S3_ENV, AWS_ENDPOINT_URL=endpoint)
+    try:
+        yield endpoint
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(_isolated_home, s3_endpoint):
     """One Ray cluster (``ray.cluster_utils.Cluster``: a real GCS, raylet and dashboard; a head node
     of :data:`CLUSTER_CPUS` logical CPUs) for the whole session, started on first use after the
-    settings above (its workers inherit them). A test joins it with ``--address`` (or
-    ``ray.init(address=...)``) and leaves it with ``ray.shutdown()``; a test that adds a node removes
-    it; the cluster stops at the end."""
+    settings above and the S3 server (:func:`s3_endpoint`; its workers inherit both). A test joins it
+    with ``--address`` (or ``ray.init(address=...)``) and leaves it with ``ray.shutdown()``; a test
+    that adds a node removes it; the cluster stops at the end."""
     import socket
 
     from ray.cluster_utils import Cluster

@@ -1,8 +1,9 @@
 """Shards, checkpoints and a whole search kept in an object store (S3 API).
 
-The store is a real S3-protocol HTTP server (moto's server mode) on a free localhost port; every
-read and write goes through pyarrow's S3 file system, as on AWS, with ``AWS_ENDPOINT_URL``
-pointing at it. Nothing is mocked inside the process under test.
+The store is a real S3-protocol HTTP server (moto's server mode) on a free localhost port, started
+once per session before the session's Ray cluster (conftest.py ``s3_endpoint``); every read and write
+goes through pyarrow's S3 file system, as on AWS, with ``AWS_ENDPOINT_URL`` pointing at it. Nothing
+is mocked inside the process under test.
 """
 
 from __future__ import annotations
@@ -25,30 +26,15 @@ from emohrnet.shards import ShardError, build_shards, read_manifest
 
 BUCKET = "emohrnet-test"
 FEATURES = FeatureConfig(n_mels=16)
-ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-       "AWS_EC2_METADATA_DISABLED": "true"}
 
 
 @pytest.fixture(scope="module")
-def s3():
-    """A running S3 server with an empty bucket; yields the bucket's URI. The environment
-    (inherited by Ray's workers) points pyarrow and boto3 at it."""
-    server_mod = pytest.importorskip("moto.server", reason="moto[server] provides the local S3 server")
+def s3(s3_endpoint):
+    """An empty bucket on the session's S3 server (conftest.py ``s3_endpoint``); yields its URI."""
     import boto3
 
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    saved = {k: os.environ.get(k) for k in (*ENV, "AWS_ENDPOINT_URL")}
-    os.environ.update(ENV, AWS_ENDPOINT_URL=f"http://{host}:{port}")
     boto3.client("s3").create_bucket(Bucket=BUCKET)
-    yield f"s3://{BUCKET}"
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    server.stop()
+    return f"s3://{BUCKET}"
 
 
 def _objects(prefix: str) -> list[str]:
@@ -171,12 +157,13 @@ def test_crossfold_of_an_experiment_in_the_bucket(s3, tmp_path, monkeypatch):
 
 
 @pytest.mark.ray
-def test_search_with_its_storage_in_the_bucket(s3, tmp_path):
+def test_search_with_its_storage_in_the_bucket(s3, tmp_path, ray_address):
     """Results, checkpoints, TensorBoard logs and shards all land in the bucket; workers read the
     shards from it; a search interrupted by SIGTERM (what kill, systemd and schedulers send) stops as
-    Ctrl+C does and continues from the bucket with --resume. Its console shows one line per finished
-    epoch (Ray's own output goes to search.log) and its local Ray listens on the loopback interface
-    only. It runs the paper's random protocol end to end (split seed 1)."""
+    Ctrl+C does and continues from the bucket with --resume (on the session's cluster, whose workers
+    reach the bucket). Its console shows one line per finished epoch (Ray's own output goes to
+    search.log) and its local Ray listens on the loopback interface only. It runs the paper's random
+    protocol end to end (split seed 1)."""
     import re
     import signal
     import subprocess
@@ -223,13 +210,16 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path):
     assert {"gcs_server", "raylet"} <= names and len(listeners) >= 5, listeners
     assert all(ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for ip, _, _ in listeners), listeners
 
-    # the resume in a process of its own: a local Ray started in this one would leave Ray's token
-    # authentication on in it (Ray 2.60), and the session's cluster runs without tokens
-    resumed = subprocess.run([sys.executable, "-m", "tune.search", "--resume", "--name", "s3-tiny",
-                              "--storage-path", storage], capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
+    # the resume, in this process, on the session's cluster (its workers reach the bucket)
+    logs: list[str] = []
+    try:
+        returned = run_search(parse_args(["--resume", "--name", "s3-tiny", "--storage-path", storage,
+                                          "--address", ray_address]), log=logs.append)
+    finally:
+        ray.shutdown()
     summary = json.loads((exp / "best.json").read_text())
-    assert f"Summary written to {exp / 'best.json'}" in resumed.stdout
+    assert returned["best_trial"] == summary["best_trial"]
+    assert f"Summary written to {exp / 'best.json'}" in logs
     assert len(summary["trials"]) == 2 and summary["protocol"] == "random" and summary["fold"] == 1
     assert summary["trials"][0]["trial_id"] == finished[0]  # kept, not run again
     assert "random stratified utterance split (seed 1" in summary["split"]
