@@ -13,7 +13,7 @@ from emohrnet.storage import atomic_write_bytes
 
 from .files import CROSSFOLD_JSON, SEARCH_ARGS, STUDY_DB, SUMMARY
 
-TRIAL_FILES = ("progress.csv", "result.json", "params.json")
+TRIAL_FILES = ("progress.csv", "result.json")
 """What the report reads of each trial folder, besides its TensorBoard event files."""
 
 
@@ -64,14 +64,11 @@ class Experiment:
     def local_copy(self, dest: Path) -> Path:
         """``dest`` holding what the report reads: the summary, the options, the cross-fold result, the
         study's SQLite file when it is in the experiment, and each trial's history and TensorBoard event
-        files. A local experiment is its own copy (returned as it is).
-
-        Raises:
-            FileNotFoundError: not a finished search (see :meth:`summary`).
+        files. A local experiment is its own copy (returned as it is). Copies whatever of those is
+        there: check :meth:`summary` first for a finished search.
         """
         if self.location.is_local:
             return self.location.local_path
-        self.summary()  # a finished search, or the error that says so
         dest.mkdir(parents=True, exist_ok=True)
         for name in (SUMMARY, SEARCH_ARGS, CROSSFOLD_JSON, STUDY_DB):
             if (self.location / name).is_file():

@@ -104,12 +104,12 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
         FileNotFoundError: ``exp_dir`` holds no ``best.json``.
     """
     experiment = Experiment(exp_dir)
+    summary = experiment.summary()  # read once; FileNotFoundError when not a finished search
     shown = experiment.location.uri if not experiment.location.is_local else None
     if shown is None:
-        exp_dir = experiment.location.local_path.expanduser().resolve()
+        exp_dir = experiment.location.local_path
     else:  # a bucket: the report reads a local copy and is written locally
         exp_dir = experiment.local_copy(paths.home() / "reports" / experiment.name / "experiment")
-    summary = load_summary(exp_dir)
     out_dir = (Path(out).expanduser().resolve() if out else exp_dir if shown is None
                else paths.home() / "reports" / experiment.name)
     out_dir.mkdir(parents=True, exist_ok=True)

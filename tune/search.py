@@ -54,6 +54,7 @@ from .checks import (
     shared_gpu_warning,
 )
 from .console import make_progress, quiet_console
+from .experiment import Experiment
 from .files import SEARCH_ARGS, SEARCH_LOG, STUDY_DB, SUMMARY, TRAIN_RUNS
 from .ray_start import init_ray, max_concurrent, shutdown_local_ray
 from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED, baseline_points, search_space
@@ -365,7 +366,9 @@ def find_experiment(storage: Location, args: argparse.Namespace) -> Location:
 def load_search_args(exp_dir: Location | str | Path, **overrides: Any) -> argparse.Namespace:
     """The arguments an experiment was started with (``search_args.json``), with ``overrides``
     (e.g. a new ``address``) where given."""
-    saved = json.loads((Location(exp_dir) / SEARCH_ARGS).read_text())
+    saved = Experiment(exp_dir).search_args()
+    if saved is None:
+        raise FileNotFoundError(f"{Location(exp_dir) / SEARCH_ARGS}: no such file")
     saved.update({k: v for k, v in overrides.items() if v is not None})
     saved["resume"] = True
     saved["widths"] = tuple(saved["widths"])

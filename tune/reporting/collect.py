@@ -8,20 +8,17 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..files import SEARCH_ARGS, STUDY_DB, SUMMARY
+from ..experiment import Experiment
+from ..files import STUDY_DB
 
 
 def load_summary(exp_dir: str | Path) -> dict[str, Any]:
-    """The search's ``best.json``.
+    """The search's ``best.json`` (:meth:`tune.experiment.Experiment.summary`).
 
     Raises:
         FileNotFoundError: no ``best.json`` (not a finished search); the message says what to run.
     """
-    path = Path(exp_dir) / SUMMARY
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; {exp_dir} is not a finished search "
-                                "(run python -m tune.search, or --resume an interrupted one)")
-    return json.loads(path.read_text())
+    return Experiment(exp_dir).summary()
 
 
 def trial_dir(exp_dir: str | Path, trial: dict[str, Any]) -> Path:
@@ -70,13 +67,10 @@ def trial_history(path: str | Path):
 def study_storage(exp_dir: str | Path) -> str | None:
     """The Optuna study's database URL: ``search_args.json``'s ``study_storage``, else
     ``sqlite:///<exp_dir>/optuna.db`` (``None`` when that file does not exist)."""
-    exp_dir = Path(exp_dir)
-    args_file = exp_dir / SEARCH_ARGS
-    if args_file.is_file():
-        url = json.loads(args_file.read_text()).get("study_storage")
-        if url:
-            return url
-    db = exp_dir / STUDY_DB
+    url = (Experiment(exp_dir).search_args() or {}).get("study_storage")
+    if url:
+        return url
+    db = Path(exp_dir) / STUDY_DB
     return f"sqlite:///{db}" if db.is_file() else None
 
 
