@@ -142,20 +142,21 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
     import ray
     from ray import tune
 
+    from emohrnet.experiment_config import ExperimentConfig, ResourcesConfig
     from emohrnet.shards import read_manifest
     from emohrnet.splits import make_split
     from tune.evaluate import fold_row, selection_folds
     from tune.ray_start import max_concurrent
-    from tune.trial import TrialResources, run_trial
+    from tune.trial import TrialResources, trainable
 
-    fixed = {**RECIPES[model]["train"], "protocol": protocol, "shard_dirs": {model: shard_dir}}
+    base = ExperimentConfig().with_params({**RECIPES[model]["train"], "protocol": protocol})
     if epochs:
-        fixed["epochs"] = epochs
+        base = base.with_params({"epochs": epochs})
     resources = TrialResources(workers, cpus_per_worker, 0.0, str(storage / "train_runs"))
-    concurrent = max_concurrent(argparse.Namespace(workers=workers, cpus_per_worker=cpus_per_worker,
-                                                   gpus_per_worker=0), ray.cluster_resources())
-    trainable = tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed), {"CPU": 1})
-    tuner = tune.Tuner(trainable, param_space={"fold": tune.grid_search(folds)},
+    concurrent = max_concurrent(ResourcesConfig(workers=workers, cpus_per_worker=cpus_per_worker),
+                                ray.cluster_resources())
+    trial = trainable(resources, base, {model: shard_dir})
+    tuner = tune.Tuner(trial, param_space={"fold": tune.grid_search(folds)},
                        tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=min(len(folds), concurrent)),
                        run_config=tune.RunConfig(name=f"{model}-{protocol}", storage_path=str(storage)))
     grid = tuner.fit()

@@ -11,6 +11,7 @@ Subpackages and modules:
 - :mod:`emohrnet.models` -- EmoHRNet, the 1D CNN with attention and the model registry.
 - :mod:`emohrnet.data` -- shards to examples and training batches; :mod:`emohrnet.eval_batches` evaluation batches.
 - :mod:`emohrnet.metrics` -- UA, WA, macro-F1 and confusion matrices.
+- :mod:`emohrnet.experiment_config` -- an experiment's settings as one typed tree (saved as ``config.json``).
 - :mod:`emohrnet.train_config` -- one training run's settings; :mod:`emohrnet.train` the Ray Train
   ``train_loop_per_worker``.
 - :mod:`emohrnet.predict`, :mod:`emohrnet.export` -- a trained checkpoint on new audio; ONNX and TorchScript.

@@ -1,94 +1,67 @@
 """The settings of one training run (:class:`TrainConfig`, the ``train_loop_config`` of
 :func:`emohrnet.train.train_loop_per_worker`) and what they resolve to on a device (bf16, channels_last).
 
-The defaults are EmoHRNet's published recipe (:data:`emohrnet.models.EMOHRNET_PAPER`, Muppidi & Radfar
-2025, sec. 4.2: Adam with lr 1e-3, betas (0.9, 0.999), weight decay 1e-4; 100 epochs; global batch 64;
-HRNet-W18; SpecAugment widths F=27, T=100) and, for the 1D CNN's own fields, its baseline point.
+It is the flat, per-run view of an experiment's settings (:class:`emohrnet.experiment_config.ExperimentConfig`):
+made of the sections a run needs (protocol, optimizer, augmentation, speed), whose fields and defaults
+are declared there once, plus the shard folder, the model and its own settings. A search builds it with
+:meth:`TrainConfig.from_experiment` from its config with a trial's parameters applied. The defaults are
+EmoHRNet's published recipe (:data:`emohrnet.models.EMOHRNET_PAPER`, Muppidi & Radfar 2025, sec. 4.2:
+Adam with lr 1e-3, betas (0.9, 0.999), weight decay 1e-4; 100 epochs; global batch 64; HRNet-W18;
+SpecAugment widths F=27, T=100).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
 
 from .augment import AugmentConfig
-from .models import EMOHRNET_PAPER as PAPER
+from .experiment_config import AugmentationConfig, ExperimentConfig, OptimizerConfig, ProtocolConfig, SpeedConfig
 from .models import MODEL_SPECS
 
-CNN_BASELINE = MODEL_SPECS["cnn1d_attention"].baseline
 
-
-@dataclass
-class TrainConfig:
-    """Everything one training run needs (``train_loop_config`` of the ``TorchTrainer``).
+@dataclass(kw_only=True)
+class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConfig):
+    """Everything one training run needs (``train_loop_config`` of the ``TorchTrainer``), keyword
+    arguments only.
 
     Attributes:
-        shard_dir: folder of the shards and ``manifest.json``.
-        protocol: ``"speaker"`` (speaker-independent folds) or ``"random"``.
-        fold: fold index (for ``"random"``, the split's seed).
+        shard_dir: folder of the shards and ``manifest.json`` (required).
         model: registry name: ``"emohrnet"`` (log-mel shards) or ``"cnn1d_attention"`` (MFCC shards).
-        width: HRNet width ``C``; branch widths are ``(C, 2C, 4C, 8C)`` (18 = HRNet-W18).
-        stem_channels: channels of the 3x3-conv input module (HRNet: 64).
-        blocks_per_branch: residual blocks per branch in each module (HRNet: 4).
-        modules: high-resolution modules per stage (HRNet-W18: 1, 1, 4, 3).
-        lr, beta1, beta2, weight_decay: Adam settings.
-        lr_schedule: ``"constant"`` (the paper's: ``lr`` throughout) or ``"cosine"`` (epoch ``e`` of
-            ``E`` trains at ``lr * (1 + cos(pi * e / E)) / 2``, from ``lr`` towards 0; set per epoch,
-            so a restart from a checkpoint continues it exactly).
-        epochs: training epochs.
-        batch_size: global batch (utterances per optimizer step over all workers).
-        freq_mask, time_mask: SpecAugment F (mel bands) and T (frames).
-        time_shift: random placement of utterances in their training segments.
-        segment_seconds: length of training segments in seconds (evaluation uses whole utterances).
-        seed: seed of model initialisation, batch order and masks.
-        eval_batch: most equal-length utterances per evaluation batch.
-        cnn_width: ``cnn1d_attention`` only: widths of its three conv blocks are (C, 2C, 4C).
-        dropout: ``cnn1d_attention`` only: dropout after each block and before the classifier.
-        aug_prob: probability of training on one of an utterance's waveform-augmented copies
-            (built with ``--augment-copies``) instead of the utterance itself.
-        amp: mixed precision: ``"auto"`` (bf16 autocast where the device has native bf16, see
-            :func:`native_bf16`; off elsewhere), ``"bf16"`` (bf16 autocast on any device) or ``"off"``.
-        channels_last: ``"auto"`` (on for CPUs and capability-8.0+ GPUs), ``True`` or ``False``: model and batches in
-            ``torch.channels_last`` memory format.
-        compile: run the training forward/backward through ``torch.compile`` (evaluation and
-            checkpoints use the uncompiled model).
+        architecture: the model's own settings, an instance of its registry entry's settings class
+            (:class:`emohrnet.models.EmoHRNetConfig`: width, stem, blocks, modules;
+            :class:`emohrnet.models.CNN1DAttentionConfig`: cnn_width, dropout); a dict or ``None``
+            (the defaults) is turned into one.
+        protocol, fold, seed: :class:`emohrnet.experiment_config.ProtocolConfig`.
+        lr, beta1, beta2, weight_decay, lr_schedule, epochs, batch_size:
+            :class:`emohrnet.experiment_config.OptimizerConfig`; ``lr_schedule`` ``"cosine"`` trains epoch
+            ``e`` of ``E`` at ``lr * (1 + cos(pi * e / E)) / 2`` (:meth:`epoch_lr`; set per epoch, so a
+            restart from a checkpoint continues it exactly).
+        segment_seconds, time_shift, freq_mask, time_mask, aug_prob:
+            :class:`emohrnet.experiment_config.AugmentationConfig`.
+        amp, channels_last, compile, eval_batch: :class:`emohrnet.experiment_config.SpeedConfig`.
 
     Raises:
-        ValueError: an unknown ``amp``, ``channels_last`` or ``compile`` value.
+        ValueError: no ``shard_dir``; an unknown ``model``, ``amp``, ``channels_last``, ``compile`` or
+            ``lr_schedule`` value, or an architecture setting of the wrong type.
     """
 
-    shard_dir: str
-    protocol: str = "speaker"
-    fold: int = 0
+    shard_dir: str = ""
     model: str = "emohrnet"
-    width: int = PAPER["width"]
-    stem_channels: int = PAPER["stem_channels"]
-    blocks_per_branch: int = PAPER["blocks_per_branch"]
-    modules: list[int] = field(default_factory=lambda: list(PAPER["modules"]))
-    lr: float = PAPER["lr"]
-    beta1: float = PAPER["beta1"]
-    beta2: float = PAPER["beta2"]
-    weight_decay: float = PAPER["weight_decay"]
-    lr_schedule: str = PAPER["lr_schedule"]
-    epochs: int = PAPER["epochs"]
-    batch_size: int = PAPER["batch_size"]
-    freq_mask: int = PAPER["freq_mask"]
-    time_mask: int = PAPER["time_mask"]
-    time_shift: bool = True
-    segment_seconds: float = 3.0
-    seed: int = 0
-    eval_batch: int = 32
-    cnn_width: int = CNN_BASELINE["cnn_width"]
-    dropout: float = CNN_BASELINE["dropout"]
-    aug_prob: float = 0.0
-    amp: str = "auto"
-    channels_last: str | bool = "auto"
-    compile: bool = False
+    architecture: Any = None
 
     def __post_init__(self) -> None:
+        if not self.shard_dir:
+            raise ValueError("train config needs 'shard_dir', the folder of the shards")
+        if self.model not in MODEL_SPECS:
+            raise ValueError(f"model={self.model!r}: use one of {', '.join(MODEL_SPECS)}")
+        spec = MODEL_SPECS[self.model]
+        if not isinstance(self.architecture, spec.config_cls):
+            given = self.architecture
+            self.architecture = spec.settings(given if isinstance(given, dict) else asdict(given) if given else {})
         self.amp = _choice("amp", self.amp, {"auto": "auto", "bf16": "bf16", "off": "off", "true": "bf16",
                                              "false": "off", "none": "off"})
         self.channels_last = _choice("channels_last", self.channels_last,
@@ -105,27 +78,45 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> TrainConfig:
-        """Build from a Tune/Train config dict, ignoring keys that are not fields.
+        """Build from a Tune/Train config dict, ignoring keys that are not fields. The model's own
+        settings are read from the flat keys (``width``, ``cnn_width``, ..., as a trial config holds
+        them) or from an ``architecture`` dict (as :meth:`to_dict` writes them).
 
         Raises:
-            ValueError: ``shard_dir`` is missing.
+            ValueError: ``shard_dir`` is missing, or a value that does not cast.
         """
         if "shard_dir" not in config:
             raise ValueError("train config needs 'shard_dir', the folder of the shards")
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in config.items() if k in names}
-        for key in ("width", "stem_channels", "blocks_per_branch", "epochs", "batch_size", "freq_mask",
-                    "time_mask", "fold", "seed", "cnn_width"):
+        for key in ("epochs", "batch_size", "freq_mask", "time_mask", "fold", "seed", "eval_batch"):
             if key in values:
                 values[key] = int(values[key])
-        if "modules" in values:
-            values["modules"] = [int(m) for m in values["modules"]]
+        model = values.get("model", "emohrnet")
+        if model in MODEL_SPECS:
+            values["architecture"] = MODEL_SPECS[model].settings(values.get("architecture") or config)
         return cls(**values)
+
+    @classmethod
+    def from_experiment(cls, config: ExperimentConfig, shard_dir: str) -> TrainConfig:
+        """The run an experiment's settings describe (a trial's: the base config with its parameters
+        applied), reading the shards in ``shard_dir``.
+
+        Raises:
+            ValueError: the config's model is ``"any"`` (a run trains one model), or as the constructor.
+        """
+        name = config.model.name
+        if name not in MODEL_SPECS:
+            raise ValueError(f"model {name!r}: a training run needs one of {', '.join(MODEL_SPECS)}")
+        values: dict[str, Any] = {}
+        for section in (config.protocol, config.optimizer, config.augmentation, config.resources):
+            values.update(asdict(section))  # from_dict keeps this class's fields and casts Tune's numbers
+        return cls.from_dict({**values, **asdict(config.model.settings[name]), "shard_dir": shard_dir, "model": name})
 
     def model_kwargs(self, n_features: int) -> dict[str, Any]:
         """Constructor arguments of the model (besides ``num_classes``); ``n_features`` is the
         number of mel bands or MFCCs of the shards."""
-        return MODEL_SPECS[self.model].arguments(self, n_features)
+        return self.architecture.arguments(n_features)
 
     def augment(self) -> AugmentConfig:
         """The SpecAugment/time-shift settings. SpecAugment is EmoHRNet's; the 1D CNN trains with
@@ -136,8 +127,11 @@ class TrainConfig:
         return AugmentConfig(freq_mask=self.freq_mask, time_mask=self.time_mask, time_shift=self.time_shift)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict of the settings."""
-        return asdict(self)
+        """JSON-safe flat dict of the settings, the model's own among them (``width``, ``cnn_width``, ...),
+        as a trial config holds them; :meth:`from_dict` reads it back."""
+        out = asdict(self)
+        out.update(out.pop("architecture"))
+        return out
 
     def resolve_speed(self, device: torch.device | str) -> dict[str, Any]:
         """The speed settings this run uses on ``device``, with ``"auto"`` resolved.

@@ -37,11 +37,12 @@ def test_the_papers_fixed_settings():
 
     paper = {"beta1": 0.9, "beta2": 0.999, "weight_decay": 1e-4, "epochs": 100, "batch_size": 64}
     assert {k: PAPER_FIXED[k] for k in paper} == paper
-    cfg = TrainConfig("shards")
+    cfg = TrainConfig(shard_dir="shards")
     assert {k: getattr(cfg, k) for k in paper} == paper
-    assert (cfg.lr, cfg.freq_mask, cfg.time_mask, cfg.width, cfg.stem_channels, cfg.blocks_per_branch,
-            cfg.modules, cfg.lr_schedule) == (1e-3, 27, 100, 18, 64, 4, [1, 1, 4, 3], "constant")
-    assert TrainConfig("shards").modules is not cfg.modules  # each config its own list
+    arch = cfg.architecture
+    assert (cfg.lr, cfg.freq_mask, cfg.time_mask, arch.width, arch.stem_channels, arch.blocks_per_branch,
+            arch.modules, cfg.lr_schedule) == (1e-3, 27, 100, 18, 64, 4, [1, 1, 4, 3], "constant")
+    assert TrainConfig(shard_dir="shards").architecture.modules is not arch.modules  # each config its own list
 
 
 def test_waveform_augmentation_default_ranges():

@@ -260,7 +260,7 @@ def _mock_devices(monkeypatch, cpu_bf16: bool, amx: bool = False, cuda_major: in
 
 
 def test_train_config_speed_defaults_and_resolution(monkeypatch):
-    cfg = TrainConfig("shards")
+    cfg = TrainConfig(shard_dir="shards")
     assert (cfg.amp, cfg.channels_last, cfg.compile) == ("auto", "auto", False)
     _mock_devices(monkeypatch, cpu_bf16=True, cuda_major=8)  # AVX-512 BF16 CPU, an Ampere GPU
     assert cfg.resolve_speed("cpu") == {"device": "cpu", "amp": "bf16", "channels_last": True, "compile": False}
@@ -274,10 +274,10 @@ def test_train_config_speed_defaults_and_resolution(monkeypatch):
                                     "device_cache": "off"})  # a key of older checkpoints, ignored
     assert (forced.amp, forced.channels_last, forced.compile) == ("bf16", False, True)
     assert forced.resolve_speed("cuda")["channels_last"] is False
-    assert TrainConfig("s", amp="off").resolve_speed("cuda")["amp"] == "off"
+    assert TrainConfig(shard_dir="s", amp="off").resolve_speed("cuda")["amp"] == "off"
     for bad in ({"amp": "fp8"}, {"channels_last": "maybe"}, {"compile": "sometimes"}):
         with pytest.raises(ValueError):
-            TrainConfig("s", **bad)
+            TrainConfig(shard_dir="s", **bad)
 
 
 @pytest.mark.parametrize("amp,channels_last", [(False, False), (True, True)])

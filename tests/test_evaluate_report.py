@@ -70,12 +70,14 @@ def test_wrong_dataset_is_refused_before_ray(tmp_path):
 
 def test_missing_shards_are_rebuilt_with_the_search_settings(tmp_path):
     from emohrnet.shards import read_manifest
+    from tune.experiment import Experiment
+    from tune.options import config_from_args
     from tune.search import parse_args
 
     exp_dir = tmp_path / "exp"
     exp_dir.mkdir()
     args = parse_args(["--n-mels", "24", "--corpus-option", "n_speakers=6", "--corpus-option", "n_per_class=2"])
-    (exp_dir / "search_args.json").write_text(json.dumps(vars(args)))
+    Experiment(exp_dir).write_config(config_from_args(args))
     summary = {"shard_dirs": {"emohrnet": str(tmp_path / "gone")}}
     logs: list[str] = []
     rebuilt = evaluate.ensure_shards(summary, "emohrnet", exp_dir, log=logs.append)["emohrnet"]
@@ -87,7 +89,7 @@ def test_missing_shards_are_rebuilt_with_the_search_settings(tmp_path):
     assert evaluate.ensure_shards({"shard_dirs": {"emohrnet": rebuilt}}, "emohrnet", exp_dir,
                                   log=logs.append) == {"emohrnet": rebuilt}
     assert logs[0].startswith("reusing")
-    with pytest.raises(evaluate.ShardError, match="search_args.json"):
+    with pytest.raises(evaluate.ShardError, match="no config.json to rebuild them"):
         evaluate.ensure_shards(summary, "emohrnet", tmp_path, log=logs.append)
 
 

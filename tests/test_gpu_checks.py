@@ -12,6 +12,7 @@ from emohrnet.memory import CONTEXT_BYTES, estimate_worker_bytes, trials_per_gpu
 from emohrnet.models import build_model, width_preset
 from tune import search
 from tune.checks import ConfigError, check_gpu_memory, cluster_gpus, shared_gpu_warning
+from tune.options import config_from_args
 
 GIB = 2 ** 30
 
@@ -53,26 +54,27 @@ def test_w18_at_batch_64_is_about_3_gib_of_bf16_activations():
     assert 2.5 * GIB < estimate["activations"] < 3.6 * GIB
 
 
-def _args(**overrides):
+def _config(**overrides):
+    """The settings of ``python -m tune.search`` with these options (W18, 128 mel bands, 3 s, batch 64)."""
     argv = ["--widths", "18", "--n-mels", "128", "--segment-seconds", "3", "--batch-size", "64", "--workers", "1"]
     for key, value in overrides.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
-    return search.parse_args(argv)
+    return config_from_args(search.parse_args(argv))
 
 
 def test_four_w18_trials_overflow_a_t4_but_fit_an_a10g():
     """bf16 on the A10G (Ampere): 4 x ~4.2 GiB fit 90% of 22 GiB. A T4 has no native bf16, so
     ``--amp auto`` trains in float32 there: ~7.2 GiB a worker, one per card."""
-    args = _args(gpus_per_trial=0.25)
-    check_gpu_memory(args, [("NVIDIA A10G", 22 * GIB)])
+    config = _config(gpus_per_trial=0.25)
+    check_gpu_memory(config, [("NVIDIA A10G", 22 * GIB)])
     with pytest.raises(ConfigError, match=r"--gpus-per-worker 0.25 packs 4 workers on each Tesla T4 \(15.0 GiB\): "
                                           r"about 28.\d GiB .*allowed: at least 1 GPU per worker, 1 per GPU"):
-        check_gpu_memory(args, [("Tesla T4", 15 * GIB)])
+        check_gpu_memory(config, [("Tesla T4", 15 * GIB)])
     with pytest.raises(ConfigError, match="packs 2 workers on each Tesla T4"):
-        check_gpu_memory(_args(gpus_per_trial=0.5), [("Tesla T4", 15 * GIB)])
+        check_gpu_memory(_config(gpus_per_trial=0.5), [("Tesla T4", 15 * GIB)])
     with pytest.raises(ConfigError, match=r"allowed: at least 0.5 GPUs per worker, 2 per GPU"):
-        check_gpu_memory(_args(gpus_per_trial=0.25), [("NVIDIA A10G", 12 * GIB)])
-    check_gpu_memory(_args(gpus_per_trial=1), [("Tesla T4", 1 * GIB)])  # one per GPU: nothing to refuse
+        check_gpu_memory(_config(gpus_per_trial=0.25), [("NVIDIA A10G", 12 * GIB)])
+    check_gpu_memory(_config(gpus_per_trial=1), [("Tesla T4", 1 * GIB)])  # one per GPU: nothing to refuse
     assert trials_per_gpu(0.25) == 4 and trials_per_gpu(0.3) == 3 and trials_per_gpu(1) == 1
 
 
@@ -94,6 +96,6 @@ def test_a_refused_packing_on_this_machine_stops_before_ray(capsys, tmp_path, mo
 
 
 def test_workers_sharing_a_gpu_are_warned_about():
-    assert "gloo" in shared_gpu_warning(_args(workers=2, gpus_per_trial=1))
-    assert shared_gpu_warning(_args(workers=1, gpus_per_trial=0.5)) is None
-    assert shared_gpu_warning(_args(workers=2, gpus_per_worker=1)) is None
+    assert "gloo" in shared_gpu_warning(_config(workers=2, gpus_per_trial=1).resources)
+    assert shared_gpu_warning(_config(workers=1, gpus_per_trial=0.5).resources) is None
+    assert shared_gpu_warning(_config(workers=2, gpus_per_worker=1).resources) is None

@@ -311,21 +311,24 @@ def test_the_registry_gives_each_model_its_class_and_a_known_front_end():
     from emohrnet.train_config import TrainConfig
 
     for name, spec in MODEL_SPECS.items():  # the spec's arguments build its class; its masks as the spec says
-        cfg = TrainConfig("shards", model=name, width=4, stem_channels=8, blocks_per_branch=1, modules=[1, 1, 1, 1],
-                          cnn_width=8)
+        cfg = TrainConfig.from_dict({"shard_dir": "shards", "model": name, "width": 4, "stem_channels": 8,
+                                     "blocks_per_branch": 1, "modules": [1, 1, 1, 1], "cnn_width": 8})
+        assert type(cfg.architecture) is spec.config_cls  # each model reads only its own settings
         assert type(build_model(name, 3, **cfg.model_kwargs(20))) is spec.cls
         assert (cfg.augment().freq_mask > 0) == spec.spec_augment == (name == "emohrnet")
-    assert MODEL_SPECS["cnn1d_attention"].arguments(cfg, 20)["in_channels"] == 20
-    # the search's space and baseline are the spec's: every searched parameter is a training-config
-    # field with a declared range, and the baseline point gives each of them a value in its range
-    from dataclasses import fields
-
+    assert cfg.model_kwargs(20)["in_channels"] == 20 and cfg.model_kwargs(20)["widths"] == [8, 16, 32]
+    assert not hasattr(cfg, "width") and not hasattr(cfg, "cnn_width")  # no model's settings in the shared config
+    # the search's space and baseline are the spec's: every searched parameter is a setting a trial's
+    # training run gets, with a declared range, and the baseline point gives each of them a value in its range
+    from emohrnet.experiment_config import ExperimentConfig
     from emohrnet.models import Choice
     from tune.space import baseline_points, search_space
 
-    names = {f.name for f in fields(TrainConfig)}
     for name, spec in MODEL_SPECS.items():
-        assert set(spec.space) <= names and set(spec.baseline) == set(spec.space) == set(spec.shown)
+        run = TrainConfig.from_experiment(ExperimentConfig().with_params({"model": name, **spec.baseline}),
+                                          "shards").to_dict()
+        assert {k: run[k] for k in spec.space} == spec.baseline
+        assert set(spec.baseline) == set(spec.space) == set(spec.shown)
         assert list(search_space(name)) == list(spec.space)
         for key, param in spec.space.items():
             value = spec.baseline[key]

@@ -131,11 +131,13 @@ def test_crossfold_of_an_experiment_in_the_bucket(s3, tmp_path, monkeypatch):
     from fixtures import canned_tuner
 
     from tune import evaluate
+    from tune.experiment import Experiment
+    from tune.options import config_from_args
     from tune.search import parse_args
 
     exp = Location(f"{s3}/runs/handmade")
     options = parse_args(["--n-mels", "16", "--corpus-option", "n_speakers=8", "--corpus-option", "n_per_class=2"])
-    (exp / "search_args.json").write_text(json.dumps(vars(options)))
+    Experiment(exp).write_config(config_from_args(options))
     shards = build_shards("synthetic", None, f"{s3}/runs/shards", features=FEATURES, progress=False,
                           corpus_options={"n_speakers": 8, "n_per_class": 2}, log=lambda *a: None)
     best = {"dataset": "synthetic", "protocol": "speaker", "fold": 0, "best_trial": "abc123",
@@ -254,7 +256,7 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path, ray_address):
     assert exp.uri in md and all(t["trial_id"] in md for t in summary["trials"]), md[:2000]
     assert "No per-epoch history" not in md  # every trial's history was read from the bucket
     assert report.main([f"{storage}/no-such-experiment"]) == 2
-    assert json.loads((exp / "search_args.json").read_text())["study_storage"].startswith("sqlite:///")
+    assert json.loads((exp / "config.json").read_text())["search"]["study_storage"].startswith("sqlite:///")
 
     # the experiment's lock and its signed state work in the bucket too
     import pickle

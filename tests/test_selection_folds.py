@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 from fixtures import canned_tuner, fake_experiment
 
+from emohrnet.shards import read_manifest
 from emohrnet.splits import make_split
 from tune import crossfold_text, evaluate, report
 from tune.reporting.render import _md_to_html_table
@@ -185,9 +186,11 @@ def test_run_crossfold_marks_the_selection_fold_in_its_files(tmp_path, monkeypat
 
     exp_dir = tmp_path / "exp"
     exp_dir.mkdir()
+    # an experiment from before config.json: its options in search_args.json are read as its settings
     search_args = parse_args(["--n-mels", "24", "--corpus-option", "n_speakers=8", "--corpus-option", "n_per_class=2"])
     (exp_dir / "search_args.json").write_text(json.dumps(vars(search_args)))
     shards = evaluate.ensure_shards({}, "emohrnet", exp_dir, log=lambda *a: None)  # built from search_args.json
+    assert read_manifest(shards["emohrnet"])["features"]["n_mels"] == 24
     best = {"dataset": "synthetic", "protocol": "speaker", "fold": 2, "best_trial": "abc123", "shard_dirs": shards,
             "best_config": {"model": "emohrnet", "epochs": 3, "fold": 2, "lr": 1e-3}}
     (exp_dir / "best.json").write_text(json.dumps(best))

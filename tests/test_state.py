@@ -65,7 +65,8 @@ def test_lock_is_exclusive_and_a_dead_holder_is_taken_over(tmp_path):
 
 @pytest.mark.parametrize("relpath, signed", [
     ("tuner.pkl", True), ("searcher-state-2026.pkl", True), ("experiment_state-2026.json", True),
-    ("search_gen_state-2026.json", True), ("search_args.json", True), ("anything-new.json", True),
+    ("search_gen_state-2026.json", True), ("config.json", True), ("search_args.json", True),
+    ("anything-new.json", True),
     ("trial_ab12/params.pkl", True), ("trial_ab12/error.pkl", True),
     ("best.json", False), ("crossfold.json", False), ("state-signatures.json", False), ("optuna.db", False),
     ("trial_ab12/result.json", False), ("trial_ab12/events.out.tfevents.1", False),

@@ -105,7 +105,7 @@ def test_search_between_the_two_models(tmp_path, ray_address, study_storage):
     storage = study_storage or f"sqlite:///{tmp_path / 'both' / 'optuna.db'}"
     assert (tmp_path / "both" / "optuna.db").exists() == (study_storage is None)  # PostgreSQL: not in SQLite
     if study_storage:
-        assert json.loads((tmp_path / "both" / "search_args.json").read_text())["study_storage"] == study_storage
+        assert json.loads((tmp_path / "both" / "config.json").read_text())["search"]["study_storage"] == study_storage
     study = optuna.load_study(study_name="both", storage=storage)
     by_model = {t["model"]: t for t in summary["trials"]}
     assert sorted(t.params["model"] for t in study.trials) == ["cnn1d_attention", "emohrnet"]

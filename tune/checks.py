@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from dataclasses import replace
 from typing import Any
 
 from emohrnet.corpora import check_options, corpus_class
 from emohrnet.data import check_global_batch
+from emohrnet.experiment_config import ExperimentConfig, ResourcesConfig
 from emohrnet.shards import check_feature_args, parse_corpus_options
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -76,7 +78,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
                      "leave it out")
 
 
-def check_fold(args: argparse.Namespace, manifest: dict[str, Any]) -> None:
+def check_fold(config: ExperimentConfig, manifest: dict[str, Any]) -> None:
     """Refuse what only the built corpus can show: a ``--fold`` it does not have (fewer speakers than
     the corpus's folds), a fold whose training, validation or test part is empty, a training segment
     shorter than one frame.
@@ -87,36 +89,38 @@ def check_fold(args: argparse.Namespace, manifest: dict[str, Any]) -> None:
     from emohrnet.splits import make_split
 
     n = len(manifest["folds"])
-    if args.protocol == "speaker" and args.fold >= n:
-        raise ConfigError(f"--fold {args.fold}: {manifest['dataset']} has {n} speaker folds here "
+    protocol, fold, segment = config.protocol.protocol, config.protocol.fold, config.augmentation.segment_seconds
+    if protocol == "speaker" and fold >= n:
+        raise ConfigError(f"--fold {fold}: {manifest['dataset']} has {n} speaker folds here "
                           f"(allowed: 0 to {n - 1})")
     try:
-        split = make_split(manifest["utterances"], manifest["folds"], args.protocol, args.fold)
+        split = make_split(manifest["utterances"], manifest["folds"], protocol, fold)
     except ValueError as err:
-        raise ConfigError(f"--fold {args.fold}: {err}") from None
+        raise ConfigError(f"--fold {fold}: {err}") from None
     for part in ("train", "val", "test"):
         if not getattr(split, part):
-            raise ConfigError(f"--fold {args.fold}: the {part} part of {split.describe()} is empty; "
+            raise ConfigError(f"--fold {fold}: the {part} part of {split.describe()} is empty; "
                               f"{manifest['dataset']} needs at least 3 speakers for speaker folds (or use "
                               "--protocol random)")
     features = manifest["features"]
-    frames = round(args.segment_seconds * features["sample_rate"] / features["hop_length"])
+    frames = round(segment * features["sample_rate"] / features["hop_length"])
     if frames < 1:
         least = features["hop_length"] / features["sample_rate"]
-        raise ConfigError(f"--segment-seconds {args.segment_seconds:g}: shorter than one frame "
+        raise ConfigError(f"--segment-seconds {segment:g}: shorter than one frame "
                           f"(allowed: at least {least:g} s)")
 
 
-def check_gpus(args: argparse.Namespace, total: dict[str, float]) -> None:
+def check_gpus(resources: ResourcesConfig, total: dict[str, float]) -> None:
     """Refuse GPUs the cluster does not have (a trial would wait for them forever).
 
     Raises:
         ConfigError: naming the GPUs asked for and the cluster's.
     """
-    need = args.gpus_per_worker * args.workers
+    per_worker, workers = resources.gpus_per_worker, resources.workers
+    need = per_worker * workers
     have = total.get("GPU", 0)
     if need and need > have:
-        raise ConfigError(f"--gpus-per-worker {args.gpus_per_worker:g} x --workers {args.workers}: a trial needs "
+        raise ConfigError(f"--gpus-per-worker {per_worker:g} x --workers {workers}: a trial needs "
                           f"{need:g} GPUs and the cluster has {have:g} (allowed: at most {have:g} per trial; "
                           "leave the GPU options out to train on CPUs)")
 
@@ -125,48 +129,53 @@ PRE_AMPERE = ("T4", "V100", "P100", "P4", "K80")
 """Cards without native bf16 (compute capability below 8.0): ``--amp auto`` trains them in float32."""
 
 
-def shared_gpu_warning(args: argparse.Namespace) -> str | None:
+def shared_gpu_warning(resources: ResourcesConfig) -> str | None:
     """A warning when the workers of one trial share a GPU (``0 < --gpus-per-worker < 1`` with several
     workers): NCCL refuses two ranks on one device, so they synchronise gradients with gloo through
     host memory, usually slower than one worker on that GPU."""
-    if 0 < args.gpus_per_worker < 1 and args.workers > 1:
-        return (f"--workers {args.workers} --gpus-per-worker {args.gpus_per_worker:g}: the workers of a trial share "
+    per_worker, workers = resources.gpus_per_worker, resources.workers
+    if 0 < per_worker < 1 and workers > 1:
+        return (f"--workers {workers} --gpus-per-worker {per_worker:g}: the workers of a trial share "
                 "GPUs, so their gradients go through gloo and host memory (NCCL refuses two ranks on one GPU); "
                 "one worker per GPU is usually faster: --workers 1 --gpus-per-trial <the same GPUs per trial>")
     return None
 
 
-def check_gpu_memory(args: argparse.Namespace, gpus: list[tuple[str, float]]) -> None:
+def check_gpu_memory(config: ExperimentConfig, gpus: list[tuple[str, float]]) -> None:
     """Refuse a packing of workers on a GPU (``--gpus-per-worker`` below 1) whose estimated peak memory
     (:func:`emohrnet.memory.estimate_worker_bytes`, the largest searched width) does not fit the GPU.
 
     Args:
-        args: the search's options.
+        config: the search's settings.
         gpus: ``(name, bytes)`` of each kind of GPU the trials may land on (the local GPUs, or the
             cluster's by Ray's ``accelerator_type``); none: nothing is checked.
 
     Raises:
         ConfigError: naming ``--gpus-per-worker``, the estimate and what fits.
     """
-    if not (0 < args.gpus_per_worker < 1) or not gpus:
+    resources = config.resources
+    if not (0 < resources.gpus_per_worker < 1) or not gpus:
         return
     import torch
 
     from emohrnet.memory import check_packing, estimate_worker_bytes
-    from emohrnet.models import build_model, width_preset
+    from emohrnet.models import build_model
 
-    frames = max(1, round(args.segment_seconds * 100))  # 10 ms hop
-    per_worker = max(1, args.batch_size // args.workers)
+    data, features = config.data, config.data.features("logmel")
+    frames = max(1, round(config.augmentation.segment_seconds * features.sample_rate / features.hop_length))
+    per_worker = max(1, config.optimizer.batch_size // resources.workers)
     models = []
-    if args.model in ("emohrnet", "any"):
+    if config.model.name in ("emohrnet", "any"):
+        widest = replace(config.model.settings["emohrnet"], width=max(config.search.widths))
         with torch.device("meta"):
-            models.append((build_model("emohrnet", 8, widths=list(width_preset(max(args.widths))),
-                                       stem_channels=args.stem_channels, blocks_per_branch=args.blocks,
-                                       modules=list(args.modules)), (per_worker, 1, args.n_mels, frames)))
+            models.append((build_model("emohrnet", 8, **widest.arguments(data.n_mels)),
+                           (per_worker, 1, data.n_mels, frames)))
     for name, total in gpus:
-        bf16 = args.amp == "bf16" or (args.amp == "auto" and not any(card in name.upper() for card in PRE_AMPERE))
+        amp = resources.amp
+        bf16 = amp == "bf16" or (amp == "auto" and not any(card in name.upper() for card in PRE_AMPERE))
         for model, shape in models:
-            problem = check_packing(estimate_worker_bytes(model, shape, amp=bf16), args.gpus_per_worker, total, name)
+            problem = check_packing(estimate_worker_bytes(model, shape, amp=bf16), resources.gpus_per_worker,
+                                    total, name)
             if problem:
                 raise ConfigError(problem)
 

@@ -38,27 +38,23 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from emohrnet.argtypes import float_above, int_at_least
 from emohrnet.corpora import CorpusError
 from emohrnet.data import check_global_batch
+from emohrnet.experiment_config import ExperimentConfig
 from emohrnet.location import Location
 from emohrnet.metrics import macro_f1
-from emohrnet.shards import (
-    ShardError,
-    build_shards,
-    features_from_args,
-    parse_corpus_options,
-    read_manifest,
-    verify_shards,
-)
-from emohrnet.train import MODEL_FEATURES
+from emohrnet.models import MODEL_SPECS
+from emohrnet.shards import ShardError, build_shards, parse_corpus_options, read_manifest, verify_shards
+from emohrnet.train_config import TrainConfig
 
 from .crossfold_text import format_markdown, format_table
 from .experiment import Experiment
-from .files import CROSSFOLD_JSON, CROSSFOLD_MD, SUMMARY, TRAIN_RUNS
+from .files import CONFIG, CROSSFOLD_JSON, CROSSFOLD_MD, SUMMARY, TRAIN_RUNS
 
 RANDOM_SEEDS = 5
 """``--folds all`` under the random protocol: split seeds 0..4."""
@@ -216,14 +212,14 @@ def ensure_shards(summary: dict[str, Any], model: str, exp_dir: str | Path | Loc
     """The shard folders of the search (``best.json``'s ``shard_dirs``), rebuilt if they are gone.
 
     A folder is reused when its manifest reads and every shard's sha256 matches; otherwise the
-    shards of ``model`` are built again with the search's settings (``search_args.json``: corpus
-    options, front end, augmentation copies) from ``data_root`` (default: the search's).
+    shards of ``model`` are built again with the search's settings (``config.json``'s data section:
+    corpus options, front end, augmentation copies) from ``data_root`` (default: the search's).
 
     Returns:
         ``{model: shard folder}``.
 
     Raises:
-        ShardError: the shards are gone and ``search_args.json`` is missing, or the build fails.
+        ShardError: the shards are gone and ``config.json`` is missing, or the build fails.
         CorpusError: the corpus is not at the data root.
     """
     dirs = dict(summary.get("shard_dirs") or {})
@@ -238,17 +234,16 @@ def ensure_shards(summary: dict[str, Any], model: str, exp_dir: str | Path | Loc
             log(f"reusing the search's shards in {current}")
             return {model: current}
         log(f"the search's shards cannot be used ({'; '.join(problems[:3])}); rebuilding them")
-    saved = Experiment(exp_dir).search_args() or {}
-    if not saved:
-        raise ShardError(f"{exp_dir}: the search's shards are gone and there is no search_args.json to rebuild "
+    saved = Experiment(exp_dir).config()
+    if saved is None:
+        raise ShardError(f"{exp_dir}: the search's shards are gone and there is no {CONFIG} to rebuild "
                          "them with; build them with python -m shards.build and run the search again")
-    ns = argparse.Namespace(**saved)
-    kind = MODEL_FEATURES[model]
-    out = saved.get("shard_dir") if saved.get("model") != "any" else None
-    built = build_shards(saved["dataset"], data_root or saved.get("data_root"), out,
-                         workers=int(saved.get("build_workers") or 1), features=features_from_args(ns, kind),
-                         corpus_options=parse_corpus_options(saved.get("corpus_option") or []),
-                         augment_copies=int(saved.get("augment_copies") or 0) if kind == "mfcc" else 0, log=log)
+    data = saved.data
+    kind = MODEL_SPECS[model].features
+    out = data.shard_dir if saved.model.name != "any" else None
+    built = build_shards(data.dataset, data_root or data.data_root, out, workers=data.build_workers,
+                         features=data.features(kind), corpus_options=parse_corpus_options(data.corpus_options),
+                         augment_copies=data.augment_copies if kind == "mfcc" else 0, log=log)
     return {model: str(built.shard_dir)}
 
 
@@ -304,16 +299,12 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     # the fold the search chose its configuration on (best.json's "fold"; older files: best_config's)
     search_fold = int(summary["fold"] if "fold" in summary else best_config["fold"])
     used = selection_folds(manifest, protocol, search_fold, folds)
-    saved = Experiment(exp_dir).search_args() or {}
-    for key, default in (("workers", 2), ("cpus_per_worker", 1.0), ("gpus_per_worker", 0.0)):
-        if getattr(args, key, None) is None:
-            setattr(args, key, saved.get(key, default))
-
-    check_global_batch(int(best_config.get("batch_size", 64)), int(args.workers))
-    fixed = {k: v for k, v in best_config.items() if k != "fold"}
-    fixed.update(shard_dirs=shard_dirs, model=model, protocol=protocol)
-    if args.epochs:
-        fixed["epochs"] = args.epochs
+    saved = Experiment(exp_dir).config() or ExperimentConfig()  # a handmade best.json: the defaults
+    given = {k: getattr(args, k, None) for k in ("workers", "cpus_per_worker", "gpus_per_worker")}
+    run = replace(saved.resources, **{k: v for k, v in given.items() if v is not None})
+    check_global_batch(int(best_config.get("batch_size", 64)), int(run.workers))
+    base = saved.with_params({k: v for k, v in best_config.items() if k != "fold"})
+    base = base.with_params({"model": model, "protocol": protocol, "epochs": args.epochs or base.optimizer.epochs})
     storage = Location(args.storage_path or exp_dir)
     name = args.name or f"crossfold-{time.strftime('%Y%m%d-%H%M%S')}"
     tune_dir = storage / name
@@ -325,10 +316,10 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
             f"test utterances shared with the validation part of the search's {protocol} fold {search_fold}")
     log(f"TensorBoard: tensorboard --logdir {tune_dir}")
 
-    total = ray.cluster_resources() if ray.is_initialized() else init_ray(args)
-    concurrent = min(len(folds), max_concurrent(args, total))
-    resources = TrialResources(args.workers, args.cpus_per_worker, args.gpus_per_worker, (tune_dir / TRAIN_RUNS).uri)
-    tuner = launch_tuner(trainable(resources, fixed), {"fold": tune.grid_search(folds)}, name=name,
+    total = ray.cluster_resources() if ray.is_initialized() else init_ray(run, args.address)
+    concurrent = min(len(folds), max_concurrent(run, total))
+    resources = TrialResources(run.workers, run.cpus_per_worker, run.gpus_per_worker, (tune_dir / TRAIN_RUNS).uri)
+    tuner = launch_tuner(trainable(resources, base, shard_dirs), {"fold": tune.grid_search(folds)}, name=name,
                          storage=storage.uri, dirname=_fold_dirname, max_concurrent=concurrent)
     grid = tuner.fit()
 
@@ -338,6 +329,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
         split = make_split(manifest["utterances"], manifest["folds"], protocol, fold)
         rows.append(fold_row(fold, split.describe(), result, used_in_selection=fold in used))
     rows.sort(key=lambda r: r["fold"])
+    run_config = TrainConfig.from_experiment(base, shard_dirs[model]).to_dict()
     done = [r for r in rows if r["status"] == "completed"]
     if not done:
         raise RuntimeError(f"no fold finished; see the errors in {tune_dir}")
@@ -362,8 +354,8 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
         "std": stats["std"],
         "mean_all": stats["mean_all"],
         "std_all": stats["std_all"],
-        "epochs": int(fixed["epochs"]),
-        "config": dict(fixed),
+        "epochs": int(base.optimizer.epochs),
+        "config": {k: v for k, v in run_config.items() if k != "fold"},
         "classes": manifest["classes"],
         "source": config_path,
         "experiment_dir": exp_dir.uri,

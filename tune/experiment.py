@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from emohrnet.experiment_config import ExperimentConfig
 from emohrnet.location import Location
 from emohrnet.storage import atomic_write_bytes
 
-from .files import CROSSFOLD_JSON, SEARCH_ARGS, STUDY_DB, SUMMARY
+from .files import CONFIG, CROSSFOLD_JSON, SEARCH_ARGS, STUDY_DB, SUMMARY
 
 TRIAL_FILES = ("progress.csv", "result.json")
 """What the report reads of each trial folder, besides its TensorBoard event files."""
@@ -48,9 +49,33 @@ class Experiment:
                                     "search (run python -m tune.search, or --resume an interrupted one)")
         return found
 
-    def search_args(self) -> dict[str, Any] | None:
-        """The search's options (``search_args.json``), or ``None``."""
-        return self._json(SEARCH_ARGS)
+    def config(self) -> ExperimentConfig | None:
+        """The experiment's settings (``config.json``; an experiment started before it existed: its
+        ``search_args.json`` read through :func:`tune.options.config_from_args`), or ``None``.
+
+        Raises:
+            ValueError: ``config.json`` does not read (naming the file).
+        """
+        target = self.location / CONFIG
+        if target.is_file():
+            try:
+                return ExperimentConfig.from_json(target.read_text())
+            except ValueError as err:
+                raise ValueError(f"{target}: {err}") from None
+        saved = self._json(SEARCH_ARGS)
+        if saved is None:
+            return None
+        import argparse
+
+        from .options import config_from_args
+
+        return config_from_args(argparse.Namespace(**saved))
+
+    def write_config(self, config: ExperimentConfig) -> str:
+        """Write ``config.json`` (atomically) and return the text written (for the experiment's signatures)."""
+        text = config.to_json()
+        (self.location / CONFIG).write_text(text)
+        return text
 
     def crossfold(self) -> dict[str, Any] | None:
         """The cross-fold result of :mod:`tune.evaluate` (``crossfold.json``), or ``None``."""
@@ -62,7 +87,7 @@ class Experiment:
                       key=lambda e: e.name)
 
     def local_copy(self, dest: Path) -> Path:
-        """``dest`` holding what the report reads: the summary, the options, the cross-fold result, the
+        """``dest`` holding what the report reads: the summary, the settings, the cross-fold result, the
         study's SQLite file when it is in the experiment, and each trial's history and TensorBoard event
         files. A local experiment is its own copy (returned as it is). Copies whatever of those is
         there: check :meth:`summary` first for a finished search.
@@ -70,7 +95,7 @@ class Experiment:
         if self.location.is_local:
             return self.location.local_path
         dest.mkdir(parents=True, exist_ok=True)
-        for name in (SUMMARY, SEARCH_ARGS, CROSSFOLD_JSON, STUDY_DB):
+        for name in (SUMMARY, CONFIG, SEARCH_ARGS, CROSSFOLD_JSON, STUDY_DB):
             if (self.location / name).is_file():
                 atomic_write_bytes(dest / name, (self.location / name).read_bytes())
         for trial in self.trial_folders():

@@ -8,8 +8,11 @@ from emohrnet.checkpoint import SUMMARY_FILE
 SUMMARY = SUMMARY_FILE
 """The search's summary: every trial, the best one (chosen on validation), its test UA, the protocol
 (``best.json``; :class:`emohrnet.predict.Predictor` finds the best checkpoint through it)."""
+CONFIG = "config.json"
+"""The experiment's settings (:class:`emohrnet.experiment_config.ExperimentConfig`), read back by
+``--resume``, :mod:`tune.evaluate` and :mod:`tune.report`."""
 SEARCH_ARGS = "search_args.json"
-"""The search's options, read back by ``--resume``, :mod:`tune.evaluate` and :mod:`tune.report`."""
+"""What experiments started before ``config.json`` existed kept instead: the search's options."""
 STUDY_DB = "optuna.db"
 """The Optuna study's SQLite file (a local experiment without ``--study-storage``)."""
 SEARCH_LOG = "search.log"

@@ -6,14 +6,17 @@ A local Ray listens on 127.0.0.1 only and gets a spare logical CPU; a cluster is
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import os
+from typing import Any
 
 
-def init_ray(args: argparse.Namespace) -> dict[str, float]:
-    """Join the cluster at ``--address``/``$RAY_ADDRESS`` or start a local Ray.
+def init_ray(resources: Any, address: str | None = None) -> dict[str, float]:
+    """Join the cluster at ``address`` (``--address``, else ``$RAY_ADDRESS``) or start a local Ray.
+
+    ``resources`` is a trial's (anything with ``workers`` and ``cpus_per_worker``, e.g.
+    :class:`emohrnet.experiment_config.ResourcesConfig`).
 
     A local Ray gets at least enough logical CPUs for one trial (its driver plus its workers),
     so the worker group starts on a 2-core machine; its dashboard binds to 127.0.0.1 only, and
@@ -25,11 +28,11 @@ def init_ray(args: argparse.Namespace) -> dict[str, float]:
     """
     import ray
 
-    address = args.address or os.environ.get("RAY_ADDRESS")
+    address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address)
         return ray.cluster_resources()
-    need = args.workers * args.cpus_per_worker + 1
+    need = resources.workers * resources.cpus_per_worker + 1
     start_local_ray(max(os.cpu_count() or 1, math.ceil(need)) + SPARE_CPUS)
     total = dict(ray.cluster_resources())
     total["CPU"] = total.get("CPU", 0) - SPARE_CPUS  # the trials' concurrency is sized without the spare
@@ -128,10 +131,12 @@ def pin_local_gcs_address() -> str:
     return f"{get_node_ip_address()}:{port}"
 
 
-def max_concurrent(args: argparse.Namespace, total: dict[str, float]) -> int:
-    """Trials that fit at once: limited by CPUs (driver + workers) and GPUs per trial."""
-    by_cpu = total.get("CPU", 1) // (args.workers * args.cpus_per_worker + 1)
+def max_concurrent(resources: Any, total: dict[str, float]) -> int:
+    """Trials that fit at once: limited by CPUs (driver + workers) and GPUs per trial. ``resources``
+    has ``workers``, ``cpus_per_worker`` and ``gpus_per_worker`` (a
+    :class:`emohrnet.experiment_config.ResourcesConfig`, or the parsed options)."""
+    by_cpu = total.get("CPU", 1) // (resources.workers * resources.cpus_per_worker + 1)
     fits = by_cpu
-    if args.gpus_per_worker:
-        fits = min(fits, total.get("GPU", 0) // (args.workers * args.gpus_per_worker))
+    if resources.gpus_per_worker:
+        fits = min(fits, total.get("GPU", 0) // (resources.workers * resources.gpus_per_worker))
     return max(1, int(fits))

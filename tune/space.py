@@ -90,6 +90,20 @@ def search_space(model: str = "emohrnet", widths: tuple[int, ...] = DEFAULT_WIDT
     raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)} or any")
 
 
+def search_space_keys(model: str = "emohrnet") -> tuple[str, ...]:
+    """The searched parameters of ``model`` (a registered model, or ``any``: ``model`` and every
+    model's), as flat keys of a trial's parameters.
+
+    Raises:
+        ValueError: unknown model.
+    """
+    if model in MODEL_SPECS:
+        return tuple(MODEL_SPECS[model].space)
+    if model != "any":
+        raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)} or any")
+    return ("model", *dict.fromkeys(k for spec in MODEL_SPECS.values() for k in spec.space))
+
+
 def _baseline(model: str, widths: tuple[int, ...]) -> tuple[dict[str, Any], list[str]]:
     """A model's baseline point and its notes; EmoHRNet's width outside ``--widths`` is replaced by the
     closest one."""

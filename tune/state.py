@@ -10,8 +10,8 @@ unsigned or altered (:func:`verify_experiment`). The signatures are in
 ``state-signatures.json`` in the experiment folder; they mean nothing without the key.
 
 Trusted without a signature, because nothing in them is code or a resume does not read them:
-``best.json`` and ``crossfold.json`` are read as JSON only (``search_args.json`` is too, and is
-signed all the same: it names the shards a resume trains on), ``optuna.db`` is an SQL database,
+``best.json`` and ``crossfold.json`` are read as JSON only (``config.json`` is too, and is
+signed all the same: it names the shards and settings a resume trains with), ``optuna.db`` is an SQL database,
 the Ray Train checkpoints load with ``torch.load(weights_only=True)`` and their
 ``checkpoint_manager_snapshot.json`` is plain JSON, TensorBoard event files are protocol buffers,
 and the folders of ``tune.evaluate`` runs are not read by a resume of the search.

@@ -7,9 +7,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from emohrnet.experiment_config import ExperimentConfig
 from emohrnet.location import Location
 from emohrnet.metrics import SELECTION_RULE, selection_key
 from emohrnet.models import MODEL_SPECS
+from emohrnet.train_config import TrainConfig
 
 
 def tensorboard_command(exp_dir: Location) -> str:
@@ -25,8 +27,8 @@ def tensorboard_command(exp_dir: Location) -> str:
             f"or sync it: {sync})")
 
 
-def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: list[str],
-              fixed: dict[str, Any], manifests: dict[str, dict[str, Any]], log=print) -> dict[str, Any]:
+def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list[dict], deviations: list[str],
+              shard_dirs: dict[str, str], manifests: dict[str, dict[str, Any]], log=print) -> dict[str, Any]:
     """Collect every trial's best validation epoch; pick the best trial; get its test UA.
 
     A trial's best epoch is the one its training loop selected (:data:`emohrnet.metrics.SELECTION_RULE`:
@@ -34,6 +36,8 @@ def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: 
     the best trial is chosen by the same rule over the trials. A trial's test UA comes from its
     last report (its best epoch scored on test after the last epoch); for the best trial, if ASHA
     stopped it early, its checkpoint (the latest, which holds the best epoch's weights) is scored here.
+    A trial's ``config`` is the training config it ran (``config`` with its parameters applied,
+    :meth:`emohrnet.train_config.TrainConfig.from_experiment`, flat).
     """
     from emohrnet.splits import make_split
 
@@ -49,11 +53,12 @@ def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: 
             continue
         last = df.iloc[-1]
         best_row = df[df["epoch"] == int(last["best_epoch"])].iloc[-1]
-        config = {**fixed, **result.config}
+        trial = config.with_params(result.config)
+        train = TrainConfig.from_experiment(trial, shard_dirs[trial.model.name]).to_dict()
         params = {k: result.config[k] for k in searched if k in result.config}
         trials.append({
             "trial_id": str(last["trial_id"]),
-            "model": config["model"],
+            "model": trial.model.name,
             "baseline": any(all(_same(params.get(k), v) for k, v in point.items()) for point in baselines),
             "params": params,
             "best_val_ua": float(best_row["val_ua"]),
@@ -61,21 +66,22 @@ def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: 
             "best_val_wa": float(best_row["val_wa"]),
             "best_epoch": int(best_row["epoch"]),
             "epochs_run": int(len(df)),
-            "status": "stopped early (ASHA)" if stopped_early(dict(last), args.epochs) else "completed",
+            "status": "stopped early (ASHA)" if stopped_early(dict(last), config.optimizer.epochs) else "completed",
             "checkpoint": _checkpoint_uri(exp_dir, last.get("checkpoint_path")),
             "test_ua": _float(result.metrics.get("test_ua")),
             "test_wa": _float(result.metrics.get("test_wa")),
             "test_confusion": result.metrics.get("test_confusion"),
-            "config": config,
+            "config": train,
             "path": result.path,
         })
     scored = [t for t in trials if "best_val_ua" in t]
     if not scored:
         raise RuntimeError(f"no trial reported metrics; see the errors in {exp_dir}")
     best = max(scored, key=lambda t: selection_key(t["best_val_ua"], t["best_val_loss"]))
-    shard_dir = fixed["shard_dirs"][best["model"]]
+    shard_dir = shard_dirs[best["model"]]
     manifest = manifests[best["model"]]
-    split = make_split(manifest["utterances"], manifest["folds"], args.protocol, args.fold)
+    protocol, fold = config.protocol.protocol, config.protocol.fold
+    split = make_split(manifest["utterances"], manifest["folds"], protocol, fold)
     test_source = "the trial's final report (best epoch's weights, scored once on test)"
     if best["test_ua"] is None and best["checkpoint"]:
         scores = score_checkpoint(best["checkpoint"], shard_dir, manifest, split.test)
@@ -83,10 +89,10 @@ def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: 
         best["test_confusion"] = scores["confusion"].tolist()
         test_source = "scored by the search driver on the trial's best checkpoint (trial stopped early)"
     return {
-        "dataset": args.dataset,
-        "model": args.model,
-        "protocol": args.protocol,
-        "fold": args.fold,
+        "dataset": config.data.dataset,
+        "model": config.model.name,
+        "protocol": protocol,
+        "fold": fold,
         "split": split.describe(),
         "protocol_note": manifest["corpus"].get("protocol_note", ""),
         "baseline": {"points": baselines, "deviations_from_paper": deviations},
@@ -106,7 +112,7 @@ def summarize(grid, args, exp_dir: Location, baselines: list[dict], deviations: 
         "test_source": test_source,
         "checkpoint": best["checkpoint"],
         "experiment_dir": str(exp_dir),
-        "shard_dirs": fixed["shard_dirs"],
+        "shard_dirs": shard_dirs,
         "tensorboard": tensorboard_command(exp_dir),
         "trials": trials,
     }

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from emohrnet.experiment_config import ExperimentConfig
+
 RELEASE_WAIT_S = 20.0
 """Longest a trial waits, after its Ray Train run returns, for that run's placement groups to be
 removed (:func:`_wait_until_released`)."""
@@ -43,23 +45,25 @@ class TrialResources:
         return "nccl" if gpus >= 1 or (gpus > 0 and self.num_workers == 1) else "gloo"
 
 
-def trial_train_config(config: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:
-    """The training config of a trial: the shared settings, the trial's parameters, and the shard
-    folder of the trial's model (so no model trains on features built for another)."""
-    merged = {**fixed, **config}
-    shard_dirs = merged.pop("shard_dirs")
-    merged["shard_dir"] = shard_dirs[merged["model"]]
-    return merged
+def trial_train_config(params: dict[str, Any], base: ExperimentConfig, shard_dirs: dict[str, str]) -> dict[str, Any]:
+    """The training config of a trial: the experiment's settings with the trial's parameters applied,
+    reading the shards of the trial's model (so no model trains on features built for another)."""
+    from emohrnet.train_config import TrainConfig
+
+    trial = base.with_params(params)
+    return TrainConfig.from_experiment(trial, shard_dirs[trial.model.name]).to_dict()
 
 
-def run_trial(config: dict[str, Any], resources: TrialResources, fixed: dict[str, Any]) -> None:
+def run_trial(params: dict[str, Any], resources: TrialResources, base: ExperimentConfig,
+              shard_dirs: dict[str, str]) -> None:
     """Tune function trainable: train one configuration with Ray Train (DDP).
 
     Args:
-        config: the trial's searched parameters (:class:`emohrnet.train_config.TrainConfig` fields).
+        params: the trial's parameters as Tune hands them (the searched ones, or a cross-fold run's
+            ``fold``), flat keys of :meth:`ExperimentConfig.with_params`.
         resources: scaling of the trial's Ray Train run.
-        fixed: the settings every trial shares (protocol, fold, epochs, ...), with ``shard_dirs``
-            mapping each model to the shards of its front end (log-mel or MFCC).
+        base: the settings every trial shares (the experiment's config).
+        shard_dirs: each model's shards (log-mel or MFCC).
     """
     from ray import tune
     from ray.train import FailureConfig, RunConfig, ScalingConfig
@@ -73,7 +77,7 @@ def run_trial(config: dict[str, Any], resources: TrialResources, fixed: dict[str
         worker["GPU"] = resources.gpus_per_worker
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=trial_train_config(config, fixed),
+        train_loop_config=trial_train_config(params, base, shard_dirs),
         torch_config=TorchConfig(backend=resources.backend),
         scaling_config=ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.gpus_per_worker > 0,
                                      resources_per_worker=worker),
@@ -92,13 +96,14 @@ def run_trial(config: dict[str, Any], resources: TrialResources, fixed: dict[str
         _wait_until_released(before, RELEASE_WAIT_S)
 
 
-def trainable(resources: TrialResources, fixed: dict[str, Any]):
+def trainable(resources: TrialResources, base: ExperimentConfig, shard_dirs: dict[str, str]):
     """The Tune trainable of a search's trials and of a cross-fold run's folds: :func:`run_trial` with
-    ``resources`` and ``fixed`` bound, its driver reserving 1 CPU (its workers reserve theirs in their
-    own placement group)."""
+    ``resources``, ``base`` and ``shard_dirs`` bound, its driver reserving 1 CPU (its workers reserve
+    theirs in their own placement group)."""
     from ray import tune
 
-    return tune.with_resources(tune.with_parameters(run_trial, resources=resources, fixed=fixed), {"CPU": 1})
+    bound = tune.with_parameters(run_trial, resources=resources, base=base, shard_dirs=shard_dirs)
+    return tune.with_resources(bound, {"CPU": 1})
 
 
 def launch_tuner(trial, param_space: dict[str, Any], *, name: str, storage: str, dirname, max_concurrent: int,

@@ -5,7 +5,8 @@
 - :class:`CNN1DAttention` -- 1D CNN with channel and spatial attention over MFCCs (Lee & Nadeem
   2025), input ``(batch, n_mfcc, frames)``.
 - :data:`MODEL_SPECS` -- the registry (:mod:`emohrnet.models.registry`): name -> :class:`ModelSpec`
-  (class, front end, source, constructor arguments, search space, baseline point and note);
+  (class, front end, source, settings class, search space, baseline point and note); each model's own
+  settings in a training config are a small dataclass (:class:`EmoHRNetConfig`, :class:`CNN1DAttentionConfig`);
   :data:`MODELS` (name -> class) and the training loop's and the search's lists of models are
   derived from it. :data:`EMOHRNET_PAPER`: EmoHRNet's published recipe, written once.
 - :func:`build_model`, :func:`count_parameters`.
@@ -17,8 +18,8 @@ from typing import Any
 
 from torch import nn
 
-from emohrnet.models.cnn1d_attention import CNN1DAttention
-from emohrnet.models.hrnet import EmoHRNet, width_preset
+from emohrnet.models.cnn1d_attention import CNN1DAttention, CNN1DAttentionConfig
+from emohrnet.models.hrnet import EmoHRNet, EmoHRNetConfig, width_preset
 from emohrnet.models.hrnet_blocks import HighResolutionModule
 from emohrnet.models.registry import (
     EMOHRNET_PAPER,
@@ -76,8 +77,10 @@ __all__ = [
     "Param",
     "Uniform",
     "CNN1DAttention",
+    "CNN1DAttentionConfig",
     "ModelSpec",
     "EmoHRNet",
+    "EmoHRNetConfig",
     "HighResolutionModule",
     "build_model",
     "count_parameters",

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -149,6 +150,26 @@ class SpatialAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x * attention(x)``: ``(batch, channels, frames) -> (batch, channels, frames)``."""
         return x * self.attention(x)
+
+
+@dataclass
+class CNN1DAttentionConfig:
+    """The 1D CNN's own settings in a training config; the defaults are the search's baseline for it
+    (this project's reading of Lee & Nadeem 2025's setup: their exact values were not available).
+
+    Attributes:
+        cnn_width: ``C``: the three conv blocks are ``(C, 2C, 4C)`` channels wide.
+        dropout: dropout after each block and before the classifier, in [0, 1).
+    """
+
+    cnn_width: int = 64
+    dropout: float = 0.3
+
+    def arguments(self, n_features: int) -> dict[str, Any]:
+        """:class:`CNN1DAttention`'s constructor arguments besides ``num_classes``: ``n_features`` MFCCs
+        as input channels, block widths ``(C, 2C, 4C)``, dropout."""
+        w = self.cnn_width
+        return {"in_channels": n_features, "widths": [w, 2 * w, 4 * w], "dropout": float(self.dropout)}
 
 
 class CNN1DAttention(nn.Module):

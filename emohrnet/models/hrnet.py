@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -65,6 +66,30 @@ def width_preset(base: int) -> tuple[int, int, int, int]:
         raise ValueError(f"width_preset: base must be a positive int, got {base!r}")
     base = int(base)
     return (base, 2 * base, 4 * base, 8 * base)
+
+
+@dataclass
+class EmoHRNetConfig:
+    """EmoHRNet's own settings in a training config; the defaults are HRNet-W18, the paper's backbone
+    (Muppidi & Radfar 2025, sec. 3.2; Wang et al. 2020, TPAMI, sec. 3), the one place they are written.
+
+    Attributes:
+        width: HRNet width ``C``; the branch widths are ``(C, 2C, 4C, 8C)`` (:func:`width_preset`).
+        stem_channels: channels of the 3x3-conv input module.
+        blocks_per_branch: residual blocks per branch in each high-resolution module.
+        modules: high-resolution modules per stage (four stages).
+    """
+
+    width: int = 18
+    stem_channels: int = 64
+    blocks_per_branch: int = 4
+    modules: list[int] = field(default_factory=lambda: [1, 1, 4, 3])
+
+    def arguments(self, n_features: int) -> dict[str, Any]:
+        """:class:`EmoHRNet`'s constructor arguments besides ``num_classes`` (the number of mel bands
+        ``n_features`` needs none: the network pools over frequency)."""
+        return {"widths": list(width_preset(self.width)), "stem_channels": self.stem_channels,
+                "blocks_per_branch": self.blocks_per_branch, "modules": list(self.modules)}
 
 
 class EmoHRNet(nn.Module):

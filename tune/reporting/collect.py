@@ -65,9 +65,10 @@ def trial_history(path: str | Path):
 
 
 def study_storage(exp_dir: str | Path) -> str | None:
-    """The Optuna study's database URL: ``search_args.json``'s ``study_storage``, else
+    """The Optuna study's database URL: the experiment config's ``search.study_storage``, else
     ``sqlite:///<exp_dir>/optuna.db`` (``None`` when that file does not exist)."""
-    url = (Experiment(exp_dir).search_args() or {}).get("study_storage")
+    config = Experiment(exp_dir).config()
+    url = config.search.study_storage if config else None
     if url:
         return url
     db = Path(exp_dir) / STUDY_DB

@@ -1,0 +1,160 @@
+"""The search's command line (:func:`parse_args`) and the one place its options become an experiment's
+settings (:func:`config_from_args`, an :class:`emohrnet.experiment_config.ExperimentConfig`).
+
+Unset options take the dataset's profile (:data:`PROFILES`: the built-in synthetic corpus trains in
+minutes on a laptop CPU), else the paper's settings (:data:`DEFAULT_PROFILE`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from emohrnet.argtypes import float_above, int_at_least, int_list
+from emohrnet.corpora import corpus_class, list_corpora
+from emohrnet.experiment_config import (
+    AugmentationConfig,
+    DataConfig,
+    ExperimentConfig,
+    ModelConfig,
+    OptimizerConfig,
+    ProtocolConfig,
+    ResourcesConfig,
+    SearchConfig,
+)
+from emohrnet.models import EmoHRNetConfig
+from emohrnet.shards import add_feature_args
+
+from .checks import check_args, experiment_name
+from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED
+
+DESCRIPTION = "The search: Ray Tune + Optuna (TPE) over EmoHRNet trained with Ray Train DDP."
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # The embedded default: minutes on a laptop CPU. Shorter segments and 64 mel bands keep
+    # the paper's W18 baseline affordable; the searched settings are the paper's.
+    "synthetic": {"epochs": 5, "num_samples": 3, "widths": (8, 12, 18), "n_mels": 64, "segment_seconds": 2.0,
+                  "batch_size": 16},
+}
+DEFAULT_PROFILE: dict[str, Any] = {"epochs": PAPER_FIXED["epochs"], "num_samples": 20, "widths": DEFAULT_WIDTHS,
+                                   "n_mels": 128, "segment_seconds": 3.0, "batch_size": PAPER_FIXED["batch_size"]}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; unset options take the dataset's profile defaults."""
+    p = argparse.ArgumentParser(prog="python -m tune.search", description=DESCRIPTION)
+    p.add_argument("--dataset", default="synthetic", help=f"corpus: {', '.join(list_corpora())} (default synthetic)")
+    p.add_argument("--data-root", help="corpus folder (default: $EMOHRNET_<DATASET>_ROOT)")
+    p.add_argument("--model", choices=(*MODELS, "any"), default="emohrnet",
+                   help="EmoHRNet (log-mel), cnn1d_attention (MFCC, Lee & Nadeem 2025), or any: one search "
+                   "chooses between them (default emohrnet)")
+    p.add_argument("--corpus-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="corpus reader option, e.g. classes=five for iemocap (repeatable)")
+    p.add_argument("--num-samples", type=int_at_least(1), help="trials (default 20; synthetic 3)")
+    p.add_argument("--epochs", type=int_at_least(1), help="epochs per trial (default 100, the paper's; synthetic 5)")
+    p.add_argument("--workers", type=int_at_least(1), default=2, help="DDP workers per trial (default 2)")
+    p.add_argument("--cpus-per-worker", type=float_above(0), default=1.0, help="CPUs per worker (default 1)")
+    gpus = p.add_mutually_exclusive_group()
+    gpus.add_argument("--gpus-per-worker", type=float_above(0, inclusive=True), default=0.0,
+                      help="GPUs per worker: 0 (CPU, gloo), a fraction, or 1 (default 0)")
+    gpus.add_argument("--gpus-per-trial", type=float_above(0),
+                      help="GPUs per trial, shared by its workers; a fraction packs several trials on one GPU "
+                      "(0.25: four trials per GPU). Sets --gpus-per-worker to this / --workers")
+    p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
+                   help="mixed precision: auto (bf16 autocast where the device has native bf16: CUDA capability "
+                   ">= 8.0, CPUs with AVX-512 BF16 or AMX), bf16, or off (float32) (default auto)")
+    p.add_argument("--compile", action="store_true",
+                   help="run each training step through torch.compile: fewer kernel launches for a launch-bound "
+                   "GPU step (W18), at the cost of a slow first epoch while it compiles (default off)")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                   help="learning rate over the epochs: constant (the paper's) or cosine decay to 0 (default constant)")
+    p.add_argument("--fold", type=int_at_least(0), default=0,
+                   help="fold, 0 to the corpus's folds - 1 (random protocol: the split seed)")
+    p.add_argument("--protocol", choices=("speaker", "random"),
+                   help="speaker-independent folds (default) or the paper's likely random split")
+    p.add_argument("--widths", type=int_list(), help="comma-separated HRNet widths to search "
+                   "(default 12,18,24,32; synthetic 8,12,18)")
+    p.add_argument("--stem-channels", type=int_at_least(1), default=PAPER_FIXED["stem_channels"],
+                   help="channels of the input module (default 64, HRNet's)")
+    p.add_argument("--blocks", type=int_at_least(1), default=PAPER_FIXED["blocks_per_branch"],
+                   help="residual blocks per branch (default 4, HRNet's)")
+    p.add_argument("--modules", type=int_list(4), default=list(PAPER_FIXED["modules"]),
+                   help="modules per stage, 4 integers >= 1 (default 1,1,4,3, HRNet-W18's)")
+    p.add_argument("--batch-size", type=int_at_least(1), help="global batch (default 64, the paper's; synthetic 16)")
+    p.add_argument("--segment-seconds", type=float_above(0),
+                   help="training segment length in s (default 3; synthetic 2)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the search and of training")
+    p.add_argument("--max-concurrent", type=int_at_least(1), help="trials at once (default: as resources allow)")
+    p.add_argument("--grace-period", type=int_at_least(1), help="ASHA: epochs before a trial may be stopped")
+    p.add_argument("--storage-path", help="experiments folder (default $EMOHRNET_HOME/experiments): on a "
+                   "cluster, shared storage: an NFS folder or a bucket, e.g. s3://bucket/emohrnet (shards are then "
+                   "published to <storage-path>/shards and read from there by every worker)")
+    p.add_argument("--name", type=experiment_name, help="experiment name, letters, digits, '.', '_', '-' "
+                   "(default <dataset>-<protocol>-fold<K>-<time>); a new search refuses an existing name")
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--study-storage", help="Optuna study database, any SQLAlchemy URL, e.g. "
+                   "postgresql://user@host/db (default: SQLite optuna.db in the experiment folder)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted search (--name NAME, default the newest of this dataset): "
+                   "finished trials are not run again and the Optuna study keeps its history")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Ray's own output (trial tables, worker logs); by default it goes to search.log in "
+                   "the experiment folder and the console shows one line per finished epoch")
+    p.add_argument("--shard-dir", help="use or build the shards in this folder (a path or a bucket URI)")
+    p.add_argument("--build-workers", type=int_at_least(1), default=os.cpu_count() or 1,
+                   help="processes building shards")
+    add_feature_args(p)
+    p.set_defaults(n_mels=None, augment_copies=None)
+    args = p.parse_args(argv)
+    if args.dataset not in list_corpora():
+        p.error(f"argument --dataset: {args.dataset!r} (allowed: {', '.join(list_corpora())})")
+    profile = PROFILES.get(args.dataset, DEFAULT_PROFILE)
+    for key in ("epochs", "num_samples", "n_mels", "segment_seconds", "batch_size"):
+        if getattr(args, key) is None:
+            setattr(args, key, profile[key])
+    args.widths = tuple(args.widths or profile["widths"])
+    if args.augment_copies is None:
+        args.augment_copies = 2  # waveform-augmented copies in the MFCC shards of cnn1d_attention
+    if args.protocol is None:
+        args.protocol = getattr(corpus_class(args.dataset), "default_protocol", "speaker")
+    check_args(p, args)
+    return args
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    """The experiment's settings from the parsed command line (:func:`parse_args`); the one place
+    options become settings. Invocation-only options (``--address``, ``--resume``, ``--verbose``,
+    ``--name``, ``--storage-path``) are not settings of the experiment and are left out.
+
+    Also reads the ``search_args.json`` of experiments started before ``config.json`` existed (its
+    options as a namespace), so options missing there take their defaults.
+    """
+    def opt(name: str, default: Any = None) -> Any:
+        value = getattr(args, name, None)
+        return default if value is None else value
+
+    d = DataConfig()
+    settings = ModelConfig().settings
+    settings["emohrnet"] = EmoHRNetConfig(stem_channels=int(opt("stem_channels", PAPER_FIXED["stem_channels"])),
+                                          blocks_per_branch=int(opt("blocks", PAPER_FIXED["blocks_per_branch"])),
+                                          modules=[int(m) for m in opt("modules", PAPER_FIXED["modules"])])
+    data = DataConfig(dataset=args.dataset, data_root=opt("data_root"), corpus_options=list(opt("corpus_option", [])),
+                      shard_dir=opt("shard_dir"), build_workers=int(opt("build_workers", 1)),
+                      n_mels=int(opt("n_mels", d.n_mels)), n_mfcc=int(opt("n_mfcc", d.n_mfcc)),
+                      n_fft=int(opt("n_fft", d.n_fft)), win_length=int(opt("win_length", d.win_length)),
+                      hop_length=int(opt("hop_length", d.hop_length)), augment_copies=int(opt("augment_copies", 0)))
+    return ExperimentConfig(
+        data=data,
+        model=ModelConfig(name=opt("model", "emohrnet"), settings=settings),
+        optimizer=OptimizerConfig(lr_schedule=opt("lr_schedule", "constant"), epochs=int(args.epochs),
+                                  batch_size=int(opt("batch_size", PAPER_FIXED["batch_size"]))),
+        augmentation=AugmentationConfig(segment_seconds=float(opt("segment_seconds", 3.0))),
+        protocol=ProtocolConfig(protocol=opt("protocol", "speaker"), fold=int(opt("fold", 0)),
+                                seed=int(opt("seed", 0))),
+        resources=ResourcesConfig(workers=int(opt("workers", 2)), cpus_per_worker=float(opt("cpus_per_worker", 1.0)),
+                                  gpus_per_worker=float(opt("gpus_per_worker", 0.0)), amp=opt("amp", "auto"),
+                                  compile=bool(opt("compile", False)), max_concurrent=opt("max_concurrent")),
+        search=SearchConfig(num_samples=int(args.num_samples), widths=[int(w) for w in args.widths],
+                            grace_period=opt("grace_period"), study_storage=opt("study_storage")),
+    )
