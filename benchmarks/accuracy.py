@@ -143,8 +143,7 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
     from ray import tune
 
     from emohrnet.experiment_config import ExperimentConfig, ResourcesConfig
-    from emohrnet.shards import read_manifest
-    from emohrnet.splits import make_split
+    from emohrnet.shards import Manifest
     from tune.evaluate import fold_row, selection_folds
     from tune.ray_start import max_concurrent
     from tune.trial import TrialResources, trainable
@@ -160,14 +159,14 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
                        tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=min(len(folds), concurrent)),
                        run_config=tune.RunConfig(name=f"{model}-{protocol}", storage_path=str(storage)))
     grid = tuner.fit()
-    manifest = read_manifest(shard_dir)
+    manifest = Manifest.read(shard_dir)
     chosen_on = RECIPES[model].get("selection_fold")
     used = selection_folds(manifest, "speaker", chosen_on, folds) if chosen_on is not None and \
         protocol == "speaker" else set()
     rows = []
     for result in grid:
         fold = int(result.config["fold"])
-        row = fold_row(fold, make_split(manifest["utterances"], manifest["folds"], protocol, fold).describe(),
+        row = fold_row(fold, manifest.split(protocol, fold).describe(),
                         result, used_in_selection=fold in used)
         df = result.metrics_dataframe
         if df is not None and not df.empty:

@@ -218,7 +218,7 @@ def small_corpus(ctx: Context) -> dict[str, Any]:
                               features=FeatureConfig(n_mels=SMALL_N_MELS), corpus_options=options,
                               progress=False, log=quiet)
     ctx.small = {"root": root, "options": options, "shard_dir": result.shard_dir, "n_mels": SMALL_N_MELS,
-                 "files": result.manifest["num_utterances"]}
+                 "files": result.manifest.num_utterances}
     return ctx.small
 
 

@@ -198,7 +198,7 @@ def run(ctx: Context) -> Section:
     from emohrnet.corpora import get_corpus
     from emohrnet.data import load_examples
     from emohrnet.frontend import FeatureConfig
-    from emohrnet.shards import build_shards, read_manifest
+    from emohrnet.shards import Manifest, build_shards
 
     sec = Section("datapath", TITLE)
     corpus = main_corpus(ctx)
@@ -207,8 +207,8 @@ def run(ctx: Context) -> Section:
             ctx.shard_dir = build_shards(corpus.dataset, corpus.data_root, ctx.work / "datapath-shards",
                                          workers=ctx.cores, corpus_options=corpus.options, progress=False,
                                          log=quiet).shard_dir
-    manifest = read_manifest(ctx.shard_dir)
-    features = FeatureConfig.from_dict(manifest["features"])
+    manifest = Manifest.read(ctx.shard_dir)
+    features = FeatureConfig.from_dict(manifest.features)
     segment = int(round(SEGMENT_SECONDS * features.sample_rate / features.hop_length))
     steps = 30 if ctx.quick else 200
     cached_steps = CACHED_STEPS[ctx.quick]
@@ -223,7 +223,7 @@ def run(ctx: Context) -> Section:
                               "times one whole epoch, its plan included",
                     "gpu": torch.cuda.get_device_name() if cuda else None}
 
-    keys = [e["key"] for e in manifest["utterances"]]
+    keys = [e["key"] for e in manifest.utterances]
     with torch_threads(THREADS), PeakRSS() as mem:
         with Timer() as load:
             examples = load_examples(ctx.shard_dir, manifest, keys)
@@ -262,7 +262,7 @@ def run(ctx: Context) -> Section:
     sec.add("shards: peak RSS (all shard paths)", mem.peak_mib, "MiB")
 
     scan = get_corpus(corpus.dataset, corpus.data_root, **corpus.options).scan()
-    index = {c: i for i, c in enumerate(manifest["classes"])}
+    index = {c: i for i, c in enumerate(manifest.classes)}
     dataset = AudioMelDataset([(u.path, index[u.label]) for u in scan.utterances], features, segment)
     audio: dict[int, dict[str, float]] = {}
     for workers in sorted({0, ctx.cores}):

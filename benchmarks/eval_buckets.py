@@ -146,8 +146,7 @@ def markdown(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     from emohrnet.checkpoint import load_usable_model, resolve_checkpoint
     from emohrnet.data import load_examples
-    from emohrnet.shards import read_manifest
-    from emohrnet.splits import make_split
+    from emohrnet.shards import Manifest
 
     args = parse_args(argv)
     start = time.time()
@@ -161,13 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         shard_dir = next(iter((summary.get("shard_dirs") or {}).values()), None) or state.get("shard_dir")
         if not shard_dir:
             raise SystemExit("the checkpoint names no shard folder: pass a search's experiment folder")
-        manifest = read_manifest(shard_dir)
-        keys = [u["key"] for u in manifest["utterances"]]
+        manifest = Manifest.read(shard_dir)
+        keys = [u["key"] for u in manifest.utterances]
         examples = load_examples(shard_dir, manifest, keys)
-        split = make_split(manifest["utterances"], manifest["folds"], "speaker", 0)
+        split = manifest.split("speaker", 0)
         test = set(split.test)
         torch.set_num_threads(max(1, torch.get_num_threads()))
-        n = len(manifest["classes"])
+        n = len(manifest.classes)
         report = {"checkpoint": str(source if args.checkpoint else "trained by this run: " + " ".join(SEARCH)),
                   "epochs": None if args.checkpoint else args.epochs,
                   "corpus": compare(model, examples, n, args.max_batch, args.repeats),

@@ -41,7 +41,7 @@ def run(ctx: Context) -> Section:
         with torch_threads(), Timer() as t:
             result = build_shards(corpus.dataset, corpus.data_root, out, workers=workers,
                                   corpus_options=corpus.options, force=True, progress=False, log=quiet)
-        files = result.manifest["num_utterances"]
+        files = result.manifest.num_utterances
         base = base or t.s
         label = f"{workers} worker{'s' if workers > 1 else ''}" + (" (all cores)" if workers == ctx.cores else "")
         sec.add(f"build, {label}: audio", corpus.audio_seconds / t.s, "audio s/s", workers=workers,

@@ -42,6 +42,7 @@ import torch
 import webdataset as wds
 
 from .location import Location
+from .manifest import Manifest
 
 
 @dataclass
@@ -110,7 +111,7 @@ def _plain_members(members: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]
 
 
 def load_examples(
-    shard_dir: str | Path | Location, manifest: dict[str, Any], keys: Iterable[str], rank: int = 0,
+    shard_dir: str | Path | Location, manifest: Manifest, keys: Iterable[str], rank: int = 0,
     world: int = 1, with_copies: bool = False,
 ) -> list[Example]:
     """Read the utterances ``keys`` from the shards, or worker ``rank``'s part of them.
@@ -125,7 +126,7 @@ def load_examples(
 
     Args:
         shard_dir: folder of the shards and ``manifest.json`` (a path or a storage URI).
-        manifest: its content (:func:`emohrnet.manifest.read_manifest`).
+        manifest: its manifest (:meth:`emohrnet.manifest.Manifest.read`).
         keys: utterance keys to load (a split's train, val or test part).
         rank, world: this worker's rank and the number of workers.
         with_copies: also load the waveform-augmented copies of exactly these utterances
@@ -141,17 +142,17 @@ def load_examples(
         FileNotFoundError: a shard is missing.
     """
     wanted = set(keys)
-    shard_of = {e["key"]: e["shard"] for e in manifest["utterances"]}
+    shard_of = {e["key"]: e["shard"] for e in manifest.utterances}
     missing = wanted - shard_of.keys()
     if missing:
         raise KeyError(f"{len(missing)} keys are not in the manifest of {shard_dir}, e.g. {sorted(missing)[:3]}")
-    copies = {c["key"]: c["origin"] for c in manifest.get("augmented", ()) if c["origin"] in wanted} \
+    copies = {c["key"]: c["origin"] for c in manifest.augmented if c["origin"] in wanted} \
         if with_copies else {}
     urls = sorted({shard_of[k] for k in wanted})
     if not urls:
         return []
     split_shards = len(urls) >= world
-    sha256 = {s["file"]: s["sha256"] for s in manifest.get("shards", ()) if "sha256" in s}
+    sha256 = manifest.shard_sha256()
     stages = [wds.SimpleShardList(urls)]
     if split_shards:
         stages.append(partial(_rank_part, rank=rank, world=world))

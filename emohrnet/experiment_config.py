@@ -63,6 +63,21 @@ class DataConfig:
         return FeatureConfig(n_mels=self.n_mels, n_fft=self.n_fft, win_length=self.win_length,
                              hop_length=self.hop_length)
 
+    def build_arguments(self, kind: str, data_root: str | None = None) -> dict[str, Any]:
+        """The arguments of :func:`emohrnet.shards.build_shards` for the shards of front end ``kind``
+        (all but ``out`` and ``log``): this corpus (at ``data_root``, default :attr:`data_root`), its
+        options parsed, the front end, and the waveform-augmented copies (MFCC shards only: the 1D
+        CNN's recipe; EmoHRNet's log-mel shards hold none).
+
+        Raises:
+            ValueError: a corpus option that is not ``key=value``.
+        """
+        from emohrnet.shards.options import parse_corpus_options
+
+        return {"dataset": self.dataset, "data_root": data_root or self.data_root, "workers": self.build_workers,
+                "features": self.features(kind), "corpus_options": parse_corpus_options(self.corpus_options),
+                "augment_copies": self.augment_copies if kind == "mfcc" else 0}
+
 
 @dataclass
 class ModelConfig:

@@ -56,9 +56,9 @@ from .distributed import (
 )
 from .eval_batches import EvalSet
 from .frontend import n_features
+from .manifest import Manifest
 from .metrics import is_better, unweighted_accuracy, weighted_accuracy
 from .models import MODEL_SPECS, build_model
-from .splits import make_split
 from .train_config import TrainConfig
 
 
@@ -74,7 +74,7 @@ MODEL_FEATURES = {name: spec.features for name, spec in MODEL_SPECS.items()}
 """The front end each model trains on (from the registry, :data:`emohrnet.models.MODEL_SPECS`)."""
 
 
-def check_features(model: str, manifest: dict[str, Any], shard_dir: str) -> None:
+def check_features(model: str, manifest: Manifest, shard_dir: str) -> None:
     """Refuse to train ``model`` on shards built for another front end.
 
     Raises:
@@ -82,7 +82,7 @@ def check_features(model: str, manifest: dict[str, Any], shard_dir: str) -> None
     """
     if model not in MODEL_FEATURES:
         raise ValueError(f"unknown model {model!r}; known: {', '.join(sorted(MODEL_FEATURES))}")
-    kind = manifest.get("feature_kind", "logmel")
+    kind = manifest.feature_kind
     if kind != MODEL_FEATURES[model]:
         raise ValueError(
             f"{shard_dir}: shards hold {kind} features but {model} trains on {MODEL_FEATURES[model]}; "
@@ -176,7 +176,7 @@ def train_epoch(model: torch.nn.Module, batches: Any, specaug: torch.nn.Module,
 
 
 # --------------------------------------------------------------------------- the loop
-def training_batches(cfg: TrainConfig, manifest: dict[str, Any], train_keys: list[str], rank: int, world: int,
+def training_batches(cfg: TrainConfig, manifest: Manifest, train_keys: list[str], rank: int, world: int,
                      device: torch.device | str = "cpu") -> DeviceBatches:
     """Rank ``rank``'s training batches: the whole training part read on this worker and cached on
     ``device``, each epoch its share of one permutation (:func:`emohrnet.data.rank_order`,
@@ -198,7 +198,7 @@ def training_batches(cfg: TrainConfig, manifest: dict[str, Any], train_keys: lis
     """
     per_worker = check_global_batch(cfg.batch_size, world)
     examples = load_examples(cfg.shard_dir, manifest, train_keys, with_copies=cfg.aug_prob > 0)
-    features = manifest["features"]
+    features = manifest.features
     segment = int(round(cfg.segment_seconds * features["sample_rate"] / features["hop_length"]))
     steps = steps_per_epoch(len(train_keys), cfg.batch_size)
     return DeviceBatches(examples, per_worker, steps, segment, cfg.seed, rank, cfg.time_shift, cfg.aug_prob,
@@ -219,8 +219,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
     from ray.train import Checkpoint
 
-    from .manifest import read_manifest
-
     cfg = TrainConfig.from_dict(config)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -228,10 +226,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     check_global_batch(cfg.batch_size, world)  # refuse before reading anything
     speed = cfg.resolve_speed(device)
 
-    manifest = read_manifest(cfg.shard_dir)
+    manifest = Manifest.read(cfg.shard_dir)
     check_features(cfg.model, manifest, cfg.shard_dir)
-    classes = manifest["classes"]
-    split = make_split(manifest["utterances"], manifest["folds"], cfg.protocol, cfg.fold)
+    classes = manifest.classes
+    split = manifest.split(cfg.protocol, cfg.fold)
     for part in ("train", "val", "test"):
         if not getattr(split, part):
             raise ValueError(f"{cfg.shard_dir}: the {part} part of {split.describe()} is empty")
@@ -241,8 +239,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     amp = speed["amp"] == "bf16"
     torch.manual_seed(cfg.seed)
-    kind = manifest.get("feature_kind", "logmel")
-    core = build_model(cfg.model, len(classes), **cfg.model_kwargs(n_features(kind, manifest["features"])))
+    n_in = n_features(manifest.feature_kind, manifest.features)
+    core = build_model(cfg.model, len(classes), **cfg.model_kwargs(n_in))
     sync_bn = device.type == "cuda" and world > 1
     if sync_bn:
         core = torch.nn.SyncBatchNorm.convert_sync_batchnorm(core)
@@ -258,11 +256,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                                  weight_decay=cfg.weight_decay)
     specaug = SpecAugment(cfg.augment(), inplace=True)  # every batch is a fresh tensor
-    features = manifest["features"]
+    features = manifest.features
     meta = {"model_name": cfg.model, "model_config": core.config, "classes": classes,
-            "feature_kind": manifest.get("feature_kind", "logmel"),
+            "feature_kind": manifest.feature_kind,
             "features": features, "train_config": cfg.to_dict(), "split": split.describe(),
-            "dataset": manifest["dataset"], "speed": speed, "workers": world}
+            "dataset": manifest.dataset, "speed": speed, "workers": world}
     start = 0
     best = {"val_ua": -math.inf, "val_loss": math.inf, "epoch": -1, "state": None}
     resumed = ray.train.get_checkpoint()
@@ -323,7 +321,7 @@ def _test_best(cfg, manifest, test_keys, core, best_state, best_epoch, rank, wor
     test_ex = load_examples(cfg.shard_dir, manifest, test_keys, rank, world)
     current = _cpu_state(core)
     core.load_state_dict(best_state)
-    result = evaluate(core, test_ex, len(manifest["classes"]), device, cfg.eval_batch,
+    result = evaluate(core, test_ex, len(manifest.classes), device, cfg.eval_batch,
                       amp=speed["amp"] == "bf16", channels_last=speed["channels_last"])
     core.load_state_dict(current)
     return {"test_ua": result["ua"], "test_wa": result["wa"], "test_loss": result["loss"],

@@ -69,7 +69,7 @@ def test_wrong_dataset_is_refused_before_ray(tmp_path):
 
 
 def test_missing_shards_are_rebuilt_with_the_search_settings(tmp_path):
-    from emohrnet.shards import read_manifest
+    from emohrnet.shards import Manifest
     from tune.experiment import Experiment
     from tune.options import config_from_args
     from tune.search import parse_args
@@ -82,9 +82,9 @@ def test_missing_shards_are_rebuilt_with_the_search_settings(tmp_path):
     logs: list[str] = []
     rebuilt = evaluate.ensure_shards(summary, "emohrnet", exp_dir, log=logs.append)["emohrnet"]
     assert rebuilt != str(tmp_path / "gone") and "rebuilding" in logs[0]
-    manifest = read_manifest(rebuilt)
-    assert manifest["features"]["n_mels"] == 24 and manifest["num_utterances"] == 6 * 4 * 2
-    assert manifest["corpus"]["options"]["n_speakers"] == 6
+    manifest = Manifest.read(rebuilt)
+    assert manifest.features["n_mels"] == 24 and manifest.num_utterances == 6 * 4 * 2
+    assert manifest.corpus["options"]["n_speakers"] == 6
     logs.clear()
     assert evaluate.ensure_shards({"shard_dirs": {"emohrnet": rebuilt}}, "emohrnet", exp_dir,
                                   log=logs.append) == {"emohrnet": rebuilt}

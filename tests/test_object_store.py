@@ -22,7 +22,7 @@ from emohrnet.data import DamagedShardError, load_examples
 from emohrnet.frontend import FeatureConfig
 from emohrnet.location import Location, is_uri
 from emohrnet.models import build_model
-from emohrnet.shards import ShardError, build_shards, read_manifest
+from emohrnet.shards import Manifest, ShardError, build_shards
 
 BUCKET = "emohrnet-test"
 FEATURES = FeatureConfig(n_mels=16)
@@ -70,11 +70,11 @@ def test_shards_published_to_the_bucket_read_back_and_checked(s3, tmp_path):
     assert built.shard_dir == target and not built.reused
     keys = set(_objects("shards/ravdess/"))
     assert "shards/ravdess/manifest.json" in keys
-    assert {f"shards/ravdess/{s['file']}" for s in built.manifest["shards"]} <= keys
-    assert read_manifest(target) == built.manifest
+    assert {f"shards/ravdess/{s['file']}" for s in built.manifest.shards} <= keys
+    assert Manifest.read(target) == built.manifest
 
     local = build_shards("ravdess", root, tmp_path / "local", **quiet)
-    wanted = [u["key"] for u in built.manifest["utterances"]]
+    wanted = [u["key"] for u in built.manifest.utterances]
     remote_ex = load_examples(target, built.manifest, wanted)
     local_ex = load_examples(local.shard_dir, local.manifest, wanted)
     assert [e.key for e in remote_ex] == [e.key for e in local_ex] and len(remote_ex) == 9
@@ -88,7 +88,7 @@ def test_shards_published_to_the_bucket_read_back_and_checked(s3, tmp_path):
     assert again.reused
 
     # a shard truncated in the bucket: refused when read, republished by the next build
-    shard = Location(target) / built.manifest["shards"][0]["file"]
+    shard = Location(target) / built.manifest.shards[0]["file"]
     shard.write_bytes(shard.read_bytes()[:1000])
     with pytest.raises(DamagedShardError, match=f"{shard.uri}: sha256 does not match.*shards.build --force"):
         load_examples(target, built.manifest, wanted)
@@ -104,7 +104,7 @@ def test_shards_in_a_missing_bucket_fail_with_the_uri(s3, tmp_path):
         build_shards("ravdess", root, "s3://no-such-bucket-here/shards", features=FEATURES, progress=False,
                      log=lambda *a: None)
     with pytest.raises(ShardError, match="no-such-bucket-here/x/manifest.json: no manifest"):
-        read_manifest("s3://no-such-bucket-here/x")
+        Manifest.read("s3://no-such-bucket-here/x")
 
 
 def test_checkpoint_loads_from_the_bucket(s3, tmp_path):
@@ -176,7 +176,6 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path, ray_address):
     from emohrnet import paths
     from emohrnet.data import load_examples as load
     from emohrnet.predict import Predictor
-    from emohrnet.splits import make_split
     from tune.search import parse_args, run_search
 
     storage = f"{s3}/emohrnet"
@@ -226,13 +225,13 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path, ray_address):
     assert summary["trials"][0]["trial_id"] == finished[0]  # kept, not run again
     assert "random stratified utterance split (seed 1" in summary["split"]
     assert summary["shard_dirs"]["emohrnet"].startswith(f"{storage}/shards/synthetic-logmel-")
-    manifest = read_manifest(summary["shard_dirs"]["emohrnet"])
-    assert manifest["dataset"] == "synthetic"
+    manifest = Manifest.read(summary["shard_dirs"]["emohrnet"])
+    assert manifest.dataset == "synthetic"
     assert summary["checkpoint"].startswith(f"{storage}/")
     model, state = load_model(summary["checkpoint"])
     assert state["train_config"]["shard_dir"] == summary["shard_dirs"]["emohrnet"]
     # the reported test UA is what the kept checkpoint scores on the random split's test part, read from the bucket
-    split = make_split(manifest["utterances"], manifest["folds"], "random", 1)
+    split = manifest.split("random", 1)
     test_part = load(summary["shard_dirs"]["emohrnet"], manifest, split.test)
     scores = Predictor(summary["checkpoint"]).score_examples(test_part)
     assert scores["ua"] == pytest.approx(summary["test_ua"], abs=1e-12)

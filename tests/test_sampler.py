@@ -17,7 +17,6 @@ from corpus_trees import write_ravdess_tree
 from emohrnet.data import DeviceBatches, Example, check_global_batch, rank_order
 from emohrnet.frontend import FeatureConfig
 from emohrnet.shards import build_shards
-from emohrnet.splits import make_split
 from emohrnet.train import training_batches
 from emohrnet.train_config import TrainConfig
 
@@ -30,8 +29,8 @@ def corpus(tmp_path_factory):
     built = build_shards("ravdess", root / "ravdess", root / "shards", features=FeatureConfig(n_mels=16),
                          progress=False, log=lambda *a: None)
     m = built.manifest
-    split = make_split(m["utterances"], m["folds"], "speaker", 0)
-    speaker_of = {u["key"]: u["speaker"] for u in m["utterances"]}
+    split = m.split("speaker", 0)
+    speaker_of = {u["key"]: u["speaker"] for u in m.utterances}
     return built, split, speaker_of
 
 
@@ -51,7 +50,7 @@ def _epoch_keys(built, split, world, epoch, seed=0, batch=6):
 def test_every_rank_sees_every_training_speaker(corpus, world):
     built, split, speaker_of = corpus
     train_speakers = set(split.speakers["train"])
-    assert len(train_speakers) >= 4 and len(built.manifest["shards"]) >= len(train_speakers)
+    assert len(train_speakers) >= 4 and len(built.manifest.shards) >= len(train_speakers)
     for rank_keys in _epoch_keys(built, split, world, epoch=0):
         assert {speaker_of[k] for k in rank_keys} == train_speakers
 

@@ -17,8 +17,7 @@ from emohrnet.data import load_examples
 from emohrnet.location import Location
 from emohrnet.metrics import is_better
 from emohrnet.predict import Predictor
-from emohrnet.shards import read_manifest
-from emohrnet.splits import make_split
+from emohrnet.shards import Manifest
 
 TRIALS, EPOCHS = SEARCH_TRIALS, SEARCH_EPOCHS
 
@@ -75,8 +74,8 @@ def test_each_trial_keeps_the_epoch_the_selection_rule_picks(search):
 def test_reported_test_ua_is_what_the_kept_checkpoint_scores(search):
     summary, _ = search
     shard_dir = summary["shard_dirs"]["emohrnet"]
-    manifest = read_manifest(shard_dir)
-    split = make_split(manifest["utterances"], manifest["folds"], "speaker", 0)
+    manifest = Manifest.read(shard_dir)
+    split = manifest.split("speaker", 0)
     test = load_examples(shard_dir, manifest, split.test)
     completed = [t for t in summary["trials"] if t["status"] == "completed"]
     assert completed

@@ -14,24 +14,23 @@ from types import SimpleNamespace
 import pytest
 from fixtures import canned_tuner, fake_experiment
 
-from emohrnet.shards import read_manifest
-from emohrnet.splits import make_split
+from emohrnet.shards import Manifest
 from tune import crossfold_text, evaluate, report
 from tune.reporting.render import _md_to_html_table
 
 
 # --------------------------------------------------------------------------- folds used in selection (no Ray)
-def _manifest(n_groups: int = 4, per_class: int = 30) -> dict:
+def _manifest(n_groups: int = 4, per_class: int = 30) -> Manifest:
     """A shard manifest's split inputs: 2 speakers per group, 4 classes, ``per_class`` utterances per
     speaker and class (960 utterances with the defaults: random 10% parts of two seeds always overlap)."""
     speakers = [f"s{i:02d}" for i in range(2 * n_groups)]
     utterances = [{"key": f"{s}_{c}_{j:02d}", "speaker": s, "label": c}
                   for s in speakers for c in range(4) for j in range(per_class)]
-    return {"utterances": utterances, "folds": [speakers[2 * g:2 * g + 2] for g in range(n_groups)],
-            "classes": ["neutral", "happy", "angry", "sad"]}
+    folds = [speakers[2 * g:2 * g + 2] for g in range(n_groups)]
+    return Manifest(dataset="ravdess", utterances=utterances, folds=folds, classes=["neutral", "happy", "angry", "sad"])
 
 
-def _crossfold(manifest: dict, protocol: str, search_fold: int, test_ua: dict[int, float],
+def _crossfold(manifest: Manifest, protocol: str, search_fold: int, test_ua: dict[int, float],
                dataset: str = "ravdess") -> dict:
     """A cross-fold result as run_crossfold assembles it, from hand-made per-fold scores (no Ray)."""
     folds = sorted(test_ua)
@@ -40,10 +39,10 @@ def _crossfold(manifest: dict, protocol: str, search_fold: int, test_ua: dict[in
     for f in folds:
         metrics = {"test_ua": test_ua[f], "test_wa": test_ua[f] + 0.01, "best_val_ua": test_ua[f] - 0.02,
                    "best_epoch": 2, "training_iteration": 4, "test_confusion": [[8, 2], [1, 9]]}
-        split = make_split(manifest["utterances"], manifest["folds"], protocol, f).describe()
+        split = manifest.split(protocol, f).describe()
         rows.append(evaluate.fold_row(f, split, SimpleNamespace(metrics=metrics, error=None, path=f"/runs/{f}"),
                                        used_in_selection=f in used))
-    n_total = len(manifest["folds"]) if protocol == "speaker" else None
+    n_total = len(manifest.folds) if protocol == "speaker" else None
     return {"dataset": dataset, "model": "emohrnet", "best_trial": "abc123", "protocol": protocol,
             "protocol_name": evaluate.protocol_name(protocol, folds, n_total), "protocol_note": "",
             "model_selection": evaluate.MODEL_SELECTION, "n_folds_total": n_total, "search_fold": search_fold,
@@ -190,7 +189,7 @@ def test_run_crossfold_marks_the_selection_fold_in_its_files(tmp_path, monkeypat
     search_args = parse_args(["--n-mels", "24", "--corpus-option", "n_speakers=8", "--corpus-option", "n_per_class=2"])
     (exp_dir / "search_args.json").write_text(json.dumps(vars(search_args)))
     shards = evaluate.ensure_shards({}, "emohrnet", exp_dir, log=lambda *a: None)  # built from search_args.json
-    assert read_manifest(shards["emohrnet"])["features"]["n_mels"] == 24
+    assert Manifest.read(shards["emohrnet"]).features["n_mels"] == 24
     best = {"dataset": "synthetic", "protocol": "speaker", "fold": 2, "best_trial": "abc123", "shard_dirs": shards,
             "best_config": {"model": "emohrnet", "epochs": 3, "fold": 2, "lr": 1e-3}}
     (exp_dir / "best.json").write_text(json.dumps(best))

@@ -15,7 +15,7 @@ from emohrnet.audio import load_audio
 from emohrnet.corpora import CorpusError, Utterance
 from emohrnet.data import load_examples
 from emohrnet.frontend import FeatureConfig, LogMel
-from emohrnet.shards import ShardError, build_shards, read_manifest
+from emohrnet.shards import Manifest, ShardError, build_shards
 from emohrnet.storage import sha256_file
 from shards.build import main
 
@@ -36,22 +36,22 @@ def _build(root, out, **kw):
 def test_round_trip_same_mel_and_label(tree, tmp_path):
     result = _build(tree, tmp_path / "shards")
     m = result.manifest
-    assert m["num_utterances"] == 9 and len(m["shards"]) == 3  # one shard per actor
-    assert m["features"] == FEATURES.to_dict() and m["classes"][4] == "angry"
-    assert m["counts"]["per_speaker"] == {"01": 3, "02": 3, "03": 3}
-    for shard in m["shards"]:
+    assert m.num_utterances == 9 and len(m.shards) == 3  # one shard per actor
+    assert m.features == FEATURES.to_dict() and m.classes[4] == "angry"
+    assert m.counts["per_speaker"] == {"01": 3, "02": 3, "03": 3}
+    for shard in m.shards:
         assert sha256_file(result.shard_dir / shard["file"]) == shard["sha256"]
-    examples = {e.key: e for e in load_examples(result.shard_dir, m, [u["key"] for u in m["utterances"]])}
+    examples = {e.key: e for e in load_examples(result.shard_dir, m, [u["key"] for u in m.utterances])}
     assert len(examples) == 9
     logmel = LogMel(FEATURES)
-    for entry in m["utterances"]:
+    for entry in m.utterances:
         assert "." not in entry["key"]
         path = next(tree.rglob(entry["key"].removeprefix("ravdess_") + ".*"))
         expected = logmel(load_audio(path)).numpy().astype(np.float16)
         ex = examples[entry["key"]]
         assert ex.features.dtype == torch.float16
         np.testing.assert_array_equal(ex.features.numpy(), expected)
-        assert m["classes"][ex.label] == entry["label"]
+        assert m.classes[ex.label] == entry["label"]
 
 
 def test_bad_files_are_reported_and_skipped(tree, tmp_path):
@@ -61,8 +61,8 @@ def test_bad_files_are_reported_and_skipped(tree, tmp_path):
     sf.write(actor / "03-01-02-02-01-01-01.wav", np.zeros(8000, np.float32), 16000)
     (actor / "notes.wav").write_bytes(b"x")  # unparseable name
     result = _build(tree, tmp_path / "shards", workers=2)
-    reasons = {os.path.basename(s["path"]): s["reason"] for s in result.manifest["skipped"]}
-    assert result.manifest["num_utterances"] == 9
+    reasons = {os.path.basename(s["path"]): s["reason"] for s in result.manifest.skipped}
+    assert result.manifest.num_utterances == 9
     assert "cannot decode" in reasons["03-01-02-01-01-01-01.wav"]
     assert "cannot decode" in reasons["03-01-02-01-02-01-01.wav"] or "empty" in reasons["03-01-02-01-02-01-01.wav"]
     assert "silent" in reasons["03-01-02-02-01-01-01.wav"]
@@ -71,7 +71,7 @@ def test_bad_files_are_reported_and_skipped(tree, tmp_path):
 
 def test_reuse_then_rebuild_after_damage(tree, tmp_path):
     first = _build(tree, tmp_path / "shards")
-    shard = first.shard_dir / first.manifest["shards"][0]["file"]
+    shard = first.shard_dir / first.manifest.shards[0]["file"]
     mtime = shard.stat().st_mtime_ns
     again = _build(tree, tmp_path / "shards")
     assert again.reused and shard.stat().st_mtime_ns == mtime
@@ -79,11 +79,11 @@ def test_reuse_then_rebuild_after_damage(tree, tmp_path):
         f.truncate(shard.stat().st_size // 2)
     repaired = _build(tree, tmp_path / "shards")
     assert not repaired.reused
-    assert sha256_file(shard) == repaired.manifest["shards"][0]["sha256"]
-    assert repaired.manifest["num_utterances"] == 9
+    assert sha256_file(shard) == repaired.manifest.shards[0]["sha256"]
+    assert repaired.manifest.num_utterances == 9
     changed = build_shards("ravdess", tree, tmp_path / "shards", features=FeatureConfig(n_mels=16),
                            progress=False, log=lambda *a: None)
-    assert not changed.reused and changed.manifest["features"]["n_mels"] == 16
+    assert not changed.reused and changed.manifest.features["n_mels"] == 16
 
 
 def test_interrupted_build_is_not_trusted(tree, tmp_path, monkeypatch):
@@ -102,17 +102,17 @@ def test_interrupted_build_is_not_trusted(tree, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         _build(tree, tmp_path / "shards")
     with pytest.raises(ShardError, match="no manifest"):
-        read_manifest(tmp_path / "shards")
+        Manifest.read(tmp_path / "shards")
     monkeypatch.setattr(sb, "_write_shard", real)
     result = _build(tree, tmp_path / "shards")
-    assert not result.reused and result.manifest["num_utterances"] == 9
+    assert not result.reused and result.manifest.num_utterances == 9
     on_disk = sorted(p.name for p in result.shard_dir.glob("*.tar*"))
-    assert on_disk == sorted(s["file"] for s in result.manifest["shards"])
+    assert on_disk == sorted(s["file"] for s in result.manifest.shards)
 
 
 def test_workers_read_disjoint_parts(tree, tmp_path):
     m = _build(tree, tmp_path / "shards").manifest
-    keys = [u["key"] for u in m["utterances"]]
+    keys = [u["key"] for u in m.utterances]
     for world in (2, 3, 5):  # 3 shards: more, as many, and fewer shards than workers
         parts = [load_examples(tmp_path / "shards", m, keys, rank, world) for rank in range(world)]
         got = [e.key for part in parts for e in part]
@@ -166,7 +166,7 @@ def test_full_disk_leaves_the_earlier_build_intact(tree, tmp_path, monkeypatch):
         build_shards("ravdess", tree, tmp_path / "shards", features=FeatureConfig(n_mels=16), progress=False,
                      log=lambda *a: None)
     monkeypatch.undo()
-    assert read_manifest(tmp_path / "shards") == first.manifest
+    assert Manifest.read(tmp_path / "shards") == first.manifest
     assert not (tmp_path / "shards" / ".building").exists()
     assert _build(tree, tmp_path / "shards").reused  # the earlier build is still whole
 
@@ -184,9 +184,9 @@ def test_ten_minute_file_and_too_short_file(tree, tmp_path):
     sf.write(actor / "03-01-08-01-01-01-02.wav", (0.1 * rng.standard_normal(600 * 16000)).astype(np.float32), 16000)
     sf.write(actor / "03-01-08-01-02-01-02.wav", (0.1 * rng.standard_normal(100)).astype(np.float32), 16000)
     result = _build(tree, tmp_path / "shards")
-    frames = {e["key"]: e["frames"] for e in result.manifest["utterances"]}
+    frames = {e["key"]: e["frames"] for e in result.manifest.utterances}
     assert frames["ravdess_03-01-08-01-01-01-02"] == 600 * 100 + 1
-    reasons = {os.path.basename(s["path"]): s["reason"] for s in result.manifest["skipped"]}
+    reasons = {os.path.basename(s["path"]): s["reason"] for s in result.manifest.skipped}
     assert "too short" in reasons["03-01-08-01-02-01-02.wav"]
 
 
@@ -207,10 +207,10 @@ def test_an_edited_manifest_is_refused_then_rebuilt(tree, tmp_path, edit):
         edited["features"]["n_mels"] = 64
     (out / "manifest.json").write_text(json.dumps(edited, indent=1))
     with pytest.raises(ShardError, match="does not match its digest: it was edited after the build .*--force"):
-        read_manifest(out)
+        Manifest.read(out)
     rebuilt = _build(tree, out)  # the next build does not trust it either
-    assert not rebuilt.reused and rebuilt.manifest["classes"] == manifest["classes"]
-    assert read_manifest(out)["features"] == manifest["features"]
+    assert not rebuilt.reused and rebuilt.manifest.classes == manifest.classes
+    assert Manifest.read(out).features == manifest.features
 
 
 def test_a_folder_holding_other_files_is_not_built_into(tree, tmp_path):
@@ -231,8 +231,8 @@ def test_a_folder_holding_other_files_is_not_built_into(tree, tmp_path):
     (out / "ravdess-000000.tar").unlink()
     first = _build(tree, out)
     again = _build(tree, out, force=True)  # its own build is rebuilt in place
-    assert not again.reused and [s["file"] for s in again.manifest["shards"]] == [
-        s["file"] for s in first.manifest["shards"]]
+    assert not again.reused and [s["file"] for s in again.manifest.shards] == [
+        s["file"] for s in first.manifest.shards]
 
 
 def test_dry_run_counts_skipped_files_apart(tree, capsys):
@@ -251,11 +251,10 @@ def test_a_shard_member_named_as_a_path_is_refused(tree, tmp_path):
     import tarfile
 
     from emohrnet.data import DamagedShardError
-    from emohrnet.shards import manifest_digest
 
     out = tmp_path / "deep" / "er" / "shards"
     manifest = _build(tree, out).manifest
-    shard = manifest["shards"][0]
+    shard = manifest.shards[0]
     payload = io.BytesIO()
     np.save(payload, np.zeros((32, 10), np.float16))
     with tarfile.open(out / shard["file"], "w") as tar:
@@ -265,12 +264,11 @@ def test_a_shard_member_named_as_a_path_is_refused(tree, tmp_path):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     shard["sha256"] = sha256_file(out / shard["file"])
-    manifest["utterances"].append({"key": "../../x", "speaker": "01", "label": "neutral", "session": None,
+    manifest.utterances.append({"key": "../../x", "speaker": "01", "label": "neutral", "session": None,
                                    "frames": 10, "shard": shard["file"]})
-    manifest["digest"] = manifest_digest(manifest)
-    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "manifest.json").write_text(manifest.to_json())  # with its digest recomputed
     with pytest.raises(DamagedShardError, match=r"member '\.\./\.\./x\.npy' is not a plain file name"):
-        load_examples(out, read_manifest(out), ["../../x"])
+        load_examples(out, Manifest.read(out), ["../../x"])
     assert not list(tmp_path.rglob("x.npy")) and not list(tmp_path.rglob("x.cls"))
 
 
@@ -281,10 +279,10 @@ def test_cli_flags_reach_the_build(tree, tmp_path, capsys):
             "--features", "mfcc", "--n-mfcc", "13", "--augment-copies", "1", "--corpus-option", "include_song=false"]
     assert main(argv) == 0
     assert capsys.readouterr().out.strip().endswith(str(out))
-    manifest = read_manifest(out)
-    assert manifest["feature_kind"] == "mfcc" and manifest["features"]["n_mfcc"] == 13
-    assert manifest["augmentation"]["copies"] == 1 and len(manifest["augmented"]) == manifest["num_utterances"] == 9
-    assert manifest["corpus"]["options"] == {"include_song": False}
+    manifest = Manifest.read(out)
+    assert manifest.feature_kind == "mfcc" and manifest.features["n_mfcc"] == 13
+    assert manifest.augmentation["copies"] == 1 and len(manifest.augmented) == manifest.num_utterances == 9
+    assert manifest.corpus["options"] == {"include_song": False}
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.tar")}
     assert main(argv) == 0  # the same flags: reused
     assert "reusing shards" in capsys.readouterr().out

@@ -16,7 +16,6 @@ from postgres import Unavailable, postgres_server
 from emohrnet.data import load_examples
 from emohrnet.frontend import MfccConfig
 from emohrnet.shards import build_shards
-from emohrnet.splits import make_split
 from emohrnet.train import check_features
 from emohrnet.wave_augment import origin_key
 from tune.search import parse_args, run_search
@@ -32,20 +31,20 @@ def mfcc_shards(tmp_path_factory):
 
 def test_mfcc_shards_hold_copies_traced_to_their_origin(mfcc_shards):
     m = mfcc_shards.manifest
-    assert m["feature_kind"] == "mfcc" and m["features"]["n_mfcc"] == 20
-    assert m["augmentation"]["copies"] == 2 and len(m["augmented"]) == 2 * m["num_utterances"]
-    keys = {u["key"] for u in m["utterances"]}
+    assert m.feature_kind == "mfcc" and m.features["n_mfcc"] == 20
+    assert m.augmentation["copies"] == 2 and len(m.augmented) == 2 * m.num_utterances
+    keys = {u["key"] for u in m.utterances}
     assert all(c["origin"] in keys and origin_key(c["key"]) == c["origin"] and "." not in c["key"]
-               for c in m["augmented"])
-    assert not keys & {c["key"] for c in m["augmented"]}  # copies are never utterances of a split
+               for c in m.augmented)
+    assert not keys & {c["key"] for c in m.augmented}  # copies are never utterances of a split
 
 
 def test_augmented_copies_of_val_and_test_never_reach_training(mfcc_shards):
     m, shard_dir = mfcc_shards.manifest, mfcc_shards.shard_dir
-    everything = load_examples(shard_dir, m, [u["key"] for u in m["utterances"]], with_copies=True)
+    everything = load_examples(shard_dir, m, [u["key"] for u in m.utterances], with_copies=True)
     own_copies = {e.key: e.variants for e in everything}
-    for fold in range(len(m["folds"])):
-        split = make_split(m["utterances"], m["folds"], "speaker", fold)
+    for fold in range(len(m.folds)):
+        split = m.split("speaker", fold)
         held_out = set(split.val) | set(split.test)
         for world in (1, 2):
             train = [e for rank in range(world)
@@ -131,22 +130,22 @@ def test_search_between_the_two_models(tmp_path, ray_address, study_storage):
     from emohrnet.export import export_checkpoint, max_difference
     from emohrnet.predict import Predictor
     from emohrnet.predict import main as predict_main
-    from emohrnet.shards import read_manifest
+    from emohrnet.shards import Manifest
 
     wav = sorted((paths.corpora_dir() / "synthetic").rglob("*.wav"))[0]  # the corpus the search trained on
     for trial in summary["trials"]:
         shard_dir = summary["shard_dirs"][trial["model"]]
-        manifest = read_manifest(shard_dir)
-        split = make_split(manifest["utterances"], manifest["folds"], "speaker", 0)
+        manifest = Manifest.read(shard_dir)
+        split = manifest.split("speaker", 0)
         scores = Predictor(trial["checkpoint"]).score_examples(load_examples(shard_dir, manifest, split.test))
         assert scores["ua"] == pytest.approx(trial["test_ua"], abs=1e-12)  # what the trial reported
         model, state = load_model(trial["checkpoint"])
         assert state["model_name"] == trial["model"]
-        n_features = manifest["features"].get("n_mels") if trial["model"] == "emohrnet" else \
-            manifest["features"]["n_mfcc"]
+        n_features = manifest.features.get("n_mels") if trial["model"] == "emohrnet" else \
+            manifest.features["n_mfcc"]
         for fmt in ("onnx", "torchscript"):
             model_file, _ = export_checkpoint(trial["checkpoint"], fmt, tmp_path / trial["model"] / f"m.{fmt}")
             assert max_difference(model, model_file, fmt, n_features) <= 1e-4, (trial["model"], fmt)
         out = tmp_path / f"{trial['model']}.csv"
         assert predict_main(["--checkpoint", trial["checkpoint"], "--format", "csv", "--out", str(out), str(wav)]) == 0
-        assert any(f",{c}," in out.read_text() for c in manifest["classes"])
+        assert any(f",{c}," in out.read_text() for c in manifest.classes)

@@ -13,12 +13,11 @@ import argparse
 import math
 import re
 from dataclasses import replace
-from typing import Any
 
 from emohrnet.corpora import check_options, corpus_class
 from emohrnet.data import check_global_batch
 from emohrnet.experiment_config import ExperimentConfig, ResourcesConfig
-from emohrnet.shards import check_feature_args, parse_corpus_options
+from emohrnet.shards import Manifest, check_feature_args, parse_corpus_options
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -78,7 +77,7 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
                      "leave it out")
 
 
-def check_fold(config: ExperimentConfig, manifest: dict[str, Any]) -> None:
+def check_fold(config: ExperimentConfig, manifest: Manifest) -> None:
     """Refuse what only the built corpus can show: a ``--fold`` it does not have (fewer speakers than
     the corpus's folds), a fold whose training, validation or test part is empty, a training segment
     shorter than one frame.
@@ -86,23 +85,21 @@ def check_fold(config: ExperimentConfig, manifest: dict[str, Any]) -> None:
     Raises:
         ConfigError: naming the option and what is allowed.
     """
-    from emohrnet.splits import make_split
-
-    n = len(manifest["folds"])
+    n = len(manifest.folds)
     protocol, fold, segment = config.protocol.protocol, config.protocol.fold, config.augmentation.segment_seconds
     if protocol == "speaker" and fold >= n:
-        raise ConfigError(f"--fold {fold}: {manifest['dataset']} has {n} speaker folds here "
+        raise ConfigError(f"--fold {fold}: {manifest.dataset} has {n} speaker folds here "
                           f"(allowed: 0 to {n - 1})")
     try:
-        split = make_split(manifest["utterances"], manifest["folds"], protocol, fold)
+        split = manifest.split(protocol, fold)
     except ValueError as err:
         raise ConfigError(f"--fold {fold}: {err}") from None
     for part in ("train", "val", "test"):
         if not getattr(split, part):
             raise ConfigError(f"--fold {fold}: the {part} part of {split.describe()} is empty; "
-                              f"{manifest['dataset']} needs at least 3 speakers for speaker folds (or use "
+                              f"{manifest.dataset} needs at least 3 speakers for speaker folds (or use "
                               "--protocol random)")
-    features = manifest["features"]
+    features = manifest.features
     frames = round(segment * features["sample_rate"] / features["hop_length"])
     if frames < 1:
         least = features["hop_length"] / features["sample_rate"]

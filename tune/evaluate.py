@@ -49,7 +49,7 @@ from emohrnet.experiment_config import ExperimentConfig
 from emohrnet.location import Location
 from emohrnet.metrics import macro_f1
 from emohrnet.models import MODEL_SPECS
-from emohrnet.shards import ShardError, build_shards, parse_corpus_options, read_manifest, verify_shards
+from emohrnet.shards import Manifest, ShardError, build_shards
 from emohrnet.train_config import TrainConfig
 
 from .crossfold_text import format_markdown, format_table
@@ -78,11 +78,11 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return mean, (statistics.stdev(values) if len(values) > 1 else None)
 
 
-def selection_folds(manifest: dict[str, Any], protocol: str, search_fold: int, folds: list[int]) -> set[int]:
+def selection_folds(manifest: Manifest, protocol: str, search_fold: int, folds: list[int]) -> set[int]:
     """The folds whose test utterances took part in choosing the configuration.
 
     The search (:mod:`tune.search`) chose its best trial on the validation part of its own fold,
-    ``make_split(manifest["utterances"], manifest["folds"], protocol, search_fold).val``. A fold
+    ``manifest.split(protocol, search_fold).val``. A fold
     whose test part shares an utterance with that validation part was, in effect, seen by the
     selection: its test score is biased upwards and must not enter the headline mean. Under the
     speaker protocol with three or more speaker groups this is fold ``(search_fold + 1) % n`` (the
@@ -92,8 +92,7 @@ def selection_folds(manifest: dict[str, Any], protocol: str, search_fold: int, f
     the search's own seed is clean there.
 
     Args:
-        manifest: the shard manifest (``utterances``: entries with ``key``, ``speaker``, ``label``;
-            ``folds``: the speaker groups).
+        manifest: the shard manifest (its utterances and speaker folds define the splits).
         protocol: ``"speaker"`` or ``"random"`` (the search's; ``best.json``'s ``protocol``).
         search_fold: the search's fold (``best.json``'s ``fold``; the split seed under ``random``).
         folds: the folds to check.
@@ -104,11 +103,8 @@ def selection_folds(manifest: dict[str, Any], protocol: str, search_fold: int, f
     Raises:
         ValueError: unknown protocol or a fold out of range (from :func:`emohrnet.splits.make_split`).
     """
-    from emohrnet.splits import make_split
-
-    entries, groups = manifest["utterances"], manifest["folds"]
-    search_val = set(make_split(entries, groups, protocol, search_fold).val)
-    return {f for f in folds if search_val & set(make_split(entries, groups, protocol, f).test)}
+    search_val = set(manifest.split(protocol, search_fold).val)
+    return {f for f in folds if search_val & set(manifest.split(protocol, f).test)}
 
 
 def fold_statistics(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -171,7 +167,7 @@ def parse_folds(spec: str, protocol: str, n_folds: int) -> list[int]:
         spec: ``"all"`` or comma-separated non-negative integers.
         protocol: ``"speaker"`` (folds index the corpus's speaker groups) or ``"random"``
             (folds are split seeds; ``all`` is seeds ``0..RANDOM_SEEDS-1``).
-        n_folds: the corpus's speaker groups (``len(manifest["folds"])``).
+        n_folds: the corpus's speaker groups (``len(manifest.folds)``).
 
     Returns:
         the fold indices, sorted, without repeats.
@@ -226,8 +222,7 @@ def ensure_shards(summary: dict[str, Any], model: str, exp_dir: str | Path | Loc
     current = dirs.get(model)
     if current:
         try:
-            manifest = read_manifest(current)
-            problems = verify_shards(current, manifest)
+            problems = Manifest.read(current).verify(current)
         except ShardError as err:
             problems = [str(err)]
         if not problems:
@@ -241,9 +236,7 @@ def ensure_shards(summary: dict[str, Any], model: str, exp_dir: str | Path | Loc
     data = saved.data
     kind = MODEL_SPECS[model].features
     out = data.shard_dir if saved.model.name != "any" else None
-    built = build_shards(data.dataset, data_root or data.data_root, out, workers=data.build_workers,
-                         features=data.features(kind), corpus_options=parse_corpus_options(data.corpus_options),
-                         augment_copies=data.augment_copies if kind == "mfcc" else 0, log=log)
+    built = build_shards(**data.build_arguments(kind, data_root), out=out, log=log)
     return {model: str(built.shard_dir)}
 
 
@@ -274,8 +267,6 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     import ray
     from ray import tune
 
-    from emohrnet.splits import make_split
-
     from .ray_start import init_ray, max_concurrent
     from .trial import TrialResources, launch_tuner, trainable
 
@@ -293,8 +284,8 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     model = best_config.get("model") or summary.get("best_model")
     protocol = summary["protocol"]
     shard_dirs = ensure_shards(summary, model, exp_dir, args.data_root, log)
-    manifest = read_manifest(shard_dirs[model])
-    n_groups = len(manifest["folds"])
+    manifest = Manifest.read(shard_dirs[model])
+    n_groups = len(manifest.folds)
     folds = parse_folds(args.folds, protocol, n_groups)
     # the fold the search chose its configuration on (best.json's "fold"; older files: best_config's)
     search_fold = int(summary["fold"] if "fold" in summary else best_config["fold"])
@@ -326,7 +317,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     rows = []
     for result in grid:
         fold = int(result.config["fold"])
-        split = make_split(manifest["utterances"], manifest["folds"], protocol, fold)
+        split = manifest.split(protocol, fold)
         rows.append(fold_row(fold, split.describe(), result, used_in_selection=fold in used))
     rows.sort(key=lambda r: r["fold"])
     run_config = TrainConfig.from_experiment(base, shard_dirs[model]).to_dict()
@@ -356,7 +347,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
         "std_all": stats["std_all"],
         "epochs": int(base.optimizer.epochs),
         "config": {k: v for k, v in run_config.items() if k != "fold"},
-        "classes": manifest["classes"],
+        "classes": manifest.classes,
         "source": config_path,
         "experiment_dir": exp_dir.uri,
         "tune_dir": tune_dir.uri,

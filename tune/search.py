@@ -36,7 +36,7 @@ from emohrnet.corpora import CorpusError
 from emohrnet.experiment_config import ExperimentConfig
 from emohrnet.location import Location
 from emohrnet.models import MODEL_SPECS
-from emohrnet.shards import ShardError, build_shards, parse_corpus_options
+from emohrnet.shards import Manifest, ShardError, build_shards
 
 from .checks import (
     ConfigError,
@@ -115,9 +115,7 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
     shard_dirs, manifests = {}, {}
     for model in (MODELS if config.model.name == "any" else (config.model.name,)):
         kind = MODEL_SPECS[model].features
-        built = build_shards(data.dataset, data.data_root, data.shard_dir, workers=data.build_workers,
-                             features=data.features(kind), corpus_options=parse_corpus_options(data.corpus_options),
-                             augment_copies=data.augment_copies if kind == "mfcc" else 0,
+        built = build_shards(**data.build_arguments(kind), out=data.shard_dir,
                              publish_root=None if storage.is_local else (storage / "shards").uri, log=log)
         check_fold(config, built.manifest)
         shard_dirs[model], manifests[model] = str(built.shard_dir), built.manifest
@@ -151,7 +149,7 @@ class SearchRun:
     storage: Location
     signatures: Signatures
     shard_dirs: dict[str, str]
-    manifests: dict[str, dict]
+    manifests: dict[str, Manifest]
     address: str | None
     resume: bool
 

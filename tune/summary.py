@@ -9,6 +9,7 @@ from typing import Any
 
 from emohrnet.experiment_config import ExperimentConfig
 from emohrnet.location import Location
+from emohrnet.manifest import Manifest
 from emohrnet.metrics import SELECTION_RULE, selection_key
 from emohrnet.models import MODEL_SPECS
 from emohrnet.train_config import TrainConfig
@@ -28,7 +29,7 @@ def tensorboard_command(exp_dir: Location) -> str:
 
 
 def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list[dict], deviations: list[str],
-              shard_dirs: dict[str, str], manifests: dict[str, dict[str, Any]], log=print) -> dict[str, Any]:
+              shard_dirs: dict[str, str], manifests: dict[str, Manifest], log=print) -> dict[str, Any]:
     """Collect every trial's best validation epoch; pick the best trial; get its test UA.
 
     A trial's best epoch is the one its training loop selected (:data:`emohrnet.metrics.SELECTION_RULE`:
@@ -39,8 +40,6 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
     A trial's ``config`` is the training config it ran (``config`` with its parameters applied,
     :meth:`emohrnet.train_config.TrainConfig.from_experiment`, flat).
     """
-    from emohrnet.splits import make_split
-
     from .study import stopped_early
 
     searched = sorted({k for point in baselines for k in point})
@@ -81,7 +80,7 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
     shard_dir = shard_dirs[best["model"]]
     manifest = manifests[best["model"]]
     protocol, fold = config.protocol.protocol, config.protocol.fold
-    split = make_split(manifest["utterances"], manifest["folds"], protocol, fold)
+    split = manifest.split(protocol, fold)
     test_source = "the trial's final report (best epoch's weights, scored once on test)"
     if best["test_ua"] is None and best["checkpoint"]:
         scores = score_checkpoint(best["checkpoint"], shard_dir, manifest, split.test)
@@ -94,7 +93,7 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
         "protocol": protocol,
         "fold": fold,
         "split": split.describe(),
-        "protocol_note": manifest["corpus"].get("protocol_note", ""),
+        "protocol_note": manifest.corpus.get("protocol_note", ""),
         "baseline": {"points": baselines, "deviations_from_paper": deviations},
         "best_trial": best["trial_id"],
         "best_model": best["model"],
@@ -108,7 +107,7 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
         "test_ua": best["test_ua"],
         "test_wa": best["test_wa"],
         "test_confusion": best["test_confusion"],
-        "classes": manifest["classes"],
+        "classes": manifest.classes,
         "test_source": test_source,
         "checkpoint": best["checkpoint"],
         "experiment_dir": str(exp_dir),
@@ -125,7 +124,7 @@ def _checkpoint_uri(exp_dir: Location, path: Any) -> str | None:
     return exp_dir.with_path(path).uri
 
 
-def score_checkpoint(checkpoint: str, shard_dir: str, manifest: dict, keys: list[str]) -> dict[str, Any]:
+def score_checkpoint(checkpoint: str, shard_dir: str, manifest: Manifest, keys: list[str]) -> dict[str, Any]:
     """Score a checkpoint's best weights on the utterances ``keys`` (CPU, whole utterances), through
     :meth:`emohrnet.predict.Predictor.score_examples`, the way its run evaluated them."""
     from emohrnet.data import load_examples

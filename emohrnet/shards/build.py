@@ -40,12 +40,10 @@ from emohrnet.audio import AudioError, load_audio
 from emohrnet.corpora import Skipped, Utterance, get_corpus
 from emohrnet.frontend import FeatureConfig, FeatureSpec, feature_kind, front_end
 from emohrnet.location import Location, is_uri
-from emohrnet.manifest import ShardError, manifest_digest
+from emohrnet.manifest import FORMAT_VERSION, Manifest, ShardError
 from emohrnet.shards.folder import move_into_place, prepare_staging, publish, reusable_manifest
 from emohrnet.storage import sha256_file
 from emohrnet.wave_augment import WaveAugmentConfig, augmented_copies
-
-FORMAT_VERSION = 1
 
 
 @dataclass
@@ -55,12 +53,12 @@ class BuildResult:
     Attributes:
         shard_dir: the folder holding the shards and ``manifest.json``: a local path, or an
             object-store URI string (``s3://...``) when the build was published there.
-        manifest: the manifest's content.
+        manifest: the manifest (:class:`emohrnet.manifest.Manifest`).
         reused: ``True`` when an earlier build with the same inputs was reused.
     """
 
     shard_dir: Path | str
-    manifest: dict[str, Any]
+    manifest: Manifest
     reused: bool
 
 
@@ -272,9 +270,7 @@ def build_shards(
         raise ShardError(f"{corpus.root}: no utterance could be decoded; see the reasons: "
                          + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]))
     manifest = _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped)
-    manifest["augmentation"] = augmentation
-    manifest["augmented"] = copies
-    manifest["digest"] = manifest_digest(manifest)
+    manifest.augmentation, manifest.augmented = augmentation, copies
     move_into_place(staging, shard_dir, manifest)
     for s in skipped:
         log(f"skipped {s.path}: {s.reason}")
@@ -283,7 +279,7 @@ def build_shards(
     return _finish(shard_dir, manifest, False, remote, log)
 
 
-def _finish(shard_dir: Path, manifest: dict[str, Any], reused: bool, remote: Location | None, log) -> BuildResult:
+def _finish(shard_dir: Path, manifest: Manifest, reused: bool, remote: Location | None, log) -> BuildResult:
     """The result of a build in ``shard_dir``; with an object-store ``remote``, published there first."""
     if remote is None:
         return BuildResult(shard_dir, manifest, reused)
@@ -326,29 +322,29 @@ def _write_shard(path: Path, group, results, class_index, bar, skipped, entries,
     return written
 
 
-def _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped) -> dict[str, Any]:
+def _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped) -> Manifest:
     per_class = Counter(e["label"] for e in entries)
     per_speaker = Counter(e["speaker"] for e in entries)
     frames = sum(e["frames"] for e in entries)
-    return {
-        "format_version": FORMAT_VERSION,
-        "dataset": dataset,
-        "data_root": str(corpus.root.resolve()),
-        "corpus": corpus.describe(),
-        "fingerprint": fp,
-        "feature_kind": feature_kind(features),
-        "features": features.to_dict(),
-        "classes": list(corpus.classes),
-        "folds": corpus.fold_groups(sorted(per_speaker)),
-        "num_utterances": len(entries),
-        "hours": round(frames * features.hop_length / features.sample_rate / 3600, 4),
-        "counts": {"per_class": {c: per_class.get(c, 0) for c in corpus.classes},
-                   "per_speaker": dict(sorted(per_speaker.items()))},
-        "shard_size": shard_size,
-        "shards": shards,
-        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-        "utterances": entries,
-    }
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        dataset=dataset,
+        data_root=str(corpus.root.resolve()),
+        corpus=corpus.describe(),
+        fingerprint=fp,
+        feature_kind=feature_kind(features),
+        features=features.to_dict(),
+        classes=list(corpus.classes),
+        folds=corpus.fold_groups(sorted(per_speaker)),
+        num_utterances=len(entries),
+        hours=round(frames * features.hop_length / features.sample_rate / 3600, 4),
+        counts={"per_class": {c: per_class.get(c, 0) for c in corpus.classes},
+                "per_speaker": dict(sorted(per_speaker.items()))},
+        shard_size=shard_size,
+        shards=shards,
+        skipped=[{"path": s.path, "reason": s.reason} for s in skipped],
+        utterances=entries,
+    )
 
 
 # --------------------------------------------------------------------------- dry run, list

@@ -11,45 +11,28 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 from emohrnet.location import Location
-from emohrnet.manifest import MANIFEST, ShardError, read_manifest
+from emohrnet.manifest import MANIFEST, Manifest, ShardError
 from emohrnet.storage import atomic_write_text
 
 STAGING = ".building"
 
 
 # --------------------------------------------------------------------------- reuse
-def verify_shards(shard_dir: str | Path | Location, manifest: dict[str, Any]) -> list[str]:
-    """Check every shard listed in the manifest against its sha256 (local or object store).
-
-    Returns:
-        messages naming each missing or damaged shard (empty when all are intact).
-    """
-    problems = []
-    for shard in manifest["shards"]:
-        path = Location(shard_dir) / shard["file"]
-        if not path.is_file():
-            problems.append(f"{path}: missing")
-        elif path.sha256() != shard["sha256"]:
-            problems.append(f"{path}: sha256 mismatch (truncated or modified on disk)")
-    return problems
-
-
-def reusable_manifest(folder: Location, fp: str, redo: str, log) -> dict[str, Any] | None:
+def reusable_manifest(folder: Location, fp: str, redo: str, log) -> Manifest | None:
     """The manifest of a finished build in ``folder`` (local or object store) with fingerprint
     ``fp`` and intact shards, else ``None``; ``redo`` says in the log what happens to damaged ones."""
     try:
         if not (folder / MANIFEST).is_file():
             return None
-        old = read_manifest(folder)
+        old = Manifest.read(folder)
     except (ShardError, OSError) as err:
         log(f"rebuilding: {err}")
         return None
-    if old.get("fingerprint") != fp:
+    if old.fingerprint != fp:
         return None
-    problems = verify_shards(folder, old)
+    problems = old.verify(folder)
     if problems:
         log(f"{redo}, damaged ones found:\n  " + "\n  ".join(problems))
         return None
@@ -57,12 +40,12 @@ def reusable_manifest(folder: Location, fp: str, redo: str, log) -> dict[str, An
     return old
 
 
-def publish(local_dir: Path, target: Location, manifest: dict[str, Any], log=print) -> None:
+def publish(local_dir: Path, target: Location, manifest: Manifest, log=print) -> None:
     """Copy a finished local build to ``target`` (an object-store folder), manifest last.
 
     The old manifest is removed first, so readers stop trusting the old build before any of its
     shards is replaced, and the new one is written only after every shard is in place: an
-    interrupted upload leaves no manifest, which :func:`read_manifest` refuses and the next
+    interrupted upload leaves no manifest, which :meth:`Manifest.read` refuses and the next
     build repairs.
 
     Raises:
@@ -70,13 +53,13 @@ def publish(local_dir: Path, target: Location, manifest: dict[str, Any], log=pri
     """
     try:
         (target / MANIFEST).delete_file()
-        for shard in manifest["shards"]:
+        for shard in manifest.shards:
             (target / shard["file"]).upload(local_dir / shard["file"])
-        (target / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        (target / MANIFEST).write_text(manifest.to_json())
     except OSError as err:
         raise ShardError(f"{target}: cannot publish the shards ({err}); check the bucket, the credentials "
                          "(AWS_PROFILE, AWS_ENDPOINT_URL) and the URI, then build again") from None
-    log(f"published {len(manifest['shards'])} shards to {target}")
+    log(f"published {len(manifest.shards)} shards to {target}")
 
 
 def prepare_staging(shard_dir: Path) -> Path:
@@ -130,17 +113,17 @@ def check_own_folder(shard_dir: Path) -> None:
                          f"{', ...' if len(foreign) > 3 else ''}); choose an empty or new --out (nothing was written)")
 
 
-def move_into_place(staging: Path, shard_dir: Path, manifest: dict[str, Any]) -> None:
+def move_into_place(staging: Path, shard_dir: Path, manifest: Manifest) -> None:
     """Move the staged shards into ``shard_dir`` and write the manifest last."""
     try:
         (shard_dir / MANIFEST).unlink(missing_ok=True)  # the old build stops being trusted here
-        for shard in manifest["shards"]:
+        for shard in manifest.shards:
             os.replace(staging / shard["file"], shard_dir / shard["file"])
-        atomic_write_text(shard_dir / MANIFEST, json.dumps(manifest, indent=1))
+        atomic_write_text(shard_dir / MANIFEST, manifest.to_json())
     except OSError as err:
         raise ShardError(f"{shard_dir}: cannot finish the build ({err.strerror or err}); "
                          "free disk space or choose another --out, then build again") from None
-    keep = {s["file"] for s in manifest["shards"]}
+    keep = {s["file"] for s in manifest.shards}
     for p in shard_dir.glob("*.tar*"):
         if p.name not in keep:
             p.unlink()
