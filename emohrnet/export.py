@@ -176,22 +176,8 @@ def sidecar(state: dict[str, Any], fmt: str, model_file: str | Path, exporter: s
     kind = state.get("feature_kind", "logmel")
     features = feature_config(kind, state["features"])
     f = features
-    if kind == "mfcc":
-        front = (f"mono audio at {f.sample_rate} Hz; emohrnet.frontend.Mfcc with the parameters in 'features' "
-                 f"({f.n_mfcc} MFCCs from {f.n_mels} mel bands, hop {f.hop_length}); "
-                 "frames = samples // hop_length + 1")
-    else:
-        front = (
-            f"mono audio at {f.sample_rate} Hz; power mel spectrogram (torchaudio MelSpectrogram: "
-            f"n_fft={f.n_fft}, win_length={f.win_length}, hop_length={f.hop_length}, {f.window} window, "
-            f"center=True with reflect padding, {f.n_mels} mel bands {f.f_min}-{f.f_max} Hz, slaney mel scale "
-            f"and slaney norm); natural log of (power + {f.log_floor}); "
-            + ("then subtract the mean and divide by the standard deviation (unbiased, floored at 1e-5) "
-               "over the whole spectrogram of the utterance"
-               if f.normalization == "utterance" else "no normalization")
-            + "; frames = samples // hop_length + 1. emohrnet.predict scores audio longer than 3 s in 3 s "
-            "windows every 1.5 s (each normalized on its own) and averages the window probabilities."
-        )
+    front = (features.recipe() + ". emohrnet.predict scores audio longer than 3 s in 3 s windows every 1.5 s "
+             "(each normalized on its own) and averages the window probabilities.")
     return {
         "format": fmt,
         "model_file": Path(model_file).name,

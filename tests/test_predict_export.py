@@ -357,6 +357,7 @@ def test_onnx_sidecar_and_atomic(ckpt, onnx_export):
     assert side["input"] == {"name": "log_mel", "shape": ["batch", 1, 32, "frames"], "dtype": "float32"}
     assert side["output"]["name"] == "logits" and side["output"]["shape"] == ["batch", 4]
     assert side["format"] == "onnx" and side["model_file"] == "emo.onnx" and side["frames_per_second"] == 100
+    assert "32 mel bands 0.0-8000.0 Hz" in side["front_end"] and "3 s windows every 1.5 s" in side["front_end"]
     assert sorted(p.name for p in onnx_export.parent.iterdir()) == ["emo.onnx", "emo.onnx.json"]
 
 
@@ -396,7 +397,11 @@ def test_cnn1d_attention_checkpoint_exports(tmp_path):
         "model": model.state_dict(), "model_name": "cnn1d_attention", "model_config": model.config,
         "classes": CLASSES, "feature_kind": "mfcc", "features": mfcc.to_dict()})
     model_file, side = export_checkpoint(tmp_path, "torchscript")
-    assert json.loads(side.read_text())["classes"] == CLASSES
+    sidecar = json.loads(side.read_text())
+    assert sidecar["classes"] == CLASSES and sidecar["feature_kind"] == "mfcc"
+    # the front end's own recipe, and predict's windowing (the same for either front end)
+    assert sidecar["front_end"].startswith("mono audio at 16000 Hz; emohrnet.frontend.Mfcc")
+    assert "20 MFCCs from 40 mel bands" in sidecar["front_end"] and "3 s windows every 1.5 s" in sidecar["front_end"]
     x = torch.randn(3, 1, 20, 123)
     with torch.no_grad():
         np.testing.assert_allclose(torch.jit.load(str(model_file))(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)

@@ -48,6 +48,16 @@ class FeatureConfig(StftSettings):
             raise ValueError(f"normalization {self.normalization!r}: use 'utterance' or 'none'")
         self._check_stft()
 
+    def recipe(self) -> str:
+        """How to compute these features without emohrnet, in words (an export's sidecar states it)."""
+        norm = ("then subtract the mean and divide by the standard deviation (unbiased, floored at 1e-5) over "
+                "the whole spectrogram of the utterance" if self.normalization == "utterance" else "no normalization")
+        return (f"mono audio at {self.sample_rate} Hz; power mel spectrogram (torchaudio MelSpectrogram: "
+                f"n_fft={self.n_fft}, win_length={self.win_length}, hop_length={self.hop_length}, {self.window} "
+                f"window, center=True with reflect padding, {self.n_mels} mel bands {self.f_min}-{self.f_max} Hz, "
+                f"slaney mel scale and slaney norm); natural log of (power + {self.log_floor}); {norm}; "
+                "frames = samples // hop_length + 1")
+
 
 class LogMel(torch.nn.Module):
     """Waveform to normalized log-mel spectrogram.

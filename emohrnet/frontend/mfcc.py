@@ -84,6 +84,12 @@ class MfccConfig(StftSettings):
         """Feature rows per frame: ``n_mfcc``."""
         return self.n_mfcc
 
+    def recipe(self) -> str:
+        """How to compute these features, in words (an export's sidecar states it)."""
+        return (f"mono audio at {self.sample_rate} Hz; emohrnet.frontend.Mfcc with the parameters in 'features' "
+                f"({self.n_mfcc} MFCCs from {self.n_mels} mel bands, hop {self.hop_length}); "
+                "frames = samples // hop_length + 1")
+
 
 class Mfcc(torch.nn.Module):
     """Waveform to (normalized) MFCCs, wrapping ``torchaudio.transforms.MFCC``.
