@@ -172,6 +172,9 @@ class CNN1DAttentionConfig:
         return {"in_channels": n_features, "widths": [w, 2 * w, 4 * w], "dropout": float(self.dropout)}
 
 
+_BASELINE = CNN1DAttentionConfig()
+
+
 class CNN1DAttention(nn.Module):
     """1D CNN over MFCC frames with channel and spatial attention, giving emotion-class logits.
 
@@ -190,7 +193,8 @@ class CNN1DAttention(nn.Module):
     Args:
         num_classes: number of emotion classes (logits per item).
         in_channels: input channels, i.e. MFCC coefficients ``n_mfcc`` (40 by default).
-        widths: output channels of the conv blocks; ``len(widths)`` is the depth.
+        widths: output channels of the conv blocks; ``len(widths)`` is the depth (default
+            :class:`CNN1DAttentionConfig`'s, ``(64, 128, 256)``, like ``dropout``'s 0.3).
         kernel_sizes: odd conv kernel widths in frames, one per block (``len == len(widths)``).
         pool: max-pooling window and stride in frames after every block (1: no pooling).
         dropout: dropout probability after every block and before the classifier, in ``[0, 1)``.
@@ -216,10 +220,10 @@ class CNN1DAttention(nn.Module):
         self,
         num_classes: int,
         in_channels: int = 40,
-        widths: Sequence[int] = (64, 128, 256),
+        widths: Sequence[int] = tuple(_BASELINE.arguments(0)["widths"]),
         kernel_sizes: Sequence[int] = (5, 5, 3),
         pool: int = 2,
-        dropout: float = 0.3,
+        dropout: float = _BASELINE.dropout,
         reduction: int = 8,
         spatial_kernel: int = 7,
         channel_pooling: str = "avg_max",

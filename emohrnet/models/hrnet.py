@@ -92,6 +92,9 @@ class EmoHRNetConfig:
                 "blocks_per_branch": self.blocks_per_branch, "modules": list(self.modules)}
 
 
+_W18 = EmoHRNetConfig()
+
+
 class EmoHRNet(nn.Module):
     """EmoHRNet: an HRNet over a normalized log-mel spectrogram, giving emotion-class logits.
 
@@ -117,6 +120,9 @@ class EmoHRNet(nn.Module):
             repeats stage 1's ``stage1_blocks`` Bottlenecks (HRNet-W18: ``(1, 1, 4, 3)``).
         stem_channels: channels of the stem; stage 1 uses Bottlenecks with this many planes, so it
             outputs ``4 * stem_channels`` channels.
+
+        The defaults of ``widths``, ``blocks_per_branch``, ``modules`` and ``stem_channels`` are
+        :class:`EmoHRNetConfig`'s (HRNet-W18), where they are written.
         stage1_blocks: Bottleneck blocks in (each module of) stage 1.
         fuse_channels: channels of the fused high-resolution map; ``None`` means ``sum(widths)``.
         dropout: dropout probability before the classifier, in ``[0, 1)``.
@@ -140,10 +146,10 @@ class EmoHRNet(nn.Module):
     def __init__(
         self,
         num_classes: int,
-        widths: Sequence[int] = (18, 36, 72, 144),
-        blocks_per_branch: int = 4,
-        modules: Sequence[int] = (1, 1, 4, 3),
-        stem_channels: int = 64,
+        widths: Sequence[int] = width_preset(_W18.width),
+        blocks_per_branch: int = _W18.blocks_per_branch,
+        modules: Sequence[int] = tuple(_W18.modules),
+        stem_channels: int = _W18.stem_channels,
         stage1_blocks: int = 4,
         fuse_channels: int | None = None,
         dropout: float = 0.0,
