@@ -5,8 +5,9 @@
 - :class:`CNN1DAttention` -- 1D CNN with channel and spatial attention over MFCCs (Lee & Nadeem
   2025), input ``(batch, n_mfcc, frames)``.
 - :data:`MODEL_SPECS` -- the registry (:mod:`emohrnet.models.registry`): name -> :class:`ModelSpec`
-  (class, front end, source, settings class, search space, baseline point and note); each model's own
-  settings in a training config are a small dataclass (:class:`EmoHRNetConfig`, :class:`CNN1DAttentionConfig`);
+  (:mod:`emohrnet.models.spec`: class, front end, source, settings class, search space, baseline point
+  and note), one ``SPEC`` per model module, found by the registry; each model's own settings in a
+  training config are a small dataclass (:class:`EmoHRNetConfig`, :class:`CNN1DAttentionConfig`);
   :data:`MODELS` (name -> class) and the training loop's and the search's lists of models are
   derived from it. :data:`EMOHRNET_PAPER`: EmoHRNet's published recipe, written once.
 - :func:`build_model`, :func:`count_parameters`.
@@ -19,17 +20,10 @@ from typing import Any
 from torch import nn
 
 from emohrnet.models.cnn1d_attention import CNN1DAttention, CNN1DAttentionConfig
-from emohrnet.models.hrnet import EmoHRNet, EmoHRNetConfig, width_preset
+from emohrnet.models.hrnet import EMOHRNET_PAPER, EmoHRNet, EmoHRNetConfig, width_preset
 from emohrnet.models.hrnet_blocks import HighResolutionModule
-from emohrnet.models.registry import (
-    EMOHRNET_PAPER,
-    MODEL_SPECS,
-    Choice,
-    IntRange,
-    ModelSpec,
-    Param,
-    Uniform,
-)
+from emohrnet.models.registry import MODEL_SPECS
+from emohrnet.models.spec import Choice, IntRange, ModelSpec, Param, Uniform
 
 MODELS: dict[str, type[nn.Module]] = {name: spec.cls for name, spec in MODEL_SPECS.items()}
 """Registered models: name -> ``nn.Module`` class whose constructor takes ``num_classes`` first."""

@@ -39,13 +39,14 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from .pooling import masked_mean
+from .spec import LR_RANGE, Choice, ModelSpec, Uniform
 
 CHANNEL_POOLINGS = ("avg_max", "avg")
 """Channel-attention descriptors: ``"avg_max"`` (CBAM, Woo et al. 2018) or ``"avg"`` (SE, Hu et al. 2018)."""
@@ -365,3 +366,15 @@ class CNN1DAttention(nn.Module):
         features = self.forward_features(x)
         pooled = features.mean(dim=-1) if lengths is None else masked_mean(features, self.output_frames(lengths))
         return self.classifier(self.dropout(pooled))
+
+
+SPEC = ModelSpec(
+    "cnn1d_attention", CNN1DAttention, "mfcc", "Lee & Nadeem 2025, 1D CNN with channel and spatial attention",
+    CNN1DAttentionConfig, spec_augment=False,
+    space={"lr": LR_RANGE, "cnn_width": Choice((32, 64, 128)), "dropout": Uniform(0.0, 0.5),
+           "aug_prob": Uniform(0.0, 1.0)},
+    baseline={"lr": 1e-3, **asdict(CNN1DAttentionConfig()), "aug_prob": 0.5},
+    baseline_note="cnn1d_attention baseline: lr 1e-3, widths 64/128/256, dropout 0.3, aug_prob 0.5 (the "
+                  "paper's exact hyperparameters were not available)",
+    order=1)
+"""The 1D CNN in the registry (:mod:`emohrnet.models.registry`)."""

@@ -36,15 +36,18 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from emohrnet.augment import LB_FREQ_MASK, LB_TIME_MASK
+
 from .hrnet_blocks import BOTTLENECK_EXPANSION, Bottleneck, HighResolutionModule, conv1x1, conv_bn_relu, make_transition
 from .pooling import masked_mean
+from .spec import LR_RANGE, Choice, IntRange, ModelSpec
 
 
 def width_preset(base: int) -> tuple[int, int, int, int]:
@@ -353,3 +356,26 @@ def _check_int_list(name: str, values: object) -> list[int]:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
             raise ValueError(f"EmoHRNet: {name} must hold positive ints, got {list(values)!r}")
     return [int(v) for v in values]
+
+
+EMOHRNET_PAPER: dict[str, Any] = {
+    "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "weight_decay": 1e-4, "batch_size": 64, "epochs": 100,
+    **asdict(EmoHRNetConfig()), "lr_schedule": "constant", "freq_mask": LB_FREQ_MASK, "time_mask": LB_TIME_MASK,
+}
+"""EmoHRNet's published recipe (Muppidi & Radfar 2025, sec. 4.2): Adam with lr 1e-3, betas (0.9, 0.999),
+weight decay 1e-4 and a constant learning rate; batch 64; 100 epochs; HRNet-W18 (width 18, stem 64, 4
+blocks per branch, modules 1, 1, 4, 3); SpecAugment F = 27 and T = 100 (LibriSpeech-basic: the paper
+gives no F and T); the HRNet-W18 structure is :class:`emohrnet.models.hrnet.EmoHRNetConfig`'s defaults.
+:class:`emohrnet.experiment_config.ExperimentConfig`'s defaults, the search's baseline trial and the
+notes on how a run differs from the paper are taken from it."""
+
+
+SPEC = ModelSpec(
+    "emohrnet", EmoHRNet, "logmel", "Muppidi & Radfar 2025, EmoHRNet (arXiv 2510.06072)", EmoHRNetConfig,
+    spec_augment=True,
+    space={"lr": LR_RANGE, "freq_mask": IntRange(0, 40), "time_mask": IntRange(0, 120),
+           "width": Choice((12, 18, 24, 32))},
+    baseline={k: EMOHRNET_PAPER[k] for k in ("lr", "freq_mask", "time_mask", "width")},
+    order=0)
+"""EmoHRNet in the registry (:mod:`emohrnet.models.registry`): the project's model, listed first; its
+baseline trial is the paper's recipe."""
