@@ -15,6 +15,7 @@ so each setting and its default is declared once, here. The defaults are EmoHRNe
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -240,22 +241,22 @@ class ExperimentConfig:
         Raises:
             ValueError: a model setting that does not cast to its type, or an unknown model.
         """
-        out = ExperimentConfig.from_dict(self.to_dict())
-        sections = {name: getattr(out, name) for name in SECTIONS if name != "model"}
+        out = copy.deepcopy(self)
+        holder: dict[str, Any] = {}  # field name -> the section holding it (the first, in SECTIONS order)
+        for name in SECTIONS:
+            if name != "model":
+                for f in fields(getattr(out, name)):
+                    holder.setdefault(f.name, getattr(out, name))
         for key, value in params.items():
-            if key == "shard_dir":
-                continue
             if key == "model":
                 out.model.name = str(value)
-                continue
-            for section in sections.values():
-                if key in {f.name for f in fields(section)}:
-                    setattr(section, key, value)
-                    break
+            elif key != "shard_dir" and key in holder:
+                setattr(holder[key], key, value)
         for name, spec in MODEL_SPECS.items():
-            mine = {k: v for k, v in params.items() if k in asdict(out.model.settings[name])}
+            current = asdict(out.model.settings[name])
+            mine = {k: v for k, v in params.items() if k in current}
             if mine:
-                out.model.settings[name] = spec.settings({**asdict(out.model.settings[name]), **mine})
+                out.model.settings[name] = spec.settings({**current, **mine})
         return out
 
     def paper_deviations(self, searched: set[str]) -> list[str]:

@@ -50,7 +50,6 @@ from emohrnet.location import Location
 from emohrnet.metrics import macro_f1
 from emohrnet.models import MODEL_SPECS
 from emohrnet.shards import Manifest, ShardError, build_shards
-from emohrnet.train_config import TrainConfig
 
 from .crossfold_text import format_markdown, format_table
 from .experiment import Experiment
@@ -268,7 +267,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     from ray import tune
 
     from .ray_start import init_ray, max_concurrent
-    from .trial import TrialResources, launch_tuner, trainable
+    from .trial import TrialResources, launch_tuner, trainable, trial_train_config
 
     config = Location(args.config)
     if not config.name.endswith(".json"):
@@ -320,7 +319,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
         split = manifest.split(protocol, fold)
         rows.append(fold_row(fold, split.describe(), result, used_in_selection=fold in used))
     rows.sort(key=lambda r: r["fold"])
-    run_config = TrainConfig.from_experiment(base, shard_dirs[model]).to_dict()
+    run_config = trial_train_config({}, base, shard_dirs)
     done = [r for r in rows if r["status"] == "completed"]
     if not done:
         raise RuntimeError(f"no fold finished; see the errors in {tune_dir}")

@@ -130,31 +130,30 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     Also reads the ``search_args.json`` of experiments started before ``config.json`` existed (its
     options as a namespace), so options missing there take their defaults.
     """
-    def opt(name: str, default: Any = None) -> Any:
-        value = getattr(args, name, None)
-        return default if value is None else value
+    def given(cls, **values: Any) -> Any:
+        """``cls`` with the options that were given (``None``: the field's default stays)."""
+        return cls(**{k: v for k, v in values.items() if v is not None})
 
-    d = DataConfig()
+    def opt(name: str) -> Any:
+        return getattr(args, name, None)
+
     settings = ModelConfig().settings
-    settings["emohrnet"] = EmoHRNetConfig(stem_channels=int(opt("stem_channels", PAPER_FIXED["stem_channels"])),
-                                          blocks_per_branch=int(opt("blocks", PAPER_FIXED["blocks_per_branch"])),
-                                          modules=[int(m) for m in opt("modules", PAPER_FIXED["modules"])])
-    data = DataConfig(dataset=args.dataset, data_root=opt("data_root"), corpus_options=list(opt("corpus_option", [])),
-                      shard_dir=opt("shard_dir"), build_workers=int(opt("build_workers", 1)),
-                      n_mels=int(opt("n_mels", d.n_mels)), n_mfcc=int(opt("n_mfcc", d.n_mfcc)),
-                      n_fft=int(opt("n_fft", d.n_fft)), win_length=int(opt("win_length", d.win_length)),
-                      hop_length=int(opt("hop_length", d.hop_length)), augment_copies=int(opt("augment_copies", 0)))
+    settings["emohrnet"] = given(EmoHRNetConfig, stem_channels=opt("stem_channels"),
+                                 blocks_per_branch=opt("blocks"), modules=opt("modules"))
+    copies = opt("augment_copies") or 0  # an experiment saved before augment copies existed built none
     return ExperimentConfig(
-        data=data,
-        model=ModelConfig(name=opt("model", "emohrnet"), settings=settings),
-        optimizer=OptimizerConfig(lr_schedule=opt("lr_schedule", "constant"), epochs=int(args.epochs),
-                                  batch_size=int(opt("batch_size", PAPER_FIXED["batch_size"]))),
-        augmentation=AugmentationConfig(segment_seconds=float(opt("segment_seconds", 3.0))),
-        protocol=ProtocolConfig(protocol=opt("protocol", "speaker"), fold=int(opt("fold", 0)),
-                                seed=int(opt("seed", 0))),
-        resources=ResourcesConfig(workers=int(opt("workers", 2)), cpus_per_worker=float(opt("cpus_per_worker", 1.0)),
-                                  gpus_per_worker=float(opt("gpus_per_worker", 0.0)), amp=opt("amp", "auto"),
-                                  compile=bool(opt("compile", False)), max_concurrent=opt("max_concurrent")),
-        search=SearchConfig(num_samples=int(args.num_samples), widths=[int(w) for w in args.widths],
-                            grace_period=opt("grace_period"), study_storage=opt("study_storage")),
+        data=given(DataConfig, dataset=args.dataset, data_root=opt("data_root"), corpus_options=opt("corpus_option"),
+                   shard_dir=opt("shard_dir"), build_workers=opt("build_workers"), n_mels=opt("n_mels"),
+                   n_mfcc=opt("n_mfcc"), n_fft=opt("n_fft"), win_length=opt("win_length"),
+                   hop_length=opt("hop_length"), augment_copies=copies),
+        model=given(ModelConfig, name=opt("model"), settings=settings),
+        optimizer=given(OptimizerConfig, lr_schedule=opt("lr_schedule"), epochs=args.epochs,
+                        batch_size=opt("batch_size")),
+        augmentation=given(AugmentationConfig, segment_seconds=opt("segment_seconds")),
+        protocol=given(ProtocolConfig, protocol=opt("protocol"), fold=opt("fold"), seed=opt("seed")),
+        resources=given(ResourcesConfig, workers=opt("workers"), cpus_per_worker=opt("cpus_per_worker"),
+                        gpus_per_worker=opt("gpus_per_worker"), amp=opt("amp"), compile=opt("compile"),
+                        max_concurrent=opt("max_concurrent")),
+        search=given(SearchConfig, num_samples=args.num_samples, widths=list(args.widths),
+                     grace_period=opt("grace_period"), study_storage=opt("study_storage")),
     )

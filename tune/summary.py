@@ -12,7 +12,8 @@ from emohrnet.location import Location
 from emohrnet.manifest import Manifest
 from emohrnet.metrics import SELECTION_RULE, selection_key
 from emohrnet.models import MODEL_SPECS
-from emohrnet.train_config import TrainConfig
+
+from .trial import trial_train_config
 
 
 def tensorboard_command(exp_dir: Location) -> str:
@@ -38,7 +39,7 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
     last report (its best epoch scored on test after the last epoch); for the best trial, if ASHA
     stopped it early, its checkpoint (the latest, which holds the best epoch's weights) is scored here.
     A trial's ``config`` is the training config it ran (``config`` with its parameters applied,
-    :meth:`emohrnet.train_config.TrainConfig.from_experiment`, flat).
+    :func:`tune.trial.trial_train_config`).
     """
     from .study import stopped_early
 
@@ -52,12 +53,11 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
             continue
         last = df.iloc[-1]
         best_row = df[df["epoch"] == int(last["best_epoch"])].iloc[-1]
-        trial = config.with_params(result.config)
-        train = TrainConfig.from_experiment(trial, shard_dirs[trial.model.name]).to_dict()
+        train = trial_train_config(result.config, config, shard_dirs)
         params = {k: result.config[k] for k in searched if k in result.config}
         trials.append({
             "trial_id": str(last["trial_id"]),
-            "model": trial.model.name,
+            "model": train["model"],
             "baseline": any(all(_same(params.get(k), v) for k, v in point.items()) for point in baselines),
             "params": params,
             "best_val_ua": float(best_row["val_ua"]),
