@@ -103,3 +103,23 @@ def test_a_config_that_does_not_read_is_refused_by_name(bad, message, tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="config.json: not a JSON experiment config"):
         Experiment(tmp_path).config()
+
+
+def test_every_searched_parameter_reaches_the_trials_training_run():
+    """A trial trains with the values drawn for it, not the baseline's: a searched key that the config
+    dropped would train every trial at the default while the summary shows the drawn parameters."""
+    from emohrnet.models import MODEL_SPECS, Choice, IntRange
+    from tune.trial import trial_train_config
+
+    for name, spec in MODEL_SPECS.items():
+        point = {}
+        for key, param in spec.space.items():
+            if isinstance(param, Choice):
+                point[key] = next(v for v in param.values if v != spec.baseline[key])
+            else:
+                value = param.low + (param.high - param.low) * 0.3
+                point[key] = int(value) if isinstance(param, IntRange) else value
+            assert point[key] != spec.baseline[key]
+        run = trial_train_config({"model": name, **point}, ExperimentConfig(), {name: f"shards-{name}"})
+        assert {k: run[k] for k in point} == point
+        assert (run["model"], run["shard_dir"]) == (name, f"shards-{name}")
