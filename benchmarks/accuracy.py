@@ -131,13 +131,18 @@ def build(model: str, data_root: Path, out: Path | None = None, log=print):
 
 
 def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], storage: Path, workers: int,
-              cpus_per_worker: float, epochs: int | None = None) -> list[dict[str, Any]]:
+              cpus_per_worker: float, epochs: int | None = None, train: dict[str, Any] | None = None,
+              selection_fold: int | None = None, name: str | None = None) -> list[dict[str, Any]]:
     """Train ``model``'s recipe on each fold of ``protocol`` (a Ray Tune grid, one Ray Train run per
     fold, as many at once as the CPUs allow) and return one row per fold.
 
     Each row: ``fold``, ``split``, ``status``, ``test_ua``, ``test_wa``, ``test_macro_f1``,
     ``best_val_ua``, ``best_epoch``, ``epochs_run``, ``test_confusion``, ``wall_s`` and ``curves``
-    (``epoch``, ``train_loss``, ``val_loss``, ``val_ua`` per epoch).
+    (``epoch``, ``train_loss``, ``val_loss``, ``val_ua`` per epoch; epochs counted from 1).
+
+    ``train`` replaces the model's recipe (flat training settings, e.g. a search's chosen configuration)
+    and ``selection_fold`` then names the speaker fold it was chosen on (``None``: not chosen on any);
+    ``name`` is the Tune run's folder name under ``storage``.
     """
     import ray
     from ray import tune
@@ -148,20 +153,21 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
     from tune.ray_start import max_concurrent
     from tune.trial import TrialResources, trainable
 
-    base = ExperimentConfig().with_params({**RECIPES[model]["train"], "protocol": protocol})
+    if train is None:  # the model's own recipe, chosen on its recipe's selection fold
+        train, selection_fold = RECIPES[model]["train"], RECIPES[model].get("selection_fold")
+    base = ExperimentConfig().with_params({**train, "protocol": protocol})
     if epochs:
         base = base.with_params({"epochs": epochs})
     resources = TrialResources(workers, cpus_per_worker, 0.0, str(storage / "train_runs"))
     concurrent = max_concurrent(ResourcesConfig(workers=workers, cpus_per_worker=cpus_per_worker),
                                 ray.cluster_resources())
-    trial = trainable(resources, base, {model: shard_dir})
+    trial = trainable(resources, base, {model: shard_dir}, score_test=True)
     tuner = tune.Tuner(trial, param_space={"fold": tune.grid_search(folds)},
                        tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=min(len(folds), concurrent)),
-                       run_config=tune.RunConfig(name=f"{model}-{protocol}", storage_path=str(storage)))
+                       run_config=tune.RunConfig(name=name or f"{model}-{protocol}", storage_path=str(storage)))
     grid = tuner.fit()
     manifest = Manifest.read(shard_dir)
-    chosen_on = RECIPES[model].get("selection_fold")
-    used = selection_folds(manifest, "speaker", chosen_on, folds) if chosen_on is not None and \
+    used = selection_folds(manifest, "speaker", selection_fold, folds) if selection_fold is not None and \
         protocol == "speaker" else set()
     rows = []
     for result in grid:
@@ -228,7 +234,7 @@ def run_all(args: argparse.Namespace, work: Path, log=print) -> dict[str, Any]:
     """Build the shards, train every model on every requested fold, and return the report."""
     import ray
 
-    from tune.ray_start import start_local_ray
+    from tune.ray_start import local_cpus, start_local_ray
 
     from . import machine
 
@@ -245,7 +251,7 @@ def run_all(args: argparse.Namespace, work: Path, log=print) -> dict[str, Any]:
 
     report["model_selection"] = f"per fold, on its validation part: {SELECTION_RULE}; test scored once"
     shard_dirs = {m: str(build(m, args.data_root, log=log).shard_dir) for m in args.models}
-    start_local_ray(max(os.cpu_count() or 1, int(args.workers * args.cpus_per_worker) + 1))
+    start_local_ray(local_cpus(args))
     try:
         for model in args.models:
             report["results"][model] = {}

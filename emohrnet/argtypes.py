@@ -52,6 +52,27 @@ def float_above(low: float, *, inclusive: bool = False) -> Callable[[str], float
     return parse
 
 
+def float_in(low: float, high: float, *, high_inclusive: bool = False) -> Callable[[str], float]:
+    """A type accepting finite numbers in ``[low, high)`` (``[low, high]`` when ``high_inclusive``).
+
+    Raises:
+        argparse.ArgumentTypeError: not a number, not finite, or out of range.
+    """
+    allowed = f"a number from {low:g} to {high:g}" + (" inclusive" if high_inclusive else f", below {high:g}")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number (allowed: {allowed})") from None
+        if not (low <= value < high or (high_inclusive and value == high)):  # NaN fails every comparison
+            raise argparse.ArgumentTypeError(f"{text} is out of range (allowed: {allowed})")
+        return value
+
+    parse.__name__ = allowed
+    return parse
+
+
 def int_list(length: int | None = None, low: int = 1) -> Callable[[str], list[int]]:
     """A type accepting comma-separated integers ``>= low`` (exactly ``length`` of them if given),
     e.g. ``"1,1,4,3"``.

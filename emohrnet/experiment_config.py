@@ -23,6 +23,7 @@ from typing import Any
 from .frontend import FeatureConfig, FeatureSpec, MfccConfig
 from .models import EMOHRNET_PAPER as PAPER
 from .models import MODEL_SPECS
+from .wave_augment import WaveAugmentConfig
 
 CONFIG_VERSION = 1
 """Written into ``config.json``; a file of a newer version is refused (:meth:`ExperimentConfig.from_dict`)."""
@@ -42,6 +43,9 @@ class DataConfig:
         n_mfcc: MFCCs (the 1D CNN's front end).
         n_fft, win_length, hop_length: STFT settings in samples (shared by both front ends).
         augment_copies: waveform-augmented copies per utterance in the MFCC shards.
+        speed_copies: speed-perturbed copies per utterance in the log-mel shards (:data:`SPEED_PERTURB`:
+            Kaldi-style speed perturbation by a factor drawn from 0.9-1.1; Ko et al. 2015), each keyed to its
+            origin, so only a fold's training utterances' copies reach training; 0: none (the paper's).
     """
 
     dataset: str = "synthetic"
@@ -55,6 +59,7 @@ class DataConfig:
     win_length: int = FeatureConfig().win_length
     hop_length: int = FeatureConfig().hop_length
     augment_copies: int = 2
+    speed_copies: int = 0
 
     def features(self, kind: str) -> FeatureSpec:
         """The front end of ``kind`` (``"logmel"`` or ``"mfcc"``) with these settings."""
@@ -67,17 +72,20 @@ class DataConfig:
     def build_arguments(self, kind: str, data_root: str | None = None) -> dict[str, Any]:
         """The arguments of :func:`emohrnet.shards.build_shards` for the shards of front end ``kind``
         (all but ``out`` and ``log``): this corpus (at ``data_root``, default :attr:`data_root`), its
-        options parsed, the front end, and the waveform-augmented copies (MFCC shards only: the 1D
-        CNN's recipe; EmoHRNet's log-mel shards hold none).
+        options parsed, the front end, and the waveform-augmented copies: the MFCC shards' noise, pitch
+        and speed copies (the 1D CNN's recipe), the log-mel shards' speed-perturbed copies
+        (:attr:`speed_copies`, none by default: the paper's).
 
         Raises:
             ValueError: a corpus option that is not ``key=value``.
         """
         from emohrnet.shards.options import parse_corpus_options
 
+        copies = {"augment_copies": self.augment_copies} if kind == "mfcc" else \
+            {"augment_copies": self.speed_copies, "wave_augment": SPEED_PERTURB}
         return {"dataset": self.dataset, "data_root": data_root or self.data_root, "workers": self.build_workers,
                 "features": self.features(kind), "corpus_options": parse_corpus_options(self.corpus_options),
-                "augment_copies": self.augment_copies if kind == "mfcc" else 0}
+                **copies}
 
 
 @dataclass
@@ -109,6 +117,7 @@ class OptimizerConfig:
     Attributes:
         lr, beta1, beta2, weight_decay: Adam's settings.
         lr_schedule: ``"constant"`` (the paper's) or ``"cosine"``.
+        warmup_epochs: epochs of linear learning-rate warm-up before the schedule (0: none, the paper's).
         epochs: training epochs.
         batch_size: global batch (utterances per optimizer step over all workers).
     """
@@ -118,6 +127,7 @@ class OptimizerConfig:
     beta2: float = PAPER["beta2"]
     weight_decay: float = PAPER["weight_decay"]
     lr_schedule: str = PAPER["lr_schedule"]
+    warmup_epochs: int = PAPER["warmup_epochs"]
     epochs: int = PAPER["epochs"]
     batch_size: int = PAPER["batch_size"]
 
@@ -130,8 +140,13 @@ class AugmentationConfig:
         segment_seconds: training segment length in seconds (evaluation uses whole utterances).
         time_shift: random placement of utterances in their training segments.
         freq_mask, time_mask: SpecAugment's F (mel bands) and T (frames) (EmoHRNet only).
-        aug_prob: probability of training on a waveform-augmented copy (the 1D CNN; the copies are
-            built into the shards, :attr:`DataConfig.augment_copies`).
+        aug_prob: probability of training on a waveform-augmented copy (the copies are built into the
+            shards: :attr:`DataConfig.augment_copies` for the 1D CNN, :attr:`DataConfig.speed_copies` for
+            EmoHRNet).
+        mixup_alpha: mixup's Beta(alpha, alpha) (Zhang et al. 2018): each batch is mixed with a permutation
+            of itself, labels too; 0 is no mixup (the paper's).
+        label_smoothing: the share of each target spread evenly over the classes (Szegedy et al. 2016);
+            0 is hard labels (the paper's).
     """
 
     segment_seconds: float = 3.0
@@ -139,6 +154,8 @@ class AugmentationConfig:
     freq_mask: int = PAPER["freq_mask"]
     time_mask: int = PAPER["time_mask"]
     aug_prob: float = 0.0
+    mixup_alpha: float = PAPER["mixup_alpha"]
+    label_smoothing: float = PAPER["label_smoothing"]
 
 
 @dataclass(kw_only=True)
@@ -201,6 +218,8 @@ class SearchConfig:
         num_samples: trials, the baselines included.
         widths: HRNet widths the search chooses from.
         grace_period: ASHA's epochs before a trial may be stopped (``None``: a quarter of the epochs).
+        space: the named search space (:data:`emohrnet.models.SPACES`): ``"paper"`` (learning rate,
+            SpecAugment F and T, HRNet width) or ``"recipe"`` (those plus the recipe levers and the epochs).
         study_storage: the Optuna study's SQLAlchemy URL (``None``: SQLite in the experiment folder).
     """
 
@@ -208,7 +227,14 @@ class SearchConfig:
     widths: list[int] = field(default_factory=lambda: [12, 18, 24, 32])
     grace_period: int | None = None
     study_storage: str | None = None
+    space: str = "paper"
 
+
+SPEED_PERTURB = WaveAugmentConfig(noise_snr_db=None, noise_prob=0.0, pitch_shift_semitones=0.0, pitch_prob=0.0,
+                                  speed=(0.9, 1.1), speed_prob=1.0)
+"""The log-mel shards' speed perturbation (:attr:`DataConfig.speed_copies`): every copy resampled by a speed
+factor drawn uniformly from 0.9-1.1 (Kaldi-style, duration and pitch change together; Ko et al. 2015), no
+noise or pitch shift."""
 
 SECTIONS = ("data", "model", "optimizer", "augmentation", "protocol", "resources", "search")
 """The sections of :class:`ExperimentConfig`, in the order ``config.json`` lists them."""

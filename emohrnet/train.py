@@ -14,14 +14,18 @@ SyncBatchNorm on CUDA, running statistics averaged over the ranks before every e
 checkpoint on CPU.
 
 Every epoch reports ``train_loss``, ``val_loss``, ``val_ua``, ``val_wa`` and ``lr`` (plus
-``epoch``, ``best_val_ua``, ``best_val_loss``, ``best_epoch`` and ``start_epoch``, the epoch this
-run of the worker group started from: above 0 after a restart from a checkpoint) with a
-checkpoint. The best epoch follows :data:`emohrnet.metrics.SELECTION_RULE` (highest validation
+``epoch`` and ``best_epoch``, counted from 1, ``epochs``, the run's planned epochs, ``best_val_ua``,
+``best_val_loss`` and ``start_epoch``, the epochs done before this run of the worker group started:
+above 0 after a restart from a checkpoint) with a checkpoint. A run restored from the checkpoint of
+its last epoch (killed before Tune recorded it as finished) reports that epoch's stored result again
+and ends. The best epoch follows :data:`emohrnet.metrics.SELECTION_RULE` (highest validation
 UA, ties broken by the lower validation loss); every checkpoint holds the best epoch's weights so
 far (``best_model``, or ``model`` when it is the best) beside the current ones, so the run keeps
 only the latest checkpoint (:func:`checkpoint_config`), which serves restarts and model selection
-alike. After the last epoch the best epoch's weights are scored on the test set once; that report
-also carries ``test_ua``, ``test_wa`` and ``test_loss``. Model selection never looks at the test set.
+alike. With ``score_test`` (a cross-fold run's folds), after the last epoch the best epoch's weights
+are scored on the test set once; that report also carries ``test_ua``, ``test_wa`` and ``test_loss``.
+A search's trials do not score test at all: the chosen trial's checkpoint is scored once after the
+search (:mod:`tune.summary`). Model selection never looks at the test set.
 
 Speed (:meth:`TrainConfig.resolve_speed`): each worker caches its decoded training part once on its
 device (:class:`emohrnet.data.DeviceBatches`) and cuts segments and applies SpecAugment there for
@@ -41,12 +45,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .augment import SpecAugment
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint_file, save_checkpoint_file
-from .data import DeviceBatches, Example, check_global_batch, load_examples, steps_per_epoch
+from .data import DeviceBatches, Example, check_global_batch, draw_seed, load_examples, steps_per_epoch
 from .distributed import (
     average_batchnorm_stats,
     check_replicas_agree,
@@ -58,6 +63,7 @@ from .eval_batches import EvalSet
 from .frontend import n_features
 from .manifest import Manifest
 from .metrics import is_better, unweighted_accuracy, weighted_accuracy
+from .mixup import mixup_batch, training_loss
 from .models import MODEL_SPECS, build_model
 from .train_config import TrainConfig
 
@@ -138,13 +144,16 @@ def evaluate(model: torch.nn.Module, examples: EvalSet | Sequence[Example], num_
 
 def train_epoch(model: torch.nn.Module, batches: Any, specaug: torch.nn.Module,
                 optimizer: torch.optim.Optimizer, device: torch.device, amp: bool = False,
-                channels_last: bool = False) -> tuple[float, int]:
+                channels_last: bool = False, num_classes: int = 0, mixup_alpha: float = 0.0,
+                label_smoothing: float = 0.0, rng: np.random.Generator | None = None) -> tuple[float, int]:
     """One epoch of training steps (what :func:`train_loop_per_worker` runs each epoch).
 
     Per batch: move to ``device`` (a no-op for :class:`emohrnet.data.DeviceBatches`), SpecAugment on
-    the device for the whole batch, forward under bf16 autocast when ``amp``, cross-entropy (float32),
-    backward, optimizer step. The loss is summed on the device and read once at the end, so a GPU is
-    not synchronized every step.
+    the device for the whole batch, mixup when ``mixup_alpha > 0`` (:func:`emohrnet.mixup.mixup_batch`),
+    forward under bf16 autocast when ``amp``, cross-entropy in float32 (towards mixup's soft targets, or
+    the labels with ``label_smoothing``; :func:`emohrnet.mixup.training_loss`), backward, optimizer step.
+    With both levers at 0 this is the paper's plain cross-entropy and draws nothing from ``rng``. The
+    loss is summed on the device and read once at the end, so a GPU is not synchronized every step.
 
     Args:
         model: the model to train (possibly DDP-wrapped or compiled); put in train mode here.
@@ -154,6 +163,9 @@ def train_epoch(model: torch.nn.Module, batches: Any, specaug: torch.nn.Module,
         device: the training device.
         amp: bf16 autocast of the forward pass.
         channels_last: batches in ``torch.channels_last`` memory format (the model should be too).
+        num_classes: C (needed with mixup).
+        mixup_alpha, label_smoothing: the loss's recipe levers (0: off).
+        rng: mixup's draws (seeded per epoch and rank by the caller).
 
     Returns:
         ``(loss_sum, count)``: the sum over examples of the cross-entropy and the number of examples.
@@ -163,10 +175,15 @@ def train_epoch(model: torch.nn.Module, batches: Any, specaug: torch.nn.Module,
     total = torch.zeros((), dtype=torch.float64, device=device)
     count = 0
     for x, y in batches:
-        x = specaug(x.to(device, non_blocking=True)).contiguous(memory_format=fmt)
+        x = specaug(x.to(device, non_blocking=True))
         y = y.to(device, non_blocking=True)
+        targets = None
+        if mixup_alpha > 0:
+            x, targets, _ = mixup_batch(x, y, num_classes, mixup_alpha, label_smoothing, rng)
+        x = x.contiguous(memory_format=fmt)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(model(x), y)
+            logits = model(x)
+        loss = training_loss(logits, y, targets, label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -261,24 +278,39 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "feature_kind": manifest.feature_kind,
             "features": features, "train_config": cfg.to_dict(), "split": split.describe(),
             "dataset": manifest.dataset, "speed": speed, "workers": world}
-    start = 0
-    best = {"val_ua": -math.inf, "val_loss": math.inf, "epoch": -1, "state": None}
+    start = 0  # epochs done (the next epoch's index)
+    best = {"val_ua": -math.inf, "val_loss": math.inf, "epoch": 0, "state": None}
     resumed = ray.train.get_checkpoint()
+    last_report = None
     if resumed:
         with resumed.as_directory() as d:
             state = load_checkpoint_file(Path(d) / CHECKPOINT_FILE)
         core.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        start = state["epoch"] + 1
+        start = checkpoint_epochs_done(state)
         best = {"val_ua": state["best_val_ua"], "val_loss": state.get("best_val_loss", math.inf),
-                "epoch": state["best_epoch"], "state": state.get("best_model") or state["model"]}
+                "epoch": checkpoint_best_epoch(state), "state": state.get("best_model") or state["model"]}
+        last_report = state.get("report")
+
+    if start >= cfg.epochs:
+        # restored from the checkpoint of the last epoch (the run was killed before Tune recorded it as
+        # finished): report that epoch's stored result again, so the trial ends with its metrics
+        metrics = dict(last_report or {"epoch": start, "best_val_ua": best["val_ua"],
+                                       "best_val_loss": best["val_loss"], "best_epoch": best["epoch"]})
+        metrics.update(start_epoch=start, restored_finished=True)
+        if cfg.score_test and "test_ua" not in metrics:
+            metrics.update(_test_best(cfg, manifest, split.test, core, best["state"], best["epoch"],
+                                      rank, world, device, speed))
+        ray.train.report(metrics, checkpoint=None)
+        return
 
     torch.manual_seed(cfg.seed * 7919 + rank)  # masks differ between workers
-    for epoch in range(start, cfg.epochs):
+    for epoch in range(start + 1, cfg.epochs + 1):  # counted from 1, as everywhere a person reads them
         for group in optimizer.param_groups:
-            group["lr"] = cfg.epoch_lr(epoch)
-        total, count = train_epoch(model, batches.epoch(epoch), specaug, optimizer, device, amp,
-                                   speed["channels_last"])
+            group["lr"] = cfg.epoch_lr(epoch - 1)
+        rng = np.random.default_rng(draw_seed(cfg.seed, epoch, rank))  # mixup's draws (none when it is off)
+        total, count = train_epoch(model, batches.epoch(epoch - 1), specaug, optimizer, device, amp,
+                                   speed["channels_last"], len(classes), rng=rng, **cfg.cross_entropy())
         train_loss = mean_over_workers(total, count, device)
         check_replicas_agree(core)  # gradient synchronisation kept every rank's weights equal
         if not sync_bn:
@@ -288,11 +320,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         improved = is_better(val["ua"], val["loss"], best["val_ua"], best["val_loss"])
         if improved:
             best = {"val_ua": val["ua"], "val_loss": val["loss"], "epoch": epoch, "state": _cpu_state(core)}
-        metrics = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"], "val_ua": val["ua"],
-                   "val_wa": val["wa"], "lr": optimizer.param_groups[0]["lr"],
+        metrics = {"epoch": epoch, "epochs": cfg.epochs, "train_loss": train_loss, "val_loss": val["loss"],
+                   "val_ua": val["ua"], "val_wa": val["wa"], "lr": optimizer.param_groups[0]["lr"],
                    "best_val_ua": best["val_ua"], "best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
                    "start_epoch": start, "global_batch": cfg.batch_size, "workers": world}
-        if epoch == cfg.epochs - 1:
+        if epoch == cfg.epochs and cfg.score_test:
             metrics.update(_test_best(cfg, manifest, split.test, core, best["state"], best["epoch"],
                                       rank, world, device, speed))
         with tempfile.TemporaryDirectory() as tmp:
@@ -300,13 +332,30 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             if rank == 0:
                 weights = best["state"] if improved else _cpu_state(core)  # improved: already copied
                 state = {"model": weights, "optimizer": optimizer.state_dict(), "epoch": epoch,
-                         "best_val_ua": best["val_ua"], "best_val_loss": best["val_loss"],
-                         "best_epoch": best["epoch"], "val_ua": val["ua"], "val_wa": val["wa"], **meta}
+                         "epoch_base": 1, "best_val_ua": best["val_ua"], "best_val_loss": best["val_loss"],
+                         "best_epoch": best["epoch"], "val_ua": val["ua"], "val_wa": val["wa"],
+                         "report": _plain(metrics), **meta}
                 if not improved:
                     state["best_model"] = best["state"]
                 save_checkpoint_file(Path(tmp) / CHECKPOINT_FILE, state)
                 checkpoint = Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def checkpoint_epochs_done(state: dict[str, Any]) -> int:
+    """Epochs a checkpoint's run had finished. Its ``epoch`` counts from 1 (``epoch_base`` 1); checkpoints
+    written before epochs were counted from 1 hold the index of their epoch (from 0)."""
+    return int(state["epoch"]) + (0 if state.get("epoch_base") == 1 else 1)
+
+
+def checkpoint_best_epoch(state: dict[str, Any]) -> int:
+    """A checkpoint's best epoch, counted from 1 (see :func:`checkpoint_epochs_done`)."""
+    return int(state["best_epoch"]) + (0 if state.get("epoch_base") == 1 else 1)
+
+
+def _plain(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics as plain Python numbers and lists (what a checkpoint stores and a restore reports)."""
+    return {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in metrics.items()}
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

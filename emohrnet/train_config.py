@@ -36,22 +36,27 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
             :class:`emohrnet.models.CNN1DAttentionConfig`: cnn_width, dropout); a dict or ``None``
             (the defaults) is turned into one.
         protocol, fold, seed: :class:`emohrnet.experiment_config.ProtocolConfig`.
-        lr, beta1, beta2, weight_decay, lr_schedule, epochs, batch_size:
-            :class:`emohrnet.experiment_config.OptimizerConfig`; ``lr_schedule`` ``"cosine"`` trains epoch
-            ``e`` of ``E`` at ``lr * (1 + cos(pi * e / E)) / 2`` (:meth:`epoch_lr`; set per epoch, so a
-            restart from a checkpoint continues it exactly).
-        segment_seconds, time_shift, freq_mask, time_mask, aug_prob:
+        lr, beta1, beta2, weight_decay, lr_schedule, warmup_epochs, epochs, batch_size:
+            :class:`emohrnet.experiment_config.OptimizerConfig`; the learning rate of each epoch is
+            :meth:`epoch_lr` (set per epoch, so a restart from a checkpoint continues it exactly).
+        segment_seconds, time_shift, freq_mask, time_mask, aug_prob, mixup_alpha, label_smoothing:
             :class:`emohrnet.experiment_config.AugmentationConfig`.
+        score_test: score the best epoch's weights on the test part after the last epoch (a cross-fold
+            run's folds); a search's trials do not (they are chosen on validation only, and the chosen
+            trial's checkpoint is scored once after the search, :mod:`tune.summary`).
         amp, channels_last, compile, eval_batch: :class:`emohrnet.experiment_config.SpeedConfig`.
 
     Raises:
         ValueError: no ``shard_dir``; an unknown ``model``, ``amp``, ``channels_last``, ``compile`` or
-            ``lr_schedule`` value, or an architecture setting of the wrong type.
+            ``lr_schedule`` value, an architecture setting of the wrong type, or a recipe lever out of range
+            (``mixup_alpha < 0``, ``label_smoothing`` outside ``[0, 1)``, ``warmup_epochs < 0``, ``aug_prob``
+            outside ``[0, 1]``).
     """
 
     shard_dir: str = ""
     model: str = "emohrnet"
     architecture: Any = None
+    score_test: bool = True
 
     def __post_init__(self) -> None:
         if not self.shard_dir:
@@ -69,11 +74,27 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
         flags = {"true": True, "1": True, "on": True, "false": False, "0": False, "off": False}
         self.compile = _choice("compile", self.compile, flags)
         self.lr_schedule = _choice("lr_schedule", self.lr_schedule, {s: s for s in LR_SCHEDULES})
+        self.score_test = _choice("score_test", self.score_test, flags)
+        for name, ok, allowed in (("mixup_alpha", self.mixup_alpha >= 0, ">= 0"),
+                                  ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+                                  ("warmup_epochs", self.warmup_epochs >= 0, ">= 0"),
+                                  ("aug_prob", 0 <= self.aug_prob <= 1, "in [0, 1]")):
+            if not ok:
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be {allowed}")
 
     def epoch_lr(self, epoch: int) -> float:
-        """The learning rate of epoch ``epoch`` (counted from 0) under :attr:`lr_schedule`."""
+        """The learning rate of epoch ``epoch`` (counted from 0 here, an index).
+
+        The first :attr:`warmup_epochs` epochs rise linearly, ``lr * (e + 1) / (W + 1)`` (Goyal et al.
+        2017, per epoch); then :attr:`lr_schedule` runs over the remaining ``E - W`` epochs: ``constant``
+        keeps ``lr``; ``cosine`` trains its ``k``-th epoch at ``lr * (1 + cos(pi * k / (E - W))) / 2``
+        (with no warm-up, epoch ``e`` of ``E`` at ``lr * (1 + cos(pi * e / E)) / 2``).
+        """
+        warmup = min(self.warmup_epochs, max(0, self.epochs - 1))
+        if epoch < warmup:
+            return self.lr * (epoch + 1) / (warmup + 1)
         if self.lr_schedule == "cosine":
-            return self.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / max(1, self.epochs)))
+            return self.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup) / max(1, self.epochs - warmup)))
         return self.lr
 
     @classmethod
@@ -89,7 +110,7 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
             raise ValueError("train config needs 'shard_dir', the folder of the shards")
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in config.items() if k in names}
-        for key in ("epochs", "batch_size", "freq_mask", "time_mask", "fold", "seed", "eval_batch"):
+        for key in ("epochs", "batch_size", "freq_mask", "time_mask", "fold", "seed", "eval_batch", "warmup_epochs"):
             if key in values:
                 values[key] = int(values[key])
         model = values.get("model", "emohrnet")
@@ -117,6 +138,11 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
         """Constructor arguments of the model (besides ``num_classes``); ``n_features`` is the
         number of mel bands or MFCCs of the shards."""
         return self.architecture.arguments(n_features)
+
+    def cross_entropy(self) -> dict[str, Any]:
+        """The training loss's settings for :func:`emohrnet.augment.mixup_loss`: ``{"mixup_alpha",
+        "label_smoothing"}`` (both 0: the paper's plain cross-entropy)."""
+        return {"mixup_alpha": float(self.mixup_alpha), "label_smoothing": float(self.label_smoothing)}
 
     def augment(self) -> AugmentConfig:
         """The SpecAugment/time-shift settings. SpecAugment is EmoHRNet's; the 1D CNN trains with

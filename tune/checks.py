@@ -72,6 +72,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(str(err))
     if args.grace_period is not None and args.grace_period > args.epochs:
         parser.error(f"argument --grace-period: {args.grace_period} (allowed: 1 to --epochs {args.epochs})")
+    if args.space == "recipe" and args.model in ("emohrnet", "any") and not args.speed_copies:
+        parser.error("argument --speed-copies: 0 with --space recipe (allowed: 1 or more: the recipe space searches "
+                     "aug_prob, how often EmoHRNet trains on a speed-perturbed copy, so the log-mel shards need them)")
     if args.model == "any" and args.shard_dir:
         parser.error("argument --shard-dir: names one shard folder; --model any needs two (log-mel and MFCC): "
                      "leave it out")

@@ -51,10 +51,13 @@ def quiet_console(log_path: Path) -> Iterator[Callable[[str], None]]:
 
 
 def epoch_line(trial_id: str, result: dict[str, Any], epochs: int, started: float) -> str:
-    """One finished epoch of a trial: ``<trial> epoch e/E  loss x  val UA y%  best z%  t s``."""
+    """One finished epoch of a trial: ``<trial> epoch e/E  loss x  val UA y%  best z%  t s``; epochs are
+    counted from 1 (as the training loop reports them) and ``E`` is the trial's own number of epochs when
+    it reports one (a searched number of epochs), else ``epochs``."""
     loss = result.get("train_loss")
     loss_text = f"{loss:.3f}" if isinstance(loss, (int, float)) else "-"
-    return (f"{trial_id} epoch {int(result.get('epoch', 0)) + 1:>3d}/{epochs}  train loss {loss_text}  "
+    planned = int(result.get("epochs") or epochs)
+    return (f"{trial_id} epoch {int(result.get('epoch', 0)):>3d}/{planned}  train loss {loss_text}  "
             f"val UA {result.get('val_ua', float('nan')):6.2%}  best {result.get('best_val_ua', float('nan')):6.2%}  "
             f"{time.time() - started:6.0f} s")
 
@@ -73,6 +76,7 @@ def make_progress(log: Callable[[str], None], epochs: int):
         def __init__(self) -> None:
             self.started = time.time()
             self.last: dict[str, int] = {}
+            self.planned: dict[str, int] = {}
 
         def on_trial_start(self, iteration, trials, trial, **info) -> None:
             params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
@@ -81,12 +85,14 @@ def make_progress(log: Callable[[str], None], epochs: int):
 
         def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
             if "val_ua" in result:
-                self.last[trial.trial_id] = int(result.get("epoch", 0)) + 1
+                self.last[trial.trial_id] = int(result.get("epoch", 0))
+                self.planned[trial.trial_id] = int(result.get("epochs") or epochs)
                 log(epoch_line(trial.trial_id, result, epochs, self.started))
 
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
             done = self.last.get(trial.trial_id, 0)
-            how = "finished" if done >= epochs else f"stopped early by ASHA after {done} epochs"
+            planned = self.planned.get(trial.trial_id, epochs)
+            how = "finished" if done >= planned else f"stopped early after {done} of {planned} epochs"
             log(f"{trial.trial_id} {how}")
 
         def on_trial_error(self, iteration, trials, trial, **info) -> None:

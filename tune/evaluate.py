@@ -250,7 +250,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
         the summary written to ``crossfold.json``: ``dataset``, ``model``, ``protocol``,
         ``protocol_name``, ``model_selection``, ``folds`` (one dict per fold: ``fold``, ``split``,
         ``status``, ``used_in_selection``, ``test_ua``, ``test_wa``, ``test_macro_f1``,
-        ``best_val_ua``, ``best_epoch`` (counted from 0, as in ``best.json``), ``epochs_run``,
+        ``best_val_ua``, ``best_epoch`` (counted from 1, as in ``best.json``), ``epochs_run``,
         ``test_confusion``, ``path``), ``search_fold``, ``selection_folds`` (folds whose test
         utterances took part in choosing the configuration, :func:`selection_folds`), ``mean`` and
         ``std`` (per metric, the headline: completed folds not used in selection; ``std`` ``None``
@@ -309,8 +309,8 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     total = ray.cluster_resources() if ray.is_initialized() else init_ray(run, args.address)
     concurrent = min(len(folds), max_concurrent(run, total))
     resources = TrialResources(run.workers, run.cpus_per_worker, run.gpus_per_worker, (tune_dir / TRAIN_RUNS).uri)
-    tuner = launch_tuner(trainable(resources, base, shard_dirs), {"fold": tune.grid_search(folds)}, name=name,
-                         storage=storage.uri, dirname=_fold_dirname, max_concurrent=concurrent)
+    tuner = launch_tuner(trainable(resources, base, shard_dirs, score_test=True), {"fold": tune.grid_search(folds)},
+                         name=name, storage=storage.uri, dirname=_fold_dirname, max_concurrent=concurrent)
     grid = tuner.fit()
 
     rows = []
@@ -319,7 +319,7 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
         split = manifest.split(protocol, fold)
         rows.append(fold_row(fold, split.describe(), result, used_in_selection=fold in used))
     rows.sort(key=lambda r: r["fold"])
-    run_config = trial_train_config({}, base, shard_dirs)
+    run_config = trial_train_config({}, base, shard_dirs, score_test=True)
     done = [r for r in rows if r["status"] == "completed"]
     if not done:
         raise RuntimeError(f"no fold finished; see the errors in {tune_dir}")
@@ -377,7 +377,7 @@ def fold_row(fold: int, split: str, result, used_in_selection: bool = False) -> 
         return row
     row.update(status="completed", test_ua=float(m["test_ua"]), test_wa=float(m["test_wa"]),
                test_macro_f1=macro_f1(confusion), best_val_ua=float(m["best_val_ua"]),
-               best_epoch=int(m["best_epoch"]), epochs_run=int(m.get("training_iteration") or 0),
+               best_epoch=int(m["best_epoch"]), epochs_run=int(m.get("epoch") or m.get("training_iteration") or 0),
                test_confusion=confusion)
     return row
 

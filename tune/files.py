@@ -23,3 +23,6 @@ CROSSFOLD_JSON = "crossfold.json"
 """The cross-fold evaluation's result (:func:`tune.evaluate.run_crossfold`)."""
 CROSSFOLD_MD = "crossfold.md"
 """The same as a Markdown table."""
+ASHA_STOPS = "asha_stops.json"
+"""The trials ASHA stopped early, with the epoch it stopped each at (:class:`tune.stops.RecordingASHA`): how
+the summary tells a stopped trial from one that ran short for another reason."""

@@ -11,7 +11,7 @@ import argparse
 import os
 from typing import Any
 
-from emohrnet.argtypes import float_above, int_at_least, int_list
+from emohrnet.argtypes import float_above, float_in, int_at_least, int_list
 from emohrnet.corpora import corpus_class, list_corpora
 from emohrnet.experiment_config import (
     AugmentationConfig,
@@ -23,7 +23,7 @@ from emohrnet.experiment_config import (
     ResourcesConfig,
     SearchConfig,
 )
-from emohrnet.models import EmoHRNetConfig
+from emohrnet.models import SPACES, EmoHRNetConfig
 from emohrnet.shards import add_feature_args
 
 from .checks import check_args, experiment_name
@@ -37,6 +37,14 @@ PROFILES: dict[str, dict[str, Any]] = {
     "synthetic": {"epochs": 5, "num_samples": 3, "widths": (8, 12, 18), "n_mels": 64, "segment_seconds": 2.0,
                   "batch_size": 16},
 }
+CPU_WORKERS, GPU_WORKERS = 1, 2
+"""DDP workers per trial by default: on CPUs only, one (trials run side by side, one per core: measured
+faster on a 2-core machine than one 2-worker trial at a time, ``benchmarks/search.py``); with GPUs, two."""
+
+RECIPE_SPEED_COPIES = 2
+"""Speed-perturbed copies per utterance in the log-mel shards of a ``--space recipe`` search (its ``aug_prob``
+lever chooses how often training uses one), unless ``--speed-copies`` says otherwise."""
+
 DEFAULT_PROFILE: dict[str, Any] = {"epochs": PAPER_FIXED["epochs"], "num_samples": 20, "widths": DEFAULT_WIDTHS,
                                    "n_mels": 128, "segment_seconds": 3.0, "batch_size": PAPER_FIXED["batch_size"]}
 
@@ -53,7 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="corpus reader option, e.g. classes=five for iemocap (repeatable)")
     p.add_argument("--num-samples", type=int_at_least(1), help="trials (default 20; synthetic 3)")
     p.add_argument("--epochs", type=int_at_least(1), help="epochs per trial (default 100, the paper's; synthetic 5)")
-    p.add_argument("--workers", type=int_at_least(1), default=2, help="DDP workers per trial (default 2)")
+    p.add_argument("--workers", type=int_at_least(1),
+                   help=f"DDP workers per trial (default {GPU_WORKERS} with GPUs; on CPUs only {CPU_WORKERS}: "
+                   "trials run side by side instead, which is faster on a CPU machine, benchmarks/search.py)")
     p.add_argument("--cpus-per-worker", type=float_above(0), default=1.0, help="CPUs per worker (default 1)")
     gpus = p.add_mutually_exclusive_group()
     gpus.add_argument("--gpus-per-worker", type=float_above(0, inclusive=True), default=0.0,
@@ -85,6 +95,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--segment-seconds", type=float_above(0),
                    help="training segment length in s (default 3; synthetic 2)")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the search and of training")
+    p.add_argument("--space", choices=tuple(SPACES), default="paper",
+                   help="the search space: " + "; ".join(f"{k}: {v}" for k, v in SPACES.items()) + " (default paper)")
+    levers = p.add_argument_group("recipe levers", "fixed values (every trial) when --space paper; searched, from "
+                                  "these off in the baseline trial, when --space recipe")
+    levers.add_argument("--mixup-alpha", type=float_above(0, inclusive=True),
+                        help="mixup's Beta(alpha, alpha); 0 is no mixup (default 0, the paper's)")
+    levers.add_argument("--label-smoothing", type=float_in(0, 1),
+                        help="share of each target spread over the classes, 0 to below 1 (default 0, the paper's)")
+    levers.add_argument("--warmup-epochs", type=int_at_least(0),
+                        help="epochs of linear learning-rate warm-up (default 0, the paper's)")
+    levers.add_argument("--head-dropout", type=float_in(0, 1),
+                        help="EmoHRNet's dropout before the classifier, 0 to below 1 (default 0, the paper's)")
+    levers.add_argument("--speed-copies", type=int_at_least(0),
+                        help="speed-perturbed copies (factor 0.9-1.1) of every utterance in the log-mel shards, used "
+                        "by training utterances only with probability aug_prob (default 0; --space recipe: 2)")
     p.add_argument("--max-concurrent", type=int_at_least(1), help="trials at once (default: as resources allow)")
     p.add_argument("--grace-period", type=int_at_least(1), help="ASHA: epochs before a trial may be stopped")
     p.add_argument("--storage-path", help="experiments folder (default $EMOHRNET_HOME/experiments): on a "
@@ -116,6 +141,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.widths = tuple(args.widths or profile["widths"])
     if args.augment_copies is None:
         args.augment_copies = 2  # waveform-augmented copies in the MFCC shards of cnn1d_attention
+    if args.speed_copies is None:
+        args.speed_copies = RECIPE_SPEED_COPIES if args.space == "recipe" else 0
+    if args.workers is None:
+        args.workers = CPU_WORKERS if not (args.gpus_per_worker or args.gpus_per_trial) else GPU_WORKERS
     if args.protocol is None:
         args.protocol = getattr(corpus_class(args.dataset), "default_protocol", "speaker")
     check_args(p, args)
@@ -139,21 +168,23 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
 
     settings = ModelConfig().settings
     settings["emohrnet"] = given(EmoHRNetConfig, stem_channels=opt("stem_channels"),
-                                 blocks_per_branch=opt("blocks"), modules=opt("modules"))
+                                 blocks_per_branch=opt("blocks"), modules=opt("modules"),
+                                 head_dropout=opt("head_dropout"))
     copies = opt("augment_copies") or 0  # an experiment saved before augment copies existed built none
     return ExperimentConfig(
         data=given(DataConfig, dataset=args.dataset, data_root=opt("data_root"), corpus_options=opt("corpus_option"),
                    shard_dir=opt("shard_dir"), build_workers=opt("build_workers"), n_mels=opt("n_mels"),
                    n_mfcc=opt("n_mfcc"), n_fft=opt("n_fft"), win_length=opt("win_length"),
-                   hop_length=opt("hop_length"), augment_copies=copies),
+                   hop_length=opt("hop_length"), augment_copies=copies, speed_copies=opt("speed_copies")),
         model=given(ModelConfig, name=opt("model"), settings=settings),
         optimizer=given(OptimizerConfig, lr_schedule=opt("lr_schedule"), epochs=args.epochs,
-                        batch_size=opt("batch_size")),
-        augmentation=given(AugmentationConfig, segment_seconds=opt("segment_seconds")),
+                        batch_size=opt("batch_size"), warmup_epochs=opt("warmup_epochs")),
+        augmentation=given(AugmentationConfig, segment_seconds=opt("segment_seconds"),
+                           mixup_alpha=opt("mixup_alpha"), label_smoothing=opt("label_smoothing")),
         protocol=given(ProtocolConfig, protocol=opt("protocol"), fold=opt("fold"), seed=opt("seed")),
         resources=given(ResourcesConfig, workers=opt("workers"), cpus_per_worker=opt("cpus_per_worker"),
                         gpus_per_worker=opt("gpus_per_worker"), amp=opt("amp"), compile=opt("compile"),
                         max_concurrent=opt("max_concurrent")),
         search=given(SearchConfig, num_samples=args.num_samples, widths=list(args.widths),
-                     grace_period=opt("grace_period"), study_storage=opt("study_storage")),
+                     grace_period=opt("grace_period"), study_storage=opt("study_storage"), space=opt("space")),
     )

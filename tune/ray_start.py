@@ -18,9 +18,9 @@ def init_ray(resources: Any, address: str | None = None) -> dict[str, float]:
     ``resources`` is a trial's (anything with ``workers`` and ``cpus_per_worker``, e.g.
     :class:`emohrnet.experiment_config.ResourcesConfig`).
 
-    A local Ray gets at least enough logical CPUs for one trial (its driver plus its workers),
-    so the worker group starts on a 2-core machine; its dashboard binds to 127.0.0.1 only, and
-    its GCS address is pinned (:func:`pin_local_gcs_address`) so several local searches can
+    A local Ray gets :func:`local_cpus` logical CPUs (the cores, or at least one trial's workers, plus
+    a share for the trials' drivers), so the worker group starts on a 2-core machine; its dashboard binds
+    to 127.0.0.1 only, and its GCS address is pinned (:func:`pin_local_gcs_address`) so several local searches can
     run side by side.
 
     Returns:
@@ -32,8 +32,7 @@ def init_ray(resources: Any, address: str | None = None) -> dict[str, float]:
     if address:
         ray.init(address=address)
         return ray.cluster_resources()
-    need = resources.workers * resources.cpus_per_worker + 1
-    start_local_ray(max(os.cpu_count() or 1, math.ceil(need)) + SPARE_CPUS)
+    start_local_ray(local_cpus(resources))
     total = dict(ray.cluster_resources())
     total["CPU"] = total.get("CPU", 0) - SPARE_CPUS  # the trials' concurrency is sized without the spare
     return total
@@ -66,6 +65,18 @@ def shutdown_local_ray(environment: dict[str, str]) -> None:
 
         Config.initialize("")
 
+
+def local_cpus(resources: Any) -> int:
+    """Logical CPUs of a local Ray for trials of ``resources`` (``workers``, ``cpus_per_worker``): the
+    machine's cores, or one trial's workers where they need more; one more for the trials' drivers
+    (:data:`tune.trial.DRIVER_CPUS` each: they wait on their Ray Train runs and compute nothing), and
+    :data:`SPARE_CPUS`. On 2 cores: two 1-worker trials at once, or one 2-worker trial."""
+    workers = resources.workers * resources.cpus_per_worker
+    return max(os.cpu_count() or 1, math.ceil(workers)) + DRIVERS_SHARE + SPARE_CPUS
+
+
+DRIVERS_SHARE = 1
+"""Logical CPUs a local Ray gets for the trials' drivers (20 drivers at :data:`tune.trial.DRIVER_CPUS`)."""
 
 SPARE_CPUS = 1
 """Logical CPUs a local search's Ray gets beyond what it sizes its trials for. Ray Train can leave a
@@ -132,10 +143,13 @@ def pin_local_gcs_address() -> str:
 
 
 def max_concurrent(resources: Any, total: dict[str, float]) -> int:
-    """Trials that fit at once: limited by CPUs (driver + workers) and GPUs per trial. ``resources``
+    """Trials that fit at once: limited by CPUs (workers + :data:`tune.trial.DRIVER_CPUS` for the driver) and
+    GPUs per trial. ``resources``
     has ``workers``, ``cpus_per_worker`` and ``gpus_per_worker`` (a
     :class:`emohrnet.experiment_config.ResourcesConfig`, or the parsed options)."""
-    by_cpu = total.get("CPU", 1) // (resources.workers * resources.cpus_per_worker + 1)
+    from .trial import DRIVER_CPUS
+
+    by_cpu = total.get("CPU", 1) // (resources.workers * resources.cpus_per_worker + DRIVER_CPUS)
     fits = by_cpu
     if resources.gpus_per_worker:
         fits = min(fits, total.get("GPU", 0) // (resources.workers * resources.gpus_per_worker))

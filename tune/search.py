@@ -49,7 +49,7 @@ from .checks import (
 )
 from .console import make_progress, quiet_console
 from .experiment import Experiment
-from .files import CONFIG, SEARCH_ARGS, SEARCH_LOG, STUDY_DB, SUMMARY, TRAIN_RUNS
+from .files import ASHA_STOPS, CONFIG, SEARCH_ARGS, SEARCH_LOG, STUDY_DB, SUMMARY, TRAIN_RUNS
 from .options import PROFILES, config_from_args, parse_args
 from .ray_start import init_ray, max_concurrent, shutdown_local_ray
 from .space import MODELS, baseline_points, search_space, search_space_keys
@@ -159,7 +159,8 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
     import optuna
     import ray
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
+
+    from .stops import RecordingASHA, read_stops
 
     config, exp_dir, storage = run.config, run.exp_dir, run.storage
     epochs, num_samples = config.optimizer.epochs, config.search.num_samples
@@ -171,9 +172,10 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
         check_gpus(config.resources, total)
         if run.address:
             check_gpu_memory(config, cluster_gpus(total))
-        widths = tuple(config.search.widths)
-        baselines, deviations = baseline_points(config.model.name, widths)
-        deviations += config.paper_deviations(set(search_space_keys(config.model.name)))
+        widths, space = tuple(config.search.widths), config.search.space
+        baselines, deviations = baseline_points(config.model.name, widths, space, epochs)
+        # the baseline's epochs (searched in the recipe space) are --epochs: a deviation the notes name
+        deviations += config.paper_deviations(set(search_space_keys(config.model.name, space)))
         r = config.resources
         resources = TrialResources(r.workers, r.cpus_per_worker, r.gpus_per_worker, (exp_dir / TRAIN_RUNS).uri)
         trial = trainable(resources, config, run.shard_dirs)
@@ -182,6 +184,9 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
             tuner = tune.Tuner.restore(exp_dir.uri, trainable=trial, resume_unfinished=True,
                                        resume_errored=True)
             tuner._local_tuner.get_run_config().callbacks = callbacks  # tuner.pkl holds no-op stand-ins
+            scheduler = tuner._local_tuner._tune_config.scheduler
+            if isinstance(scheduler, RecordingASHA):  # record where the experiment is now (a copy, a move)
+                scheduler.relocate(exp_dir / ASHA_STOPS)
         else:
             from .study import StudySearch
 
@@ -190,10 +195,10 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
                 study_name=exp_dir.name, storage=optuna.storages.RDBStorage(study_storage_url(config, exp_dir)),
                 epochs=epochs,
             )
-            scheduler = ASHAScheduler(time_attr="training_iteration", max_t=epochs,
+            scheduler = RecordingASHA(exp_dir / ASHA_STOPS, time_attr="training_iteration", max_t=epochs,
                                       grace_period=config.search.grace_period or max(1, epochs // 4),
                                       reduction_factor=3)
-            tuner = launch_tuner(trial, search_space(config.model.name, widths), name=exp_dir.name,
+            tuner = launch_tuner(trial, search_space(config.model.name, widths, space, epochs), name=exp_dir.name,
                                  storage=storage.uri, dirname=_trial_dirname,
                                  max_concurrent=r.max_concurrent or max_concurrent(r, total),
                                  num_samples=num_samples, search_alg=searcher, scheduler=scheduler,
@@ -211,7 +216,8 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
             raise SearchInterrupted(
                 f"the search stopped with {unfinished} of {num_samples} trials unfinished; its state is saved. "
                 f"Continue it with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
-        summary = summarize(grid, config, exp_dir, baselines, deviations, run.shard_dirs, run.manifests, log)
+        summary = summarize(grid, config, exp_dir, baselines, deviations, run.shard_dirs, run.manifests, log,
+                            stopped=read_stops(exp_dir / ASHA_STOPS))
         (exp_dir / SUMMARY).write_text(json.dumps(summary, indent=1, default=str))
         log(format_summary(summary))
         log(f"Summary written to {exp_dir / SUMMARY}")

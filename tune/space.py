@@ -27,6 +27,12 @@ Its baseline is lr 1e-3 (Adam), C = 64, dropout 0.3, aug_prob 0.5: the values th
 reads as the paper's setup; the paper's exact hyperparameters were not available to us, which
 the summary says.
 
+``--space recipe`` (:data:`emohrnet.models.SPACES`) adds each model's recipe levers (issue 23), each off
+in the baseline trial: ``mixup_alpha`` uniform in [0, 0.5], ``label_smoothing`` uniform in [0, 0.2],
+``warmup_epochs`` integer in [0, 5]; EmoHRNet's ``head_dropout`` uniform in [0, 0.5] and ``aug_prob`` (the
+share of speed-perturbed copies, ``--speed-copies``) uniform in [0, 1]; and the number of epochs, a choice
+of half, three quarters or all of ``--epochs`` (the baseline trains all of them).
+
 ``--model any`` searches both: a categorical ``model`` plus both models' parameters (each model
 ignores the other's), with both baselines first.
 """
@@ -62,53 +68,73 @@ def _distribution(param: Param):
     return tune.choice(list(param.values))
 
 
-def _space(model: str, widths: tuple[int, ...]) -> dict[str, Any]:
-    params = dict(MODEL_SPECS[model].space)
+def epoch_choices(epochs: int) -> tuple[int, ...]:
+    """The numbers of epochs ``--space recipe`` chooses from: half, three quarters and all of ``--epochs``
+    (ASHA stops weak trials on top of this; a shorter run also completes its learning-rate schedule)."""
+    return tuple(sorted({max(1, round(epochs / 2)), max(1, round(3 * epochs / 4)), int(epochs)}))
+
+
+def _params(model: str, widths: tuple[int, ...], space: str, epochs: int | None) -> dict[str, Param]:
+    params = MODEL_SPECS[model].searched(space)
     if "width" in params:
         if not widths or min(widths) < 1:
             raise ValueError(f"--widths needs positive integers, got {widths}")
         params["width"] = Choice(tuple(sorted(set(widths))))
-    return {k: _distribution(p) for k, p in params.items()}
+    if space == "recipe" and epochs:
+        params["epochs"] = Choice(epoch_choices(epochs))
+    return params
 
 
-def search_space(model: str = "emohrnet", widths: tuple[int, ...] = DEFAULT_WIDTHS) -> dict[str, Any]:
+def _space(model: str, widths: tuple[int, ...], space: str = "paper", epochs: int | None = None) -> dict[str, Any]:
+    return {k: _distribution(p) for k, p in _params(model, widths, space, epochs).items()}
+
+
+def search_space(model: str = "emohrnet", widths: tuple[int, ...] = DEFAULT_WIDTHS, space: str = "paper",
+                 epochs: int | None = None) -> dict[str, Any]:
     """Ray Tune search space of ``model`` (a registered model, or ``any``: a categorical ``model`` plus
-    every model's parameters, each model ignoring the others').
+    every model's parameters, each model ignoring the others') in the named ``space``
+    (:data:`emohrnet.models.SPACES`): ``"paper"``, or ``"recipe"``, which adds the model's recipe levers
+    and, with ``epochs`` (``--epochs``, the most a trial trains), the number of epochs (:func:`epoch_choices`).
 
     Raises:
-        ValueError: unknown model, or ``widths`` empty or non-positive.
+        ValueError: unknown model or space, or ``widths`` empty or non-positive.
     """
     from ray import tune
 
     if model in MODEL_SPECS:
-        return _space(model, widths)
+        return _space(model, widths, space, epochs)
     if model == "any":
-        space: dict[str, Any] = {"model": tune.choice(list(MODELS))}
+        out: dict[str, Any] = {"model": tune.choice(list(MODELS))}
         for name in reversed(MODELS):  # the first model's parameters last: its distributions win
-            space.update(_space(name, widths))
-        return space
+            out.update(_space(name, widths, space, epochs))
+        return out
     raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)} or any")
 
 
-def search_space_keys(model: str = "emohrnet") -> tuple[str, ...]:
+def search_space_keys(model: str = "emohrnet", space: str = "paper", epochs: int | None = None) -> tuple[str, ...]:
     """The searched parameters of ``model`` (a registered model, or ``any``: ``model`` and every
-    model's), as flat keys of a trial's parameters.
+    model's) in ``space``, as flat keys of a trial's parameters.
 
     Raises:
-        ValueError: unknown model.
+        ValueError: unknown model or space.
     """
     if model in MODEL_SPECS:
-        return tuple(MODEL_SPECS[model].space)
+        return tuple(_params(model, (1,), space, epochs))
     if model != "any":
         raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)} or any")
-    return ("model", *dict.fromkeys(k for spec in MODEL_SPECS.values() for k in spec.space))
+    return ("model", *dict.fromkeys(k for name in MODELS for k in _params(name, (1,), space, epochs)))
 
 
-def _baseline(model: str, widths: tuple[int, ...]) -> tuple[dict[str, Any], list[str]]:
+def _baseline(model: str, widths: tuple[int, ...], space: str = "paper", epochs: int | None = None
+              ) -> tuple[dict[str, Any], list[str]]:
     """A model's baseline point and its notes; EmoHRNet's width outside ``--widths`` is replaced by the
-    closest one."""
+    closest one. In the recipe space every lever is off and the epochs are all of ``epochs``."""
     spec = MODEL_SPECS[model]
     point = dict(spec.baseline)
+    if space == "recipe":
+        point.update({k: v for k, v in spec.levers_off.items() if k not in point})
+        if epochs:
+            point["epochs"] = int(epochs)
     notes = [spec.baseline_note] if spec.baseline_note else []
     if "width" in point and point["width"] not in widths:
         paper = point["width"]
@@ -117,25 +143,27 @@ def _baseline(model: str, widths: tuple[int, ...]) -> tuple[dict[str, Any], list
     return point, notes
 
 
-def baseline_points(model: str = "emohrnet", widths: tuple[int, ...] = DEFAULT_WIDTHS
-                    ) -> tuple[list[dict[str, Any]], list[str]]:
+def baseline_points(model: str = "emohrnet", widths: tuple[int, ...] = DEFAULT_WIDTHS, space: str = "paper",
+                    epochs: int | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """The first trials: each searched model's baseline.
 
     Returns:
         ``(points, notes)``: the points for ``OptunaSearch(points_to_evaluate=points)`` and notes
         naming every way a baseline differs from its paper (EmoHRNet: a width outside
         ``--widths`` is replaced by the closest one). With ``any``, each model's point also holds
-        the other models' baseline values (flat keys: every point has every parameter).
+        the other models' baseline values (flat keys: every point has every parameter). In the recipe
+        space every lever is off (:attr:`emohrnet.models.ModelSpec.levers_off`) and the epochs are
+        ``epochs``.
 
     Raises:
-        ValueError: unknown model.
+        ValueError: unknown model or space.
     """
     if model in MODEL_SPECS:
-        point, notes = _baseline(model, widths)
+        point, notes = _baseline(model, widths, space, epochs)
         return [point], notes
     if model != "any":
         raise ValueError(f"unknown model {model!r}; use one of {', '.join(MODELS)} or any")
-    own = {name: _baseline(name, widths) for name in MODELS}
+    own = {name: _baseline(name, widths, space, epochs) for name in MODELS}
     points = []
     for name in MODELS:
         point: dict[str, Any] = {"model": name}

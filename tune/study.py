@@ -10,9 +10,10 @@ from ray.tune.search.optuna import OptunaSearch
 
 
 def stopped_early(result: dict[str, Any], epochs: int) -> bool:
-    """Whether a trial's last result comes before its last epoch (``epoch`` counts from 0)."""
+    """Whether a trial's last result comes before its last epoch (``epoch`` counts from 1; the trial's own
+    number of epochs is ``result["epochs"]`` when it reports one, else ``epochs``)."""
     epoch = result.get("epoch")
-    return epoch is not None and int(epoch) + 1 < epochs
+    return epoch is not None and int(epoch) < int(result.get("epochs") or epochs)
 
 
 class StudySearch(OptunaSearch):
@@ -38,12 +39,17 @@ class StudySearch(OptunaSearch):
         self._last_step: dict[str, int] = {}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        """Report the epoch's metric to the Optuna trial (as ``OptunaSearch``), remembering its step."""
+        """Report the epoch's metric to the Optuna trial (as ``OptunaSearch``), remembering its step. A trial
+        the study holds as FAIL that reports again (a failed trial run again by ``--resume``) is reopened
+        first (:meth:`_reopen_failed`), so its new results are kept."""
+        self._reopen_failed(trial_id)
         super().on_trial_result(trial_id, result)
         self._last_step[trial_id] = int(result[TRAINING_ITERATION])
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """Tell the study how the trial ended: PRUNED when stopped early, else as ``OptunaSearch`` does."""
+        if not error:
+            self._reopen_failed(trial_id)
         known = trial_id in self._ot_trials and trial_id not in self._completed_trials
         if known and not error and result and self.metric in result and TRAINING_ITERATION in result:
             step = int(result[TRAINING_ITERATION])
@@ -54,3 +60,18 @@ class StudySearch(OptunaSearch):
                 self._completed_trials.add(trial_id)
                 return
         super().on_trial_complete(trial_id, result=result, error=error)
+
+    def _reopen_failed(self, trial_id: str) -> None:
+        """A trial the study recorded as FAIL is running again (``--resume`` re-runs failed trials): Optuna
+        cannot change a finished trial's state, so a new study trial with the same parameters takes its
+        place (enqueued, user attribute ``retry_of``: the failed one's number) and receives its results;
+        the failed attempt stays in the study as FAIL, the history of what happened."""
+        old = self._ot_trials.get(trial_id)
+        if old is None or trial_id not in self._completed_trials:
+            return
+        if self._ot_study._storage.get_trial(old._trial_id).state != TrialState.FAIL:
+            return
+        self._ot_study.enqueue_trial(old.params, user_attrs={"retry_of": old.number}, skip_if_exists=False)
+        self._ot_trials[trial_id] = self._ot_study.ask(fixed_distributions=self._space)
+        self._completed_trials.discard(trial_id)
+        self._last_step.pop(trial_id, None)

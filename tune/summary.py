@@ -11,7 +11,7 @@ from emohrnet.experiment_config import ExperimentConfig
 from emohrnet.location import Location
 from emohrnet.manifest import Manifest
 from emohrnet.metrics import SELECTION_RULE, selection_key
-from emohrnet.models import MODEL_SPECS
+from emohrnet.models import MODEL_SPECS, SPACES
 
 from .trial import trial_train_config
 
@@ -30,19 +30,21 @@ def tensorboard_command(exp_dir: Location) -> str:
 
 
 def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list[dict], deviations: list[str],
-              shard_dirs: dict[str, str], manifests: dict[str, Manifest], log=print) -> dict[str, Any]:
-    """Collect every trial's best validation epoch; pick the best trial; get its test UA.
+              shard_dirs: dict[str, str], manifests: dict[str, Manifest], log=print,
+              stopped: dict[str, int] | None = None) -> dict[str, Any]:
+    """Collect every trial's best validation epoch; pick the best trial; score it on test, once.
 
-    A trial's best epoch is the one its training loop selected (:data:`emohrnet.metrics.SELECTION_RULE`:
-    highest validation UA, ties broken by the lower validation loss), read from its last report;
-    the best trial is chosen by the same rule over the trials. A trial's test UA comes from its
-    last report (its best epoch scored on test after the last epoch); for the best trial, if ASHA
-    stopped it early, its checkpoint (the latest, which holds the best epoch's weights) is scored here.
-    A trial's ``config`` is the training config it ran (``config`` with its parameters applied,
-    :func:`tune.trial.trial_train_config`).
+    A trial's best epoch (counted from 1) is the one its training loop selected
+    (:data:`emohrnet.metrics.SELECTION_RULE`: highest validation UA, ties broken by the lower validation
+    loss), read from its last report; the best trial is chosen by the same rule over the trials. No
+    trial scored its test part while the search ran; the chosen trial's checkpoint (the latest, which
+    holds its best epoch's weights) is scored on test here, once, on the trials' resources
+    (:func:`score_on_trial_resources`), so only that row of the table has a test UA. A trial's ``config``
+    is the training config it ran (``config`` with its parameters applied,
+    :func:`tune.trial.trial_train_config`); its status is ``completed``, ``stopped early (ASHA)`` (it is in
+    ``stopped``, :func:`tune.stops.read_stops`) or ``interrupted`` (fewer epochs than asked, not by ASHA).
     """
-    from .study import stopped_early
-
+    stopped = stopped or {}
     searched = sorted({k for point in baselines for k in point})
     trials = []
     for result in grid:
@@ -55,8 +57,12 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
         best_row = df[df["epoch"] == int(last["best_epoch"])].iloc[-1]
         train = trial_train_config(result.config, config, shard_dirs)
         params = {k: result.config[k] for k in searched if k in result.config}
+        trial_id = str(last["trial_id"])
+        ran, planned = int(df["epoch"].max()), int(train["epochs"])
+        status = ("stopped early (ASHA)" if trial_id in stopped else
+                  f"interrupted ({ran} of {planned} epochs)" if ran < planned else "completed")
         trials.append({
-            "trial_id": str(last["trial_id"]),
+            "trial_id": trial_id,
             "model": train["model"],
             "baseline": any(all(_same(params.get(k), v) for k, v in point.items()) for point in baselines),
             "params": params,
@@ -64,12 +70,11 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
             "best_val_loss": float(best_row["val_loss"]),
             "best_val_wa": float(best_row["val_wa"]),
             "best_epoch": int(best_row["epoch"]),
-            "epochs_run": int(len(df)),
-            "status": "stopped early (ASHA)" if stopped_early(dict(last), config.optimizer.epochs) else "completed",
+            "epochs_run": ran,
+            "epochs_planned": planned,
+            "status": status,
             "checkpoint": _checkpoint_uri(exp_dir, last.get("checkpoint_path")),
-            "test_ua": _float(result.metrics.get("test_ua")),
-            "test_wa": _float(result.metrics.get("test_wa")),
-            "test_confusion": result.metrics.get("test_confusion"),
+            "test_ua": None,
             "config": train,
             "path": result.path,
         })
@@ -77,16 +82,14 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
     if not scored:
         raise RuntimeError(f"no trial reported metrics; see the errors in {exp_dir}")
     best = max(scored, key=lambda t: selection_key(t["best_val_ua"], t["best_val_loss"]))
-    shard_dir = shard_dirs[best["model"]]
     manifest = manifests[best["model"]]
     protocol, fold = config.protocol.protocol, config.protocol.fold
     split = manifest.split(protocol, fold)
-    test_source = "the trial's final report (best epoch's weights, scored once on test)"
-    if best["test_ua"] is None and best["checkpoint"]:
-        scores = score_checkpoint(best["checkpoint"], shard_dir, manifest, split.test)
-        best["test_ua"], best["test_wa"] = scores["ua"], scores["wa"]
-        best["test_confusion"] = scores["confusion"].tolist()
-        test_source = "scored by the search driver on the trial's best checkpoint (trial stopped early)"
+    scores = score_on_trial_resources(best["checkpoint"], shard_dirs[best["model"]], manifest, split.test,
+                                      config.resources)
+    best["test_ua"], best["test_wa"] = scores["ua"], scores["wa"]
+    best["test_confusion"] = scores["confusion"].tolist()
+    log(f"Scored the chosen trial {best['trial_id']} on test, once: UA {scores['ua']:.2%}")
     return {
         "dataset": config.data.dataset,
         "model": config.model.name,
@@ -94,6 +97,9 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
         "fold": fold,
         "split": split.describe(),
         "protocol_note": manifest.corpus.get("protocol_note", ""),
+        "space": config.search.space,
+        "space_description": SPACES[config.search.space],
+        "searched": searched,
         "baseline": {"points": baselines, "deviations_from_paper": deviations},
         "best_trial": best["trial_id"],
         "best_model": best["model"],
@@ -103,18 +109,48 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
         "best_val_wa": best["best_val_wa"],
         "best_val_loss": best["best_val_loss"],
         "best_epoch": best["best_epoch"],
+        "epochs_counted_from": 1,
         "selection_rule": SELECTION_RULE,
         "test_ua": best["test_ua"],
         "test_wa": best["test_wa"],
         "test_confusion": best["test_confusion"],
         "classes": manifest.classes,
-        "test_source": test_source,
+        "test_source": TEST_SOURCE,
         "checkpoint": best["checkpoint"],
         "experiment_dir": str(exp_dir),
         "shard_dirs": shard_dirs,
         "tensorboard": tensorboard_command(exp_dir),
         "trials": trials,
     }
+
+
+TEST_SOURCE = ("the chosen trial's checkpoint (its best epoch's weights), scored once on test after the search, "
+               "on the trials' resources; no other trial was scored on test")
+"""How ``best.json``'s ``test_ua`` was obtained (its ``test_source``)."""
+
+
+def score_on_trial_resources(checkpoint: str | None, shard_dir: str, manifest: Manifest, keys: list[str],
+                             resources: Any) -> dict[str, Any]:
+    """Score a checkpoint on the utterances ``keys`` (:func:`score_checkpoint`) as a Ray task that reserves
+    what one of the trials' workers does (``resources``: ``cpus_per_worker``, ``gpus_per_worker``; a GPU on a
+    GPU cluster), or in this process when Ray is not running.
+
+    Raises:
+        RuntimeError: no checkpoint.
+    """
+    if not checkpoint:
+        raise RuntimeError("the chosen trial kept no checkpoint; it cannot be scored on test")
+    import ray
+
+    if not ray.is_initialized():
+        return score_checkpoint(checkpoint, shard_dir, manifest, keys)
+    gpus = 1 if resources.gpus_per_worker else 0
+    task = ray.remote(num_cpus=min(1.0, float(resources.cpus_per_worker)), num_gpus=gpus)(_score_task)
+    return ray.get(task.remote(checkpoint, shard_dir, manifest, keys, "cuda" if gpus else "cpu"))
+
+
+def _score_task(checkpoint: str, shard_dir: str, manifest: Manifest, keys: list[str], device: str) -> dict[str, Any]:
+    return score_checkpoint(checkpoint, shard_dir, manifest, keys, device)
 
 
 def _checkpoint_uri(exp_dir: Location, path: Any) -> str | None:
@@ -124,13 +160,14 @@ def _checkpoint_uri(exp_dir: Location, path: Any) -> str | None:
     return exp_dir.with_path(path).uri
 
 
-def score_checkpoint(checkpoint: str, shard_dir: str, manifest: Manifest, keys: list[str]) -> dict[str, Any]:
-    """Score a checkpoint's best weights on the utterances ``keys`` (CPU, whole utterances), through
+def score_checkpoint(checkpoint: str, shard_dir: str, manifest: Manifest, keys: list[str],
+                     device: str = "cpu") -> dict[str, Any]:
+    """Score a checkpoint's best weights on the utterances ``keys`` (whole utterances, on ``device``), through
     :meth:`emohrnet.predict.Predictor.score_examples`, the way its run evaluated them."""
     from emohrnet.data import load_examples
     from emohrnet.predict import Predictor
 
-    return Predictor(checkpoint).score_examples(load_examples(shard_dir, manifest, keys))
+    return Predictor(checkpoint, device=device).score_examples(load_examples(shard_dir, manifest, keys))
 
 
 def _fmt_param(key: str, value: Any) -> str:
@@ -143,14 +180,17 @@ def _fmt_param(key: str, value: Any) -> str:
 
 def format_summary(s: dict[str, Any]) -> str:
     """The trials table and the best trial's validation and test UA, as text."""
-    lines = [f"\nSearch on {s['dataset']}: {s['split']}", ""]
+    lines = [f"\nSearch on {s['dataset']}: {s['split']}"]
+    if s.get("space"):
+        lines.append(f"Search space: {s['space']} ({s.get('space_description') or SPACES.get(s['space'], '')})")
+    lines.append("")
     head = f"{'trial':10s} {'model':15s} {'val UA':>7s} {'epoch':>5s} {'test UA':>7s}  parameters; status"
     lines += [head, "-" * (len(head) + 40)]
     for t in s["trials"]:
         if "best_val_ua" not in t:
             lines.append(f"{t['trial_id']:10s} {'':15s} {'':>7s} {'':>5s} {'':>7s}  {t['status']}")
             continue
-        params = " ".join(_fmt_param(k, t["params"][k]) for k in MODEL_SPECS[t["model"]].shown if k in t["params"])
+        params = " ".join(_fmt_param(k, t["params"][k]) for k in _shown(t))
         test = f"{t['test_ua']:7.2%}" if t["test_ua"] is not None else f"{'-':>7s}"
         tag = " (baseline)" if t["baseline"] else ""
         lines.append(f"{t['trial_id']:10s} {t['model']:15s} {t['best_val_ua']:7.2%} {t['best_epoch']:5d} {test}  "
@@ -160,6 +200,7 @@ def format_summary(s: dict[str, Any]) -> str:
     lines.append("")
     test = f"{s['test_ua']:.2%}" if s["test_ua"] is not None else "n/a"
     test_wa = f"{s['test_wa']:.2%}" if s["test_wa"] is not None else "n/a"
+    lines.append("Test UA is scored for the chosen trial only, once, after the search.")
     lines.append(f"Best trial {s['best_trial']} ({s['best_model']}, chosen on validation only): val UA "
                  f"{s['best_val_ua']:.2%} at epoch {s['best_epoch']}; test UA {test}, test WA {test_wa}")
     lines.append(f"Protocol: {s['protocol']} -- {s['split']}")
@@ -168,6 +209,12 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append(f"Note on this corpus: {s['protocol_note']}")
     lines.append(f"Test score source: {s['test_source']}")
     return "\n".join(lines)
+
+
+def _shown(trial: dict[str, Any]) -> list[str]:
+    """A trial's parameters in the order its model's spec shows them, then any other searched ones."""
+    order = [k for k in MODEL_SPECS[trial["model"]].shown if k in trial["params"]]
+    return order + [k for k in trial["params"] if k not in order and k != "model"]
 
 
 def _same(a, b) -> bool:

@@ -13,6 +13,12 @@ from typing import Any
 
 from emohrnet.experiment_config import ExperimentConfig
 
+DRIVER_CPUS = 0.05
+"""Logical CPUs a trial's driver (the Tune function trainable that starts and waits on its Ray Train run)
+reserves. It computes nothing; its DDP workers reserve their own CPUs in the run's placement group. A
+whole CPU per driver would make a 2-core machine run one 1-worker trial at a time, with a core reserved
+for a process that sleeps (issue 23: two concurrent 1-worker trials)."""
+
 RELEASE_WAIT_S = 20.0
 """Longest a trial waits, after its Ray Train run returns, for that run's placement groups to be
 removed (:func:`_wait_until_released`)."""
@@ -45,17 +51,21 @@ class TrialResources:
         return "nccl" if gpus >= 1 or (gpus > 0 and self.num_workers == 1) else "gloo"
 
 
-def trial_train_config(params: dict[str, Any], base: ExperimentConfig, shard_dirs: dict[str, str]) -> dict[str, Any]:
+def trial_train_config(params: dict[str, Any], base: ExperimentConfig, shard_dirs: dict[str, str],
+                       score_test: bool = False) -> dict[str, Any]:
     """The training config of a trial: the experiment's settings with the trial's parameters applied,
-    reading the shards of the trial's model (so no model trains on features built for another)."""
+    reading the shards of the trial's model (so no model trains on features built for another).
+    ``score_test``: the run scores its best epoch on test (a cross-fold fold); a search's trial does not."""
     from emohrnet.train_config import TrainConfig
 
     trial = base.with_params(params)
-    return TrainConfig.from_experiment(trial, shard_dirs[trial.model.name]).to_dict()
+    config = TrainConfig.from_experiment(trial, shard_dirs[trial.model.name]).to_dict()
+    config["score_test"] = bool(score_test)
+    return config
 
 
 def run_trial(params: dict[str, Any], resources: TrialResources, base: ExperimentConfig,
-              shard_dirs: dict[str, str]) -> None:
+              shard_dirs: dict[str, str], score_test: bool = False) -> None:
     """Tune function trainable: train one configuration with Ray Train (DDP).
 
     Args:
@@ -64,6 +74,8 @@ def run_trial(params: dict[str, Any], resources: TrialResources, base: Experimen
         resources: scaling of the trial's Ray Train run.
         base: the settings every trial shares (the experiment's config).
         shard_dirs: each model's shards (log-mel or MFCC).
+        score_test: score the best epoch on the test part after the last epoch (cross-fold folds only:
+            a search's trials are chosen on validation, and only the chosen one is scored on test).
     """
     from ray import tune
     from ray.train import FailureConfig, RunConfig, ScalingConfig
@@ -77,7 +89,7 @@ def run_trial(params: dict[str, Any], resources: TrialResources, base: Experimen
         worker["GPU"] = resources.gpus_per_worker
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=trial_train_config(params, base, shard_dirs),
+        train_loop_config=trial_train_config(params, base, shard_dirs, score_test),
         torch_config=TorchConfig(backend=resources.backend),
         scaling_config=ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.gpus_per_worker > 0,
                                      resources_per_worker=worker),
@@ -96,14 +108,16 @@ def run_trial(params: dict[str, Any], resources: TrialResources, base: Experimen
         _wait_until_released(before, RELEASE_WAIT_S)
 
 
-def trainable(resources: TrialResources, base: ExperimentConfig, shard_dirs: dict[str, str]):
+def trainable(resources: TrialResources, base: ExperimentConfig, shard_dirs: dict[str, str],
+              score_test: bool = False):
     """The Tune trainable of a search's trials and of a cross-fold run's folds: :func:`run_trial` with
-    ``resources``, ``base`` and ``shard_dirs`` bound, its driver reserving 1 CPU (its workers reserve
-    theirs in their own placement group)."""
+    ``resources``, ``base`` and ``shard_dirs`` bound, its driver reserving :data:`DRIVER_CPUS` (its workers
+    reserve theirs in their own placement group). ``score_test``: as :func:`run_trial` (cross-fold runs)."""
     from ray import tune
 
-    bound = tune.with_parameters(run_trial, resources=resources, base=base, shard_dirs=shard_dirs)
-    return tune.with_resources(bound, {"CPU": 1})
+    bound = tune.with_parameters(run_trial, resources=resources, base=base, shard_dirs=shard_dirs,
+                                 score_test=score_test)
+    return tune.with_resources(bound, {"CPU": DRIVER_CPUS})
 
 
 def launch_tuner(trial, param_space: dict[str, Any], *, name: str, storage: str, dirname, max_concurrent: int,

@@ -23,7 +23,7 @@ from emohrnet.models.cnn1d_attention import CNN1DAttention, CNN1DAttentionConfig
 from emohrnet.models.hrnet import EMOHRNET_PAPER, EmoHRNet, EmoHRNetConfig, width_preset
 from emohrnet.models.hrnet_blocks import HighResolutionModule
 from emohrnet.models.registry import MODEL_SPECS
-from emohrnet.models.spec import Choice, IntRange, ModelSpec, Param, Uniform
+from emohrnet.models.spec import RECIPE_LEVERS, RECIPE_LEVERS_OFF, SPACES, Choice, IntRange, ModelSpec, Param, Uniform
 
 MODELS: dict[str, type[nn.Module]] = {name: spec.cls for name, spec in MODEL_SPECS.items()}
 """Registered models: name -> ``nn.Module`` class whose constructor takes ``num_classes`` first."""
@@ -64,6 +64,9 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 __all__ = [
     "EMOHRNET_PAPER",
+    "RECIPE_LEVERS",
+    "RECIPE_LEVERS_OFF",
+    "SPACES",
     "MODELS",
     "MODEL_SPECS",
     "Choice",

@@ -46,7 +46,7 @@ import torch
 from torch import Tensor, nn
 
 from .pooling import masked_mean
-from .spec import LR_RANGE, Choice, ModelSpec, Uniform
+from .spec import LR_RANGE, RECIPE_LEVERS, RECIPE_LEVERS_OFF, Choice, ModelSpec, Uniform
 
 CHANNEL_POOLINGS = ("avg_max", "avg")
 """Channel-attention descriptors: ``"avg_max"`` (CBAM, Woo et al. 2018) or ``"avg"`` (SE, Hu et al. 2018)."""
@@ -376,5 +376,6 @@ SPEC = ModelSpec(
     baseline={"lr": 1e-3, **asdict(CNN1DAttentionConfig()), "aug_prob": 0.5},
     baseline_note="cnn1d_attention baseline: lr 1e-3, widths 64/128/256, dropout 0.3, aug_prob 0.5 (the "
                   "paper's exact hyperparameters were not available)",
+    levers=dict(RECIPE_LEVERS), levers_off=dict(RECIPE_LEVERS_OFF),
     order=1)
 """The 1D CNN in the registry (:mod:`emohrnet.models.registry`)."""

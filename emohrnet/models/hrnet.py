@@ -47,7 +47,7 @@ from emohrnet.augment import LB_FREQ_MASK, LB_TIME_MASK
 
 from .hrnet_blocks import BOTTLENECK_EXPANSION, Bottleneck, HighResolutionModule, conv1x1, conv_bn_relu, make_transition
 from .pooling import masked_mean
-from .spec import LR_RANGE, Choice, IntRange, ModelSpec
+from .spec import LR_RANGE, RECIPE_LEVERS, RECIPE_LEVERS_OFF, Choice, IntRange, ModelSpec, Uniform
 
 
 def width_preset(base: int) -> tuple[int, int, int, int]:
@@ -81,18 +81,22 @@ class EmoHRNetConfig:
         stem_channels: channels of the 3x3-conv input module.
         blocks_per_branch: residual blocks per branch in each high-resolution module.
         modules: high-resolution modules per stage (four stages).
+        head_dropout: dropout probability between global average pooling and the classifier, in
+            ``[0, 1)``; 0 (none) is the paper's (a recipe lever of issue 23, searched by ``--space recipe``).
     """
 
     width: int = 18
     stem_channels: int = 64
     blocks_per_branch: int = 4
     modules: list[int] = field(default_factory=lambda: [1, 1, 4, 3])
+    head_dropout: float = 0.0
 
     def arguments(self, n_features: int) -> dict[str, Any]:
         """:class:`EmoHRNet`'s constructor arguments besides ``num_classes`` (the number of mel bands
         ``n_features`` needs none: the network pools over frequency)."""
         return {"widths": list(width_preset(self.width)), "stem_channels": self.stem_channels,
-                "blocks_per_branch": self.blocks_per_branch, "modules": list(self.modules)}
+                "blocks_per_branch": self.blocks_per_branch, "modules": list(self.modules),
+                "dropout": float(self.head_dropout)}
 
 
 _W18 = EmoHRNetConfig()
@@ -361,11 +365,14 @@ def _check_int_list(name: str, values: object) -> list[int]:
 EMOHRNET_PAPER: dict[str, Any] = {
     "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "weight_decay": 1e-4, "batch_size": 64, "epochs": 100,
     **asdict(EmoHRNetConfig()), "lr_schedule": "constant", "freq_mask": LB_FREQ_MASK, "time_mask": LB_TIME_MASK,
+    **RECIPE_LEVERS_OFF,
 }
 """EmoHRNet's published recipe (Muppidi & Radfar 2025, sec. 4.2): Adam with lr 1e-3, betas (0.9, 0.999),
 weight decay 1e-4 and a constant learning rate; batch 64; 100 epochs; HRNet-W18 (width 18, stem 64, 4
 blocks per branch, modules 1, 1, 4, 3); SpecAugment F = 27 and T = 100 (LibriSpeech-basic: the paper
-gives no F and T); the HRNet-W18 structure is :class:`emohrnet.models.hrnet.EmoHRNetConfig`'s defaults.
+gives no F and T); none of the recipe levers (mixup, label smoothing, warm-up, dropout before the
+classifier: :data:`emohrnet.models.spec.RECIPE_LEVERS_OFF`); the HRNet-W18 structure is
+:class:`emohrnet.models.hrnet.EmoHRNetConfig`'s defaults.
 :class:`emohrnet.experiment_config.ExperimentConfig`'s defaults, the search's baseline trial and the
 notes on how a run differs from the paper are taken from it."""
 
@@ -376,6 +383,8 @@ SPEC = ModelSpec(
     space={"lr": LR_RANGE, "freq_mask": IntRange(0, 40), "time_mask": IntRange(0, 120),
            "width": Choice((12, 18, 24, 32))},
     baseline={k: EMOHRNET_PAPER[k] for k in ("lr", "freq_mask", "time_mask", "width")},
+    levers={**RECIPE_LEVERS, "head_dropout": Uniform(0.0, 0.5), "aug_prob": Uniform(0.0, 1.0)},
+    levers_off={**RECIPE_LEVERS_OFF, "head_dropout": 0.0, "aug_prob": 0.0},
     order=0)
 """EmoHRNet in the registry (:mod:`emohrnet.models.registry`): the project's model, listed first; its
 baseline trial is the paper's recipe."""

@@ -6,7 +6,7 @@ them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
@@ -60,6 +60,9 @@ class ModelSpec:
         baseline: the search's first trial for it: each searched parameter at its paper's value.
         baseline_note: how the baseline departs from the paper, shown with the results ("" if it does not).
         order: where the search lists it (``--model any``'s baselines and choice), lowest first.
+        levers: the recipe levers ``--space recipe`` searches besides :attr:`space` (issue 23: mixup, label
+            smoothing, warm-up, dropout, waveform-augmented copies), with their ranges.
+        levers_off: each lever's value in the baseline trial: off, so the baseline stays the paper's recipe.
     """
 
     name: str
@@ -72,11 +75,24 @@ class ModelSpec:
     baseline: dict[str, Any]
     baseline_note: str = ""
     order: int = 100
+    levers: dict[str, Param] = field(default_factory=dict)
+    levers_off: dict[str, Any] = field(default_factory=dict)
 
     @property
     def shown(self) -> tuple[str, ...]:
-        """The searched parameters, in the order the search's summary shows them."""
-        return tuple(self.space)
+        """The searched parameters of every space, in the order the search's summary shows them."""
+        return (*self.space, *(k for k in self.levers if k not in self.space), "epochs")
+
+    def searched(self, space: str = "paper") -> dict[str, Param]:
+        """The parameters a search space draws (:data:`SPACES`): ``"paper"`` the mission's (:attr:`space`),
+        ``"recipe"`` those plus :attr:`levers` (the number of epochs is added by ``tune.space``).
+
+        Raises:
+            ValueError: an unknown space.
+        """
+        if space not in SPACES:
+            raise ValueError(f"search space {space!r}: use one of {', '.join(SPACES)}")
+        return dict(self.space) if space == "paper" else {**self.space, **self.levers}
 
     def settings(self, flat: dict[str, Any] | None = None) -> Any:
         """Its settings (a :attr:`config_cls` instance) from a flat trial config's keys (the others are
@@ -90,3 +106,25 @@ class ModelSpec:
 
 LR_RANGE = Uniform(1e-4, 3e-3, log=True)
 """The Adam learning rate both models search."""
+
+
+RECIPE_LEVERS: dict[str, Param] = {
+    "mixup_alpha": Uniform(0.0, 0.5),
+    "label_smoothing": Uniform(0.0, 0.2),
+    "warmup_epochs": IntRange(0, 5),
+}
+"""The training-recipe levers every model's ``--space recipe`` searches (issue 23): mixup's Beta(alpha, alpha)
+(Zhang et al. 2018; alpha 0 is no mixup), label smoothing (Szegedy et al. 2016), and epochs of linear
+learning-rate warm-up before the schedule (Goyal et al. 2017). A model adds its own (dropout, augmentation)."""
+
+RECIPE_LEVERS_OFF: dict[str, Any] = {"mixup_alpha": 0.0, "label_smoothing": 0.0, "warmup_epochs": 0}
+""":data:`RECIPE_LEVERS` switched off: plain cross-entropy on hard labels, no warm-up (the papers' recipes)."""
+
+SPACES = {
+    "paper": "the mission's space: learning rate, SpecAugment F and T, HRNet width (the 1D CNN: lr, width, "
+             "dropout, aug_prob)",
+    "recipe": "the paper space plus the recipe levers: mixup alpha, label smoothing, warm-up epochs, dropout "
+              "before the classifier, the share of waveform-augmented (speed-perturbed) copies, and the number of "
+              "epochs",
+}
+"""The named search spaces (``--space``) and what each searches."""
