@@ -171,7 +171,7 @@ def test_a_trial_that_fails_ends_the_search_with_its_error(tmp_path, capsys, mon
 
     from tune import trial
 
-    def failing_trial(params, resources, base, shard_dirs):
+    def failing_trial(params, resources, base, shard_dirs, score_test=False):
         raise ValueError("planted configuration error")
 
     monkeypatch.setenv("EMOHRNET_HOME", str(tmp_path))

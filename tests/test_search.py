@@ -71,20 +71,22 @@ def test_each_trial_keeps_the_epoch_the_selection_rule_picks(search):
 
 
 @pytest.mark.ray
-def test_reported_test_ua_is_what_the_kept_checkpoint_scores(search):
-    summary, _ = search
+def test_only_the_chosen_trial_is_scored_on_test_and_its_checkpoint_reproduces_it(search):
+    summary, exp_dir = search
     shard_dir = summary["shard_dirs"]["emohrnet"]
     manifest = Manifest.read(shard_dir)
     split = manifest.split("speaker", 0)
     test = load_examples(shard_dir, manifest, split.test)
-    completed = [t for t in summary["trials"] if t["status"] == "completed"]
-    assert completed
-    for t in completed:  # 2 workers in the run; one process here, through predict's code path
-        predictor = Predictor(t["checkpoint"])
-        assert predictor.state["best_epoch"] == t["best_epoch"]
-        scores = predictor.score_examples(test)
-        assert scores["ua"] == t["test_ua"] and scores["wa"] == t["test_wa"], (scores["ua"], t["test_ua"])
-        assert scores["confusion"].tolist() == t["test_confusion"]
+    best = next(t for t in summary["trials"] if t["trial_id"] == summary["best_trial"])
+    assert [t["trial_id"] for t in summary["trials"] if t["test_ua"] is not None] == [best["trial_id"]]
+    for t in summary["trials"]:  # no trial scored its test part while the search ran
+        df = _progress(exp_dir, t["trial_id"])
+        assert "test_ua" not in df and list(df["epoch"]) == list(range(1, len(df) + 1))  # epochs from 1
+    predictor = Predictor(best["checkpoint"])  # one process here, through predict's code path
+    assert predictor.state["best_epoch"] == best["best_epoch"] == summary["best_epoch"]
+    scores = predictor.score_examples(test)
+    assert scores["ua"] == summary["test_ua"] == best["test_ua"] and scores["wa"] == summary["test_wa"]
+    assert scores["confusion"].tolist() == summary["test_confusion"]
 
 
 @pytest.mark.ray
@@ -93,6 +95,9 @@ def test_study_holds_pruned_trials_and_best_so_far_values(search):
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{exp_dir / 'optuna.db'}")
     stopped = {t["trial_id"] for t in summary["trials"] if t["status"] != "completed"}
     assert stopped, "ASHA stopped no trial; the test cannot check PRUNED"
+    # the summary's "stopped early" is ASHA's own record, not a guess from the number of epochs
+    assert stopped == set(json.loads((exp_dir / "asha_stops.json").read_text()))
+    assert all(t["status"] == "stopped early (ASHA)" for t in summary["trials"] if t["trial_id"] in stopped)
     assert len(study.trials) == TRIALS
     by_lr = {round(t["params"]["lr"], 12): t for t in summary["trials"]}
     for ot in study.trials:

@@ -39,8 +39,22 @@ def test_mfcc_shards_hold_copies_traced_to_their_origin(mfcc_shards):
     assert not keys & {c["key"] for c in m.augmented}  # copies are never utterances of a split
 
 
-def test_augmented_copies_of_val_and_test_never_reach_training(mfcc_shards):
-    m, shard_dir = mfcc_shards.manifest, mfcc_shards.shard_dir
+@pytest.fixture(scope="module")
+def logmel_speed_shards(tmp_path_factory):
+    """Log-mel shards with speed-perturbed copies, built as a --space recipe search builds them."""
+    from emohrnet.experiment_config import DataConfig
+
+    root = tmp_path_factory.mktemp("speed_copies")
+    write_ravdess_tree(root / "ravdess", actors=range(1, 7), emotions=(1, 3, 5, 6), seconds=0.5)
+    data = DataConfig(dataset="ravdess", data_root=str(root / "ravdess"), n_mels=32, speed_copies=2)
+    return build_shards(**data.build_arguments("logmel"), out=root / "logmel", progress=False, log=lambda *a: None)
+
+
+@pytest.mark.parametrize("shards", ["mfcc_shards", "logmel_speed_shards"])
+def test_augmented_copies_of_val_and_test_never_reach_training(shards, request):
+    built = request.getfixturevalue(shards)
+    m, shard_dir = built.manifest, built.shard_dir
+    assert len(m.augmented) == 2 * m.num_utterances
     everything = load_examples(shard_dir, m, [u["key"] for u in m.utterances], with_copies=True)
     own_copies = {e.key: e.variants for e in everything}
     for fold in range(len(m.folds)):

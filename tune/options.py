@@ -38,8 +38,9 @@ PROFILES: dict[str, dict[str, Any]] = {
                   "batch_size": 16},
 }
 CPU_WORKERS, GPU_WORKERS = 1, 2
-"""DDP workers per trial by default: on CPUs only, one (trials run side by side, one per core: measured
-faster on a 2-core machine than one 2-worker trial at a time, ``benchmarks/search.py``); with GPUs, two."""
+"""DDP workers per trial by default: on CPUs only, one (trials run side by side, one per core, and each
+trial's fixed start-up cost of about 16 s overlaps another's training; the trials-per-hour comparison of
+the two layouts on a 2-core machine is still to be measured, issue 23); with GPUs, two."""
 
 RECIPE_SPEED_COPIES = 2
 """Speed-perturbed copies per utterance in the log-mel shards of a ``--space recipe`` search (its ``aug_prob``
@@ -63,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int_at_least(1), help="epochs per trial (default 100, the paper's; synthetic 5)")
     p.add_argument("--workers", type=int_at_least(1),
                    help=f"DDP workers per trial (default {GPU_WORKERS} with GPUs; on CPUs only {CPU_WORKERS}: "
-                   "trials run side by side instead, which is faster on a CPU machine, benchmarks/search.py)")
+                   "trials run side by side instead, one per core)")
     p.add_argument("--cpus-per-worker", type=float_above(0), default=1.0, help="CPUs per worker (default 1)")
     gpus = p.add_mutually_exclusive_group()
     gpus.add_argument("--gpus-per-worker", type=float_above(0, inclusive=True), default=0.0,
