@@ -1,10 +1,12 @@
-"""Atomic writes and checksums: a reader never sees a half-written file."""
+"""Atomic writes and checksums (a reader never sees a half-written file), and the refusal to write an
+output over an input or over an existing file (:func:`output_problem`)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -50,3 +52,35 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def output_problem(out: str | Path, inputs: Iterable[tuple[str | Path, str]], force: bool = False,
+                   option: str = "--out") -> str | None:
+    """Why ``out`` must not be written, or ``None``: it is one of ``inputs`` (refused even with
+    ``force``: the input would be lost), or it exists and ``force`` is false.
+
+    Args:
+        out: the output file.
+        inputs: ``(path, what it is)`` of every file the command reads, e.g.
+            ``(clip.wav, "a recording being scored")``; the same file under another name (a link) counts.
+        force: whether an existing file that is not an input may be replaced.
+        option: the command-line option that named ``out``.
+
+    Returns:
+        a one-line message naming ``option``, the file and the way out.
+    """
+    out = Path(out)
+    for path, what in inputs:
+        if _same(out, Path(path)):
+            return (f"argument {option}: {out} is {what}; writing there would replace it "
+                    "(allowed: a file that is not an input)")
+    if out.exists() and not force:
+        return f"argument {option}: {out} exists; choose another file, or pass --force to replace it"
+    return None
