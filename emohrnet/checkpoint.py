@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,18 @@ def resolve_checkpoint(path: str | Path | Location) -> Location:
     return path
 
 
+def checkpoint_files(path: str | Path) -> list[tuple[Path, str]]:
+    """The local files a ``--checkpoint`` argument names, for :func:`emohrnet.storage.output_problem`:
+    what was given (a ``checkpoint.pt`` or a ``best.json``) and the ``checkpoint.pt`` it resolves to,
+    each with a description. A checkpoint that does not resolve is left out (loading it reports why)."""
+    files = [(Path(path), "the --checkpoint")]
+    try:
+        found = resolve_checkpoint(path)
+    except (OSError, ValueError):
+        return files
+    return files + ([(found.local_path, "the checkpoint")] if found.is_local else [])
+
+
 def best_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The weights of the best validation epoch held by a checkpoint."""
     return state.get("best_model") or state["model"]
@@ -94,15 +107,48 @@ def load_model(path: str | Path, best: bool = True) -> tuple[torch.nn.Module, di
 
     Returns:
         ``(model, state)``; ``state`` holds ``classes``, ``features`` and the other metadata.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+        KeyError: the checkpoint lacks ``model_name``.
+        ValueError: not a readable emohrnet checkpoint, a model this emohrnet does not have, or a
+            config that does not fit the weights (an edited config or class list, a swapped model): one
+            line naming the checkpoint and the first difference.
     """
-    from .models import build_model
+    from .models import MODELS, build_model
 
     state = load_checkpoint_file(path)
     config = dict(state["model_config"])
-    num_classes = config.pop("num_classes", len(state["classes"]))
-    model = build_model(state["model_name"], num_classes, **config)
-    model.load_state_dict(best_weights(state) if best else state["model"])
+    num_classes = config.pop("num_classes", None)
+    if num_classes is None:
+        num_classes = len(state["classes"])
+    name = state["model_name"]
+    if name not in MODELS:
+        raise ValueError(f"{path}: the checkpoint's model {name!r} is not one of this emohrnet's "
+                         f"({', '.join(sorted(MODELS))})")
+    try:
+        model = build_model(name, num_classes, **config)
+        model.load_state_dict(best_weights(state) if best else state["model"])
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{path}: the checkpoint's config and its weights disagree ({name}, {num_classes} classes: "
+                         f"{_first_difference(err)}); it was edited or assembled from two checkpoints: use the "
+                         "checkpoint as training wrote it") from None
     return model.eval(), state
+
+
+def _first_difference(err: BaseException) -> str:
+    """The first line of a ``load_state_dict`` (or constructor) error, shortened, and how many more there are."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Error(s) in loading state_dict"):
+        lines = lines[1:]
+    first = lines[0] if lines else type(err).__name__
+    shapes = re.findall(r"torch\.Size\((\[[^\]]*\])\)", first)
+    if first.startswith("size mismatch for ") and len(shapes) == 2:
+        first = f"{first[len('size mismatch for '):].split(':', 1)[0]} is {shapes[0]} in the weights, {shapes[1]} " \
+                "by the config"
+    elif len(first) > 160:
+        first = first[:157] + "..."
+    return first + (f"; and {len(lines) - 1} more" if len(lines) > 1 else "")
 
 
 def load_usable_model(path: str | Path, purpose: str) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -114,7 +160,8 @@ def load_usable_model(path: str | Path, purpose: str) -> tuple[torch.nn.Module, 
 
     Raises:
         FileNotFoundError: no checkpoint there.
-        ValueError: not an emohrnet checkpoint, or it lacks ``classes`` or ``features``.
+        ValueError: not an emohrnet checkpoint, its config and weights disagree, it lacks ``classes`` or
+            ``features``, or its class list does not match the model's outputs.
     """
     try:
         model, state = load_model(path)
@@ -123,4 +170,8 @@ def load_usable_model(path: str | Path, purpose: str) -> tuple[torch.nn.Module, 
     for key in ("classes", "features"):
         if not state.get(key):
             raise ValueError(f"{path}: checkpoint lacks {key!r}; it cannot be used for {purpose}")
+    outputs = state["model_config"].get("num_classes", len(state["classes"]))
+    if outputs != len(state["classes"]):
+        raise ValueError(f"{path}: the model has {outputs} outputs but the checkpoint names {len(state['classes'])} "
+                         f"classes; it cannot be used for {purpose}")
     return model, state

@@ -1,6 +1,6 @@
 """Export a checkpoint's model to ONNX or TorchScript, for use without emohrnet.
 
-``python -m emohrnet.export --checkpoint PATH --format onnx|torchscript [--out FILE]``
+``python -m emohrnet.export --checkpoint PATH --format onnx|torchscript [--out FILE] [--force]``
 
 The exported model is the checkpoint's best validation weights in eval mode. Input: a float32
 log-mel batch ``(batch, 1, n_mels, frames)`` named ``log_mel``, with dynamic ``batch`` and
@@ -8,7 +8,8 @@ log-mel batch ``(batch, 1, n_mels, frames)`` named ``log_mel``, with dynamic ``b
 named ``logits`` (apply a softmax for probabilities). Next to the model file a JSON sidecar
 ``<out>.json`` records the class names (in logit order), the feature parameters and a plain
 description of the log-mel front end, so the model can be run with onnxruntime or
-``torch.jit.load`` alone.
+``torch.jit.load`` alone. Neither file is ever the checkpoint (or the ``best.json`` naming it), and an
+existing one is replaced only with ``--force``.
 
 Exporters (torch 2.11):
 
@@ -41,9 +42,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import CHECKPOINT_FILE, load_usable_model
+from .checkpoint import CHECKPOINT_FILE, checkpoint_files, load_usable_model
 from .frontend import feature_config, n_features
-from .storage import atomic_write_bytes, atomic_write_text
+from .storage import atomic_write_bytes, atomic_write_text, output_problem
 
 FORMATS = ("onnx", "torchscript")
 """Export formats."""
@@ -201,7 +202,7 @@ def sidecar(state: dict[str, Any], fmt: str, model_file: str | Path, exporter: s
 
 
 def export_checkpoint(
-    checkpoint: str | Path, fmt: str, out: str | Path | None = None, dynamo: bool = False
+    checkpoint: str | Path, fmt: str, out: str | Path | None = None, dynamo: bool = False, force: bool = False
 ) -> tuple[Path, Path]:
     """Export a checkpoint's best model and write its sidecar ``<out>.json``.
 
@@ -210,24 +211,31 @@ def export_checkpoint(
         fmt: ``"onnx"`` or ``"torchscript"``.
         out: the model file; default ``model.onnx`` / ``model.torchscript.pt`` in the checkpoint's folder.
         dynamo: ONNX only: use the ``torch.export``-based exporter.
+        force: replace an existing model file or sidecar (never the checkpoint itself).
 
     Returns:
         ``(model_file, sidecar_file)``.
 
     Raises:
         FileNotFoundError: no checkpoint there.
-        ValueError: not an emohrnet checkpoint, no ``features``/``classes`` in it, or an unknown format.
+        ValueError: not an emohrnet checkpoint, no ``features``/``classes`` in it, its config and weights
+            disagree, an unknown format, or ``out`` or its sidecar is the checkpoint (or exists, without
+            ``force``); checked before anything is written.
         OSError: a file cannot be written.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-    model, state = load_usable_model(checkpoint, "export")
-    n_mels = n_features(state.get("feature_kind", "logmel"), state["features"])
     if out is None:
         ckpt = Path(checkpoint)
         folder = ckpt if ckpt.is_dir() else ckpt.parent
         out = folder / DEFAULT_NAMES[fmt]
     out = Path(out)
+    for target in (out, out.with_name(out.name + ".json")):
+        problem = output_problem(target, checkpoint_files(checkpoint), force)
+        if problem:
+            raise ValueError(problem)
+    model, state = load_usable_model(checkpoint, "export")
+    n_mels = n_features(state.get("feature_kind", "logmel"), state["features"])
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
         export_onnx(model, out, n_mels, dynamo=dynamo)
@@ -292,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ONNX: use the torch.export-based exporter (needs onnxscript; slow)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip comparing the export's outputs with PyTorch's on two input lengths")
+    p.add_argument("--force", action="store_true", help="replace an existing model file or sidecar")
     return p
 
 
@@ -299,9 +308,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 done, 1 verification failed, 2 bad checkpoint)."""
     args = build_parser().parse_args(argv)
     try:
-        out, side = export_checkpoint(args.checkpoint, args.format, args.out, dynamo=args.dynamo)
+        out, side = export_checkpoint(args.checkpoint, args.format, args.out, dynamo=args.dynamo, force=args.force)
     except (FileNotFoundError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: {err.filename or args.out}: cannot write the export ({err.strerror or err})", file=sys.stderr)
         return 2
     print(f"wrote {out} and {side}")
     if args.no_verify:

@@ -1,7 +1,7 @@
 """Emotion prediction for audio files with a trained checkpoint.
 
 ``python -m emohrnet.predict --checkpoint PATH AUDIO... [--format table|jsonl|csv]
-[--window-seconds 3.0] [--hop-seconds 1.5] [--out FILE]``
+[--window-seconds 3.0] [--hop-seconds 1.5] [--out FILE [--force]]``
 
 ``AUDIO`` are files (any format ``soundfile`` reads, any rate and channel count) or folders
 (every ``.wav``/``.flac`` below them, sorted). The checkpoint carries everything needed: the
@@ -18,8 +18,9 @@ the whole-file probabilities are the mean of the windows' probabilities.
 Output: ``table`` (default) prints one aligned row per file; ``jsonl`` and ``csv`` write one row
 per file (``window`` null/empty, start 0, end = duration) followed by one row per window
 (``window`` = 0, 1, ..., with its start and end in seconds). Unreadable files are reported on
-stderr with their reason and skipped. Exit code 0 when at least one file was scored, 1 when none
-was, 2 for bad arguments or an unusable checkpoint.
+stderr with their reason and skipped. ``--out`` never names an input (a recording being scored, the
+checkpoint) and replaces an existing file only with ``--force``. Exit code 0 when at least one file
+was scored, 1 when none was, 2 for bad arguments or an unusable checkpoint.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ import torch
 import torchaudio.functional as AF
 
 from .audio import AudioError, load_audio
-from .checkpoint import load_usable_model
+from .checkpoint import checkpoint_files, load_usable_model
 from .frontend import feature_config, front_end
 from .prediction_output import FORMATS, PredictionWriter
-from .storage import atomic_write_text
+from .storage import atomic_write_text, output_problem
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 """Suffixes (case-insensitive) of the files taken from a folder given as input."""
@@ -141,8 +142,8 @@ class Predictor:
     Raises:
         FileNotFoundError: no checkpoint at ``checkpoint``.
         ValueError: the file is not an emohrnet checkpoint, lacks the model name, class list or
-            feature config, its class count disagrees with the model, or the window settings are
-            out of range (a window shorter than :attr:`min_samples`).
+            feature config, its config and weights disagree, its class count disagrees with the model,
+            or the window settings are out of range (a window shorter than :attr:`min_samples`).
     """
 
     def __init__(
@@ -161,12 +162,6 @@ class Predictor:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         model, state = load_usable_model(checkpoint, "prediction")
         self.classes: list[str] = [str(c) for c in state["classes"]]
-        num_classes = state["model_config"].get("num_classes", len(self.classes))
-        if num_classes != len(self.classes):
-            raise ValueError(
-                f"{checkpoint}: the model has {num_classes} outputs but the checkpoint names "
-                f"{len(self.classes)} classes"
-            )
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.state = state
@@ -359,7 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop-seconds", type=float, default=1.5, help="step between windows (default 1.5)")
     p.add_argument("--batch-size", type=int, default=16, help="windows per model call (default 16)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--out", type=Path, help="write the results to this file (atomically) instead of stdout")
+    p.add_argument("--out", type=Path, help="write the results to this file (atomically) instead of stdout; "
+                   "never one of the inputs")
+    p.add_argument("--force", action="store_true", help="let --out replace an existing file")
     return p
 
 
@@ -400,6 +397,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         if not args.out.parent.is_dir():
             parser.error(f"argument --out: {args.out.parent} does not exist (allowed: a file path in an existing "
                          "folder)")
+        inputs = [(path, "a recording being scored") for path in find_audio(args.audio)]
+        problem = output_problem(args.out, inputs + checkpoint_files(args.checkpoint), args.force)
+        if problem:
+            parser.error(problem)
     try:
         predictor = Predictor(args.checkpoint, args.window_seconds, args.hop_seconds, args.batch_size, args.device)
     except (FileNotFoundError, ValueError) as err:

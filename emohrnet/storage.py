@@ -1,10 +1,14 @@
-"""Atomic writes and checksums: a reader never sees a half-written file."""
+"""Atomic writes and checksums (a reader never sees a half-written file), the refusal to write an
+output over an input or over an existing file (:func:`output_problem`), and the one-line account of a
+write that failed for want of space or permission (:func:`storage_error`, :func:`storage_failure`)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -50,3 +54,84 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def output_problem(out: str | Path, inputs: Iterable[tuple[str | Path, str]], force: bool = False,
+                   option: str = "--out") -> str | None:
+    """Why ``out`` must not be written, or ``None``: it is one of ``inputs`` (refused even with
+    ``force``: the input would be lost), or it exists and ``force`` is false.
+
+    Args:
+        out: the output file.
+        inputs: ``(path, what it is)`` of every file the command reads, e.g.
+            ``(clip.wav, "a recording being scored")``; the same file under another name (a link) counts.
+        force: whether an existing file that is not an input may be replaced.
+        option: the command-line option that named ``out``.
+
+    Returns:
+        a one-line message naming ``option``, the file and the way out.
+    """
+    out = Path(out)
+    for path, what in inputs:
+        if _same(out, Path(path)):
+            return (f"argument {option}: {out} is {what}; writing there would replace it "
+                    "(allowed: a file that is not an input)")
+    if out.exists() and not force:
+        return f"argument {option}: {out} exists; choose another file, or pass --force to replace it"
+    return None
+
+
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                            errno.EEXIST, errno.EISDIR, errno.EIO})
+"""``errno`` values that mean a write failed for the storage's sake (space, quota, permission, a file
+where a folder should be), not because of a bug."""
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def storage_error(err: BaseException) -> OSError | None:
+    """The :class:`OSError` with an errno of :data:`STORAGE_ERRNOS` in ``err``'s chain (``err``, its
+    cause and its context, as a traceback would show them), a full disk before the others; ``None``
+    when there is none (a bug, a lost connection: not a storage problem)."""
+    found: list[OSError] = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [err]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
+            found.append(e)
+        todo.append(e.__cause__)
+        if not e.__suppress_context__:
+            todo.append(e.__context__)
+    full = [e for e in found if e.errno in _FULL]
+    return (full or found or [None])[0]
+
+
+def storage_failure(err: OSError, folder: str | Path, then: str) -> str:
+    """One line for a write that failed (:func:`storage_error`): the folder (``folder``, or the failed
+    file's when that lies elsewhere), the reason and the file, and the fix followed by ``then`` (what to
+    run once it is fixed).
+
+    E.g. ``"/data/runs/exp: no space left on device; free space there, then continue with:
+    python -m tune.search --resume --name exp"``.
+    """
+    where = Path(folder)
+    writing = ""
+    if err.filename:
+        name = Path(os.fsdecode(err.filename))
+        writing = f" (writing {name})"
+        if not name.is_relative_to(where):
+            where = name.parent
+    if err.errno in _FULL:
+        return f"{where}: no space left on device{writing}; free space there, then {then}"
+    reason = (err.strerror or str(err)).rstrip(".")
+    return f"{where}: cannot write there: {reason}{writing}; make it a writable folder, then {then}"

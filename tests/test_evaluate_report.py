@@ -68,6 +68,38 @@ def test_wrong_dataset_is_refused_before_ray(tmp_path):
     assert evaluate.main(["--dataset", "synthetic", "--config", str(tmp_path / "missing.json")]) == 2
 
 
+def test_a_config_that_is_not_a_search_summary_is_one_line_naming_it(tmp_path, capsys):
+    """A JSON without best.json's fields used to end in ``error: 'dataset'``, naming no file."""
+    fix = "pass the best.json written by python -m tune.search (or its experiment folder)"
+    probes = {
+        "fields.json": ('{"foo": 1}', "not a search summary (no dataset, protocol, best_config)"),
+        "config.json": (json.dumps({"data": {"dataset": "synthetic"}, "search": {}}),
+                        "not a search summary (no dataset, protocol, best_config)"),
+        "list.json": ("[1, 2]", "not a search summary (a JSON list)"),
+        "text.json": ("not json", "not JSON (Expecting value: line 1 column 1 (char 0))"),
+        "no_model.json": (json.dumps({"dataset": "synthetic", "protocol": "speaker", "best_config": {}}),
+                          "not a search summary (no fold, best_config.model)"),
+    }
+    for name, (text, problem) in probes.items():
+        (tmp_path / name).write_text(text)
+        assert evaluate.main(["--dataset", "synthetic", "--config", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: {tmp_path / name}: {problem}; {fix}\n", err
+
+
+def test_report_out_on_a_file_is_one_line(tmp_path, capsys):
+    """``--out`` on an existing file (or below one) used to end in a FileExistsError traceback."""
+    exp_dir = tmp_path / "exp"
+    fake_experiment(exp_dir)
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine\n")
+    for out in (mine, mine / "report"):
+        assert report.main([str(exp_dir), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: argument --out: {mine} is a file (allowed: a folder, made if missing)\n", err
+    assert mine.read_text() == "mine\n"
+
+
 def test_missing_shards_are_rebuilt_with_the_search_settings(tmp_path):
     from emohrnet.shards import Manifest
     from tune.experiment import Experiment

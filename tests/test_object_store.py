@@ -146,7 +146,8 @@ def test_crossfold_of_an_experiment_in_the_bucket(s3, tmp_path, monkeypatch):
     runs = canned_tuner(monkeypatch, {0: 0.5, 1: 0.9, 2: 0.6, 3: 0.7}, exp.uri)
     logs: list[str] = []
     for config in (exp.uri, (exp / "best.json").uri):
-        args = evaluate.parse_args(["--dataset", "synthetic", "--config", config, "--folds", "all", "--name", "cf"])
+        args = evaluate.parse_args(["--dataset", "synthetic", "--config", config, "--folds", "all", "--name", "cf",
+                                    "--force"])  # the second run replaces the first one's folds
         result = evaluate.run_crossfold(args, log=logs.append)
         assert result["source"] == (exp / "best.json").uri and result["tune_dir"] == (exp / "cf").uri
     assert runs[-1].storage_path == exp.uri and runs[-1].name == "cf"  # the folds' Tune run is in the bucket

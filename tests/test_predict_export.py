@@ -405,3 +405,103 @@ def test_cnn1d_attention_checkpoint_exports(tmp_path):
     x = torch.randn(3, 1, 20, 123)
     with torch.no_grad():
         np.testing.assert_allclose(torch.jit.load(str(model_file))(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)
+
+
+# ------------------------------------------------------------------------- nothing given is replaced
+def test_predict_out_never_replaces_an_input_or_an_existing_file(ckpt, audio_dir, tmp_path, capsys):
+    """``--out`` naming a recording being scored used to replace it by the CSV (exit 0); now it is refused
+    before anything is scored, as is the checkpoint and, without ``--force``, any existing file."""
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes((audio_dir / "a_short_8k.wav").read_bytes())
+    link = tmp_path / "link.wav"
+    link.symlink_to(clip)
+    kept = tmp_path / "kept.csv"
+    kept.write_text("mine\n")
+    ckpt_file = ckpt[0] / CHECKPOINT_FILE
+    before = {p: p.read_bytes() for p in (clip, kept, ckpt_file)}
+    probes = [
+        ([str(clip)], clip, f"argument --out: {clip} is a recording being scored"),
+        ([str(tmp_path)], clip, f"argument --out: {clip} is a recording being scored"),  # found in a folder
+        ([str(clip)], link, f"argument --out: {link} is a recording being scored"),  # the same file by another name
+        ([str(clip)], ckpt_file, f"argument --out: {ckpt_file} is the checkpoint"),
+        ([str(clip)], kept, f"argument --out: {kept} exists; choose another file, or pass --force to replace it"),
+    ]
+    for audio, out, message in probes:
+        with pytest.raises(SystemExit) as exit_:
+            predict_main(["--checkpoint", str(ckpt[0]), "--format", "csv", "--out", str(out), *audio])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and message in err and err.count("error:") == 1, err
+    with pytest.raises(SystemExit):  # --force replaces an earlier output, never an input
+        predict_main(["--checkpoint", str(ckpt[0]), "--out", str(clip), "--force", str(clip)])
+    assert {p: p.read_bytes() for p in before} == before
+    code, _, _ = _run_cli(["--checkpoint", str(ckpt[0]), "--format", "csv", "--out", str(kept), "--force", str(clip)])
+    assert code == 0 and kept.read_text().startswith("path,window,start,end,label")
+
+
+def test_export_never_replaces_the_checkpoint_or_an_existing_export(ckpt, tmp_path, capsys):
+    """``--out`` at the checkpoint used to overwrite the trained checkpoint, and then verification failed."""
+    ckpt_file = ckpt[0] / CHECKPOINT_FILE
+    summary = tmp_path / "best.json"
+    summary.write_text(json.dumps({"checkpoint": str(ckpt[0])}))
+    earlier = tmp_path / "model.pt"
+    earlier.write_bytes(b"an earlier export")
+    before = {p: p.read_bytes() for p in (ckpt_file, summary, earlier)}
+    probes = [
+        (["--checkpoint", str(ckpt[0]), "--out", str(ckpt_file)], f"argument --out: {ckpt_file} is the checkpoint"),
+        (["--checkpoint", str(ckpt_file), "--out", str(ckpt_file)], f"argument --out: {ckpt_file} is the --checkpoint"),
+        # the sidecar of --out X is X.json: here the search summary that names the checkpoint
+        (["--checkpoint", str(summary), "--out", str(tmp_path / "best")], f"argument --out: {summary} is the "
+         "--checkpoint"),
+        (["--checkpoint", str(ckpt[0]), "--format", "torchscript", "--out", str(earlier)],
+         f"argument --out: {earlier} exists; choose another file, or pass --force to replace it"),
+    ]
+    for argv, message in probes:
+        assert export_main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert {p: p.read_bytes() for p in before} == before
+    assert export_main(["--checkpoint", str(ckpt[0]), "--format", "torchscript", "--out", str(earlier), "--force",
+                        "--no-verify"]) == 0
+    assert earlier.read_bytes() != before[earlier] and ckpt_file.read_bytes() == before[ckpt_file]
+
+
+def _edited(state: dict, what: str) -> dict:
+    """A checkpoint edited by hand, or put together from two: its config no longer fits its weights."""
+    state = {**state, "model_config": dict(state["model_config"])}
+    if what == "widths":
+        state["model_config"]["widths"] = [8, 16, 32, 64]
+    elif what == "model name":
+        state["model_name"] = "cnn1d_attention"
+    elif what == "weights":
+        state["best_model"] = build_model("emohrnet", len(CLASSES), **{**MODEL_KWARGS, "widths": [6, 12, 24, 48]}
+                                          ).state_dict()
+    elif what == "classes":
+        state["classes"] = [*CLASSES, "calm"]
+        del state["model_config"]["num_classes"]
+    elif what == "classes, outputs kept":
+        state["classes"] = [*CLASSES, "calm"]
+    return state
+
+
+EDITS = {
+    "widths": "the checkpoint's config and its weights disagree (emohrnet, 4 classes: ",
+    "model name": "the checkpoint's config and its weights disagree (cnn1d_attention, 4 classes: ",
+    "weights": "the checkpoint's config and its weights disagree (emohrnet, 4 classes: ",
+    "classes": "the checkpoint's config and its weights disagree (emohrnet, 5 classes: classifier.weight is [4, ",
+    "classes, outputs kept": "the model has 4 outputs but the checkpoint names 5 classes",
+}
+
+
+@pytest.mark.parametrize("what", sorted(EDITS))
+def test_a_checkpoint_whose_config_and_weights_disagree_is_refused_in_one_line(ckpt, audio_dir, tmp_path, capsys,
+                                                                              what):
+    """It used to end predict and export in a 22-256-line load_state_dict traceback."""
+    state = torch.load(ckpt[0] / CHECKPOINT_FILE, weights_only=True)
+    save_checkpoint_file(tmp_path / CHECKPOINT_FILE, _edited(state, what))
+    code, out, err = _run_cli(["--checkpoint", str(tmp_path), str(audio_dir / "a_short_8k.wav")])
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"error: {tmp_path}: ") and EDITS[what] in err, err
+    assert export_main(["--checkpoint", str(tmp_path), "--out", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and EDITS[what] in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_FILE]  # nothing exported

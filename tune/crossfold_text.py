@@ -198,6 +198,13 @@ def headline(result: dict[str, Any]) -> str:
     return text
 
 
+def _runs_line(runs: list[dict[str, Any]]) -> str:
+    """Which cross-fold run gave which folds (a result merged from several runs)."""
+    parts = [f"`{str(r.get('tune_dir')).rstrip('/').rsplit('/', 1)[-1]}` (folds {', '.join(map(str, r['folds']))})"
+             for r in runs]
+    return f"- Folds merged from {len(runs)} cross-fold runs of this configuration: {'; '.join(parts)}"
+
+
 def format_markdown(result: dict[str, Any]) -> str:
     """``crossfold.md``: the protocol, how models were selected, the table and the headline."""
     return "\n".join([
@@ -211,6 +218,7 @@ def format_markdown(result: dict[str, Any]) -> str:
         "configuration (folds marked \\* did; see the note under the table); the all-folds row includes them",
         "- std is the sample standard deviation (ddof=1), n/a with one fold; epochs counted from 0",
         *([f"- Note on this corpus: {result['protocol_note']}"] if result.get("protocol_note") else []),
+        *([_runs_line(result["runs"])] if len(result.get("runs") or []) > 1 else []),
         "",
         markdown_table(result),
         "",

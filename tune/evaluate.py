@@ -19,7 +19,9 @@ It prints, per fold, the test UA, WA and macro-F1 and the best validation epoch,
 and sample standard deviation over the folds, naming the protocol ("speaker-independent, N
 folds" or "random split, seeds ..."), and writes ``crossfold.json`` and ``crossfold.md`` beside
 ``best.json`` (in its folder or its bucket: :class:`tune.experiment.Experiment`; the folds' Tune run
-goes there too unless ``--storage-path`` says otherwise).
+goes there too unless ``--storage-path`` says otherwise). Each run also keeps its own result in its
+Tune folder; a later run on other folds of the same configuration is merged into the experiment's
+result (and says so), and nothing is replaced without ``--force`` (:mod:`tune.crossfold_files`).
 
 Folds used in selection. The search chose its configuration on the validation part of one fold
 (``best.json``'s ``protocol`` and ``fold``). A fold whose test utterances overlap that validation
@@ -50,9 +52,11 @@ from emohrnet.location import Location
 from emohrnet.metrics import macro_f1
 from emohrnet.models import MODEL_SPECS
 from emohrnet.shards import Manifest, ShardError, build_shards
+from emohrnet.storage import storage_error, storage_failure
 
+from .crossfold_files import check_earlier, keep_in_own_folder, merge, read_earlier
 from .crossfold_text import format_markdown, format_table
-from .experiment import Experiment
+from .experiment import Experiment, read_search_summary
 from .files import CONFIG, CROSSFOLD_JSON, CROSSFOLD_MD, SUMMARY, TRAIN_RUNS
 
 RANDOM_SEEDS = 5
@@ -152,6 +156,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--storage-path", help="where the folds' Tune run goes (default: the experiment folder)")
     p.add_argument("--name", help="name of the folds' Tune run (default crossfold-<time>)")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--force", action="store_true", help="run folds that already have results in the experiment's "
+                   "crossfold.json again and replace them there (or replace a result of another configuration, "
+                   "which stays in its own run's folder), or reuse an existing --name")
     args = p.parse_args(argv)
     if args.gpus_per_worker is not None and args.gpus_per_worker > 1:
         p.error(f"argument --gpus-per-worker: {args.gpus_per_worker:g} (allowed: up to 1; a worker trains on one "
@@ -255,11 +262,16 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
         utterances took part in choosing the configuration, :func:`selection_folds`), ``mean`` and
         ``std`` (per metric, the headline: completed folds not used in selection; ``std`` ``None``
         with one fold, both ``None`` with none), ``mean_all`` and ``std_all`` (every completed fold),
-        ``n_completed``, ``n_clean``, ``config``, ``source``, ``tune_dir``, ``tensorboard``.
+        ``n_completed``, ``n_clean``, ``config``, ``source``, ``tune_dir``, ``tensorboard``, ``runs`` (the
+        cross-fold runs its folds come from: ``tune_dir``, ``folds``; this run last). The run's own folds
+        go to ``crossfold.json`` in its Tune folder; the experiment's ``crossfold.json`` (returned) merges
+        them with an earlier run's of the same configuration (:mod:`tune.crossfold_files`).
 
     Raises:
         FileNotFoundError: no ``--config`` file.
-        ValueError: ``--dataset`` is not the searched corpus, or bad ``--folds``.
+        ValueError: ``--config`` is not a search summary, ``--dataset`` is not the searched corpus, bad
+            ``--folds``; :class:`tune.crossfold_files.CrossfoldConflict`: without ``--force``, the run
+            would replace an earlier result (all before Ray starts).
         ShardError, CorpusError: the shards are gone and cannot be rebuilt.
         RuntimeError: no fold finished.
     """
@@ -272,13 +284,9 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     config = Location(args.config)
     if not config.name.endswith(".json"):
         config = config / SUMMARY  # the experiment folder (or its bucket URI) was given
-    if not config.is_file():
-        raise FileNotFoundError(f"{config}: no such file; pass the best.json of a search (or its experiment folder)")
-    summary = json.loads(config.read_text())
+    summary = read_search_summary(config, args.dataset)
     exp_dir = config.parent
     config_path = config.uri
-    if args.dataset != summary["dataset"]:
-        raise ValueError(f"--dataset {args.dataset} but {config_path} was searched on {summary['dataset']}")
     best_config = dict(summary["best_config"])
     model = best_config.get("model") or summary.get("best_model")
     protocol = summary["protocol"]
@@ -298,6 +306,13 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
     storage = Location(args.storage_path or exp_dir)
     name = args.name or f"crossfold-{time.strftime('%Y%m%d-%H%M%S')}"
     tune_dir = storage / name
+    run_config = trial_train_config({}, base, shard_dirs, score_test=True)
+    header = {"dataset": summary["dataset"], "model": model, "best_trial": summary.get("best_trial"),
+              "protocol": protocol, "search_fold": search_fold, "epochs": int(base.optimizer.epochs),
+              "config": {k: v for k, v in run_config.items() if k != "fold"}}
+    force = bool(getattr(args, "force", False))
+    earlier = read_earlier(exp_dir, force)
+    merge_into = check_earlier(earlier, header, folds, tune_dir, exp_dir / CROSSFOLD_JSON, force)
     pname = protocol_name(protocol, folds, n_groups if protocol == "speaker" else None)
     log(f"Cross-fold evaluation of trial {summary.get('best_trial')} ({model}) on {args.dataset}: {pname}")
     log(f"Model selection: {MODEL_SELECTION}")
@@ -319,44 +334,57 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
         split = manifest.split(protocol, fold)
         rows.append(fold_row(fold, split.describe(), result, used_in_selection=fold in used))
     rows.sort(key=lambda r: r["fold"])
-    run_config = trial_train_config({}, base, shard_dirs, score_test=True)
-    done = [r for r in rows if r["status"] == "completed"]
-    if not done:
+    if not any(r["status"] == "completed" for r in rows):
         raise RuntimeError(f"no fold finished; see the errors in {tune_dir}")
-    stats = fold_statistics(rows)
-    out = {
-        "dataset": summary["dataset"],
-        "model": model,
-        "best_trial": summary.get("best_trial"),
-        "protocol": protocol,
-        "protocol_name": protocol_name(protocol, [r["fold"] for r in done],
-                                       n_groups if protocol == "speaker" else None),
-        "protocol_note": summary.get("protocol_note", ""),
-        "model_selection": MODEL_SELECTION,
-        "folds_requested": folds,
-        "n_folds_total": n_groups if protocol == "speaker" else None,
-        "search_fold": search_fold,
-        "selection_folds": stats["selection_folds"],
-        "n_completed": stats["n_completed"],
-        "n_clean": stats["n_clean"],
-        "folds": rows,
-        "mean": stats["mean"],
-        "std": stats["std"],
-        "mean_all": stats["mean_all"],
-        "std_all": stats["std_all"],
-        "epochs": int(base.optimizer.epochs),
-        "config": {k: v for k, v in run_config.items() if k != "fold"},
-        "classes": manifest.classes,
-        "source": config_path,
-        "experiment_dir": exp_dir.uri,
-        "tune_dir": tune_dir.uri,
-        "tensorboard": f"tensorboard --logdir {tune_dir}",
-    }
-    for file, text in ((CROSSFOLD_JSON, json.dumps(out, indent=1, default=str)), (CROSSFOLD_MD, format_markdown(out))):
-        (exp_dir / file).write_text(text)  # atomic, in a folder or a bucket
+    this_run = {"tune_dir": tune_dir.uri, "folds": [r["fold"] for r in rows]}
+    common = {**header, "best_trial": summary.get("best_trial"), "protocol_note": summary.get("protocol_note", ""),
+              "model_selection": MODEL_SELECTION, "folds_requested": folds,
+              "n_folds_total": n_groups if protocol == "speaker" else None, "classes": manifest.classes,
+              "source": config_path, "experiment_dir": exp_dir.uri, "tune_dir": tune_dir.uri,
+              "tensorboard": f"tensorboard --logdir {tune_dir}"}
+    own = _result(common, rows, [this_run], n_groups)
+    _write_result(tune_dir, own)  # this run's own result, whatever happens to the experiment's
+    if merge_into is not None:
+        merged_rows, runs = merge(merge_into, rows, this_run)
+        out = _result(common, merged_rows, runs, n_groups)
+        log(f"{exp_dir / CROSSFOLD_JSON}: this run's {_folds(rows)} merged with "
+            f"{_folds([r for r in merged_rows if r['fold'] not in this_run['folds']])} of the earlier run(s) "
+            f"{', '.join(Location(r['tune_dir']).name for r in runs[:-1])}")
+    else:
+        if earlier is not None:
+            keep_in_own_folder(earlier, format_markdown(earlier))
+            log(f"{exp_dir / CROSSFOLD_JSON}: the earlier result (another configuration) is replaced (--force); "
+                f"it stays in {earlier.get('tune_dir')}")
+        out = own
+    _write_result(exp_dir, out)
     log(format_table(out))
-    log(f"Written: {exp_dir / CROSSFOLD_JSON}, {exp_dir / CROSSFOLD_MD}")
+    log(f"Written: {exp_dir / CROSSFOLD_JSON}, {exp_dir / CROSSFOLD_MD} (this run alone: {tune_dir / CROSSFOLD_JSON})")
     return out
+
+
+def _folds(rows: list[dict[str, Any]]) -> str:
+    return f"fold{'s' if len(rows) != 1 else ''} {','.join(str(r['fold']) for r in rows)}"
+
+
+def _result(common: dict[str, Any], rows: list[dict[str, Any]], runs: list[dict[str, Any]],
+            n_groups: int) -> dict[str, Any]:
+    """A ``crossfold.json``: the run's fields, its fold rows and their statistics, and the runs they came from."""
+    stats = fold_statistics(rows)
+    done = [r["fold"] for r in rows if r["status"] == "completed"]
+    out = dict(common)
+    out.update(protocol_name=protocol_name(common["protocol"], done,
+                                           n_groups if common["protocol"] == "speaker" else None),
+               selection_folds=stats["selection_folds"], n_completed=stats["n_completed"], n_clean=stats["n_clean"],
+               folds=rows, mean=stats["mean"], std=stats["std"], mean_all=stats["mean_all"],
+               std_all=stats["std_all"], runs=runs)
+    return out
+
+
+def _write_result(folder: Location, result: dict[str, Any]) -> None:
+    folder.mkdir()
+    for file, text in ((CROSSFOLD_JSON, json.dumps(result, indent=1, default=str)),
+                       (CROSSFOLD_MD, format_markdown(result))):
+        (folder / file).write_text(text)  # atomic, in a folder or a bucket
 
 
 def _fold_dirname(trial) -> str:
@@ -393,7 +421,15 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    return 0 if result["n_completed"] == len(result["folds"]) else 1
+    except OSError as err:  # a full disk, an unwritable folder: one line, the files written so far kept
+        problem = storage_error(err)
+        if problem is None:
+            raise
+        folder = args.storage_path or (args.config.rsplit("/", 1)[0] if args.config.endswith(".json") else args.config)
+        print(f"error: {storage_failure(problem, folder, 'run it again')}", file=sys.stderr)
+        return 1
+    this_run = set(result["runs"][-1]["folds"])
+    return 0 if all(r["status"] == "completed" for r in result["folds"] if r["fold"] in this_run) else 1
 
 
 if __name__ == "__main__":

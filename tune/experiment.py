@@ -18,6 +18,48 @@ TRIAL_FILES = ("progress.csv", "result.json")
 """What the report reads of each trial folder, besides its TensorBoard event files."""
 
 
+SUMMARY_FIELDS = ("dataset", "protocol", "best_config")
+"""What :mod:`tune.evaluate` needs of a search's ``best.json`` (and the fold it searched on:
+``fold``, or ``best_config``'s in older files)."""
+
+
+def read_search_summary(target: Location, dataset: str | None = None) -> dict[str, Any]:
+    """A search's ``best.json`` read for :mod:`tune.evaluate`.
+
+    Args:
+        target: the file.
+        dataset: the corpus it must have been searched on (``None``: any).
+
+    Raises:
+        FileNotFoundError: no file there.
+        ValueError: not JSON, not a search summary (a field of :data:`SUMMARY_FIELDS`, the fold or the
+            model missing), or searched on another corpus: one line naming the file and what to pass instead.
+    """
+    if not target.is_file():
+        raise FileNotFoundError(f"{target}: no such file; pass the best.json of a search (or its experiment folder)")
+    fix = "pass the best.json written by python -m tune.search (or its experiment folder)"
+    try:
+        summary = json.loads(target.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{target}: not JSON ({err}); {fix}") from None
+    if not isinstance(summary, dict):
+        raise ValueError(f"{target}: not a search summary (a JSON {type(summary).__name__}); {fix}")
+    missing = [k for k in SUMMARY_FIELDS if k not in summary]
+    best = summary.get("best_config")
+    if not missing and not isinstance(best, dict):
+        missing = ["best_config as an object"]
+    elif not missing:
+        if dataset is not None and summary["dataset"] != dataset:
+            raise ValueError(f"--dataset {dataset} but {target} was searched on {summary['dataset']}")
+        if "fold" not in summary and "fold" not in best:
+            missing.append("fold")
+        if not (best.get("model") or summary.get("best_model")):
+            missing.append("best_config.model")
+    if missing:
+        raise ValueError(f"{target}: not a search summary (no {', '.join(missing)}); {fix}")
+    return summary
+
+
 class Experiment:
     """The experiment folder of a search (``<storage>/<name>``), local or in a bucket.
 

@@ -120,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "(default <dataset>-<protocol>-fold<K>-<time>); a new search refuses an existing name")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--study-storage", help="Optuna study database, any SQLAlchemy URL, e.g. "
-                   "postgresql://user@host/db (default: SQLite optuna.db in the experiment folder)")
+                   "postgresql+psycopg2://user@host/db (default: SQLite optuna.db in the experiment folder)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted search (--name NAME, default the newest of this dataset): "
                    "finished trials are not run again and the Optuna study keeps its history")

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from emohrnet import paths
 from emohrnet.metrics import macro_f1
-from emohrnet.storage import atomic_write_bytes
+from emohrnet.storage import atomic_write_bytes, storage_error, storage_failure
 
 from .crossfold_text import headline, markdown_table
 from .experiment import Experiment
@@ -217,16 +217,29 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (2: not a finished search)."""
+    """Command-line entry point; returns the exit status (2: not a finished search, an ``--out`` that is a
+    file or cannot be written; one line)."""
     p = argparse.ArgumentParser(prog="python -m tune.report", description=__doc__.split("\n\n")[0])
     p.add_argument("experiment_dir", metavar="EXPERIMENT_DIR",
                    help="the experiment folder of python -m tune.search, or its bucket URI (s3://..., gs://...)")
     p.add_argument("--out", help="output folder (default: EXPERIMENT_DIR; for a bucket $EMOHRNET_HOME/reports/NAME)")
     args = p.parse_args(argv)
+    if args.out:
+        out = Path(args.out).expanduser()
+        blocked = next((f for f in (out, *out.parents) if f.exists() and not f.is_dir()), None)
+        if blocked is not None:
+            print(f"error: argument --out: {blocked} is a file (allowed: a folder, made if missing)", file=sys.stderr)
+            return 2
     try:
         written = build_report(args.experiment_dir, args.out)
     except (FileNotFoundError, KeyError, json.JSONDecodeError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # an unwritable --out, a full disk
+        problem = storage_error(err)
+        if problem is None:
+            raise
+        print(f"error: {storage_failure(problem, args.out or args.experiment_dir, 'run it again')}", file=sys.stderr)
         return 2
     print(f"wrote {written['html']} and {written['md']}")
     return 0

@@ -37,6 +37,7 @@ from emohrnet.experiment_config import ExperimentConfig
 from emohrnet.location import Location
 from emohrnet.models import MODEL_SPECS
 from emohrnet.shards import Manifest, ShardError, build_shards
+from emohrnet.storage import storage_error, storage_failure
 
 from .checks import (
     ConfigError,
@@ -54,13 +55,17 @@ from .options import PROFILES, config_from_args, parse_args
 from .ray_start import init_ray, max_concurrent, shutdown_local_ray
 from .space import MODELS, baseline_points, search_space, search_space_keys
 from .state import ExperimentLock, Signatures, make_signer, verify_experiment
+from .storage_checks import check_study_database, check_study_storage, check_trial_folders, check_writable
 from .summary import format_summary, summarize, tensorboard_command
 from .trial import TrialResources, launch_tuner, trainable
+
+TUNER_STATE = "tuner.pkl"
+"""Ray Tune's state of a search, written by ``Tuner()``: once it is there, ``--resume`` can continue."""
 
 METRIC, MODE = "best_val_ua", "max"
 """What Optuna and ASHA compare: the best validation UA so far (by the selection rule), per epoch."""
 
-__all__ = ["PROFILES", "parse_args", "run_search", "main", "SearchInterrupted", "SearchFailed"]
+__all__ = ["PROFILES", "parse_args", "run_search", "main", "SearchInterrupted", "SearchFailed", "SearchStorageFailed"]
 
 def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict[str, Any]:
     """Build/reuse the shards, run the search and summarise it.
@@ -68,8 +73,10 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
     A new search turns ``args`` into the experiment's settings (:func:`tune.options.config_from_args`)
     and saves them as ``config.json``; ``--resume`` reads them back from there, taking only the
     invocation (``--address``, ``--verbose``) from ``args``. Every option is checked before Ray
-    starts (:mod:`tune.checks`); a new search refuses an existing experiment name; ``--resume``
-    first verifies the experiment's signed state (:mod:`tune.state`) and the search holds the
+    starts (:mod:`tune.checks`), and so are ``$EMOHRNET_HOME``, ``--storage-path`` and
+    ``--study-storage`` (:mod:`tune.storage_checks`, before the experiment folder is made); a new search
+    refuses an existing experiment name; ``--resume`` first verifies the experiment's signed state
+    (:mod:`tune.state`), its study database and its trial folders, and the search holds the
     experiment's lock while it runs. With ``quiet``, Ray's own output goes to ``search.log`` and the
     console shows one line per finished epoch (:mod:`tune.console`).
 
@@ -80,14 +87,21 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
         ValueError: a configuration error (:class:`ConfigError`), an existing name, untrusted state,
             a busy experiment (exit 2 on the command line).
         SearchInterrupted: Ctrl+C or SIGTERM: the state is saved and ``--resume`` continues.
-        SearchFailed: a trial failed; the search stopped (exit 1).
+        SearchFailed: a trial failed; the search stopped (exit 1). :class:`SearchStorageFailed`: a write
+            failed (a full disk, an unwritable folder) at any step; one line naming the folder and how to go
+            on, and nothing written is removed.
     """
     storage = Location(args.storage_path or paths.experiments_dir())
     address = args.address or os.environ.get("RAY_ADDRESS")
+    check_writable(paths.home(), "EMOHRNET_HOME", "set EMOHRNET_HOME to a writable folder (default ./emohrnet_runs)")
+    if args.storage_path and storage.is_local:
+        check_writable(storage.local_path, "--storage-path", "choose a writable --storage-path")
     if args.resume:
         exp_dir = find_experiment(storage, args)
         signatures = verify_experiment(exp_dir)
         config = Experiment(exp_dir).config()
+        check_study_database(study_storage_url(config, exp_dir), exp_dir.name, exp_dir)
+        check_trial_folders(exp_dir)
     else:
         config = config_from_args(args)
     if not address:
@@ -103,14 +117,43 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
         if exp_dir.iterdir():  # empty when it does not exist
             raise ConfigError(f"--name {name}: {exp_dir} already holds an experiment; continue it with --resume "
                               f"--name {name}, or choose another --name (nothing was changed)")
+        if config.search.study_storage:
+            check_study_storage(config.search.study_storage)
         signatures = Signatures(exp_dir)
         if not storage.is_local and not config.search.study_storage:
             config.search.study_storage = local_study_url(name)
             log(f"Optuna study: {config.search.study_storage} (SQLite cannot live in a bucket; on a cluster pass "
-                "--study-storage postgresql://... so any machine can resume the search)")
+                "--study-storage postgresql+psycopg2://... so any machine can resume the search)")
     warning = shared_gpu_warning(config.resources)
     if warning:
         log(f"warning: {warning}")
+    try:
+        return _start(args, config, exp_dir, storage, signatures, address, log, quiet)
+    except (CorpusError, ShardError, ValueError, KeyError, SearchInterrupted, SearchFailed):
+        raise
+    except Exception as err:  # a full disk or an unwritable folder, found by any step: one line, nothing removed
+        problem = storage_error(err)
+        if problem is None:
+            raise
+        raise SearchStorageFailed(_storage_message(problem, exp_dir, storage)) from None
+
+
+def _storage_message(problem: OSError, exp_dir: Location, storage: Location) -> str:
+    """One line for a search stopped by a failed write: the folder, the reason, and how to go on (``--resume``
+    once Ray Tune has saved the experiment's state; else run it again, under another name if it left files)."""
+    if (exp_dir / TUNER_STATE).is_file():
+        then = f"continue with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}"
+    elif exp_dir.iterdir():
+        then = f"run the search again under another --name ({exp_dir} keeps what it wrote)"
+    else:
+        then = "run the search again"
+    folder = exp_dir.local_path if exp_dir.is_local and exp_dir.is_dir() else paths.home()
+    return storage_failure(problem, folder, then)
+
+
+def _start(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Location, storage: Location,
+           signatures: Signatures, address: str | None, log, quiet: bool) -> dict[str, Any]:
+    """The part of :func:`run_search` after its checks: the shards, the experiment folder, Ray."""
     data = config.data
     shard_dirs, manifests = {}, {}
     for model in (MODELS if config.model.name == "any" else (config.model.name,)):
@@ -203,7 +246,7 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
                                  max_concurrent=r.max_concurrent or max_concurrent(r, total),
                                  num_samples=num_samples, search_alg=searcher, scheduler=scheduler,
                                  metric=METRIC, mode=MODE, callbacks=callbacks, fail_fast=True)
-            run.signatures.sign_file("tuner.pkl")  # written by Tuner() straight into the experiment folder
+            run.signatures.sign_file(TUNER_STATE)  # written by Tuner() straight into the experiment folder
         grid = tuner.fit()  # the state Ray writes is signed before it is uploaded (make_signer)
         failed = [r for r in grid if r.error is not None]
         if failed:
@@ -254,6 +297,11 @@ class SearchInterrupted(RuntimeError):
 
 class SearchFailed(RuntimeError):
     """A trial failed (an error in its training, not an interruption); the search stopped."""
+
+
+class SearchStorageFailed(SearchFailed):
+    """A write failed for want of space or permission (a full disk, an unwritable folder); the search
+    stopped, keeping what it had written (the message says how to go on)."""
 
 
 def study_storage_url(config: ExperimentConfig, exp_dir: Location) -> str:

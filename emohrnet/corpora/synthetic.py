@@ -19,6 +19,7 @@ Layout (generated)::
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -54,7 +55,24 @@ _SPEAKER_DIR = re.compile(r"^spk(\d\d)$")
 _STALE_PARTIAL_S = 3600.0  # a half-written generation folder older than this is removed
 
 
+def write_wav(path: Path, wave: np.ndarray) -> None:
+    """Write a mono waveform at :data:`SAMPLE_RATE` as 16-bit WAV: encoded in memory, then written as
+    bytes, so a full disk or an unwritable folder raises :class:`OSError` with its errno and the file's
+    name (libsndfile writing the file itself says only "System error.").
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    buffer = io.BytesIO()
+    sf.write(buffer, wave, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    try:
+        path.write_bytes(buffer.getvalue())
+    except OSError as err:  # a failed write() names no file
+        raise OSError(err.errno, err.strerror, str(path)) from None
+
+
 # --------------------------------------------------------------------------------- corpus
+
 class Synthetic(Corpus):
     """The generated default corpus: 4 emotion classes spoken by synthetic speakers.
 
@@ -265,7 +283,7 @@ class Synthetic(Corpus):
             duration = rng.uniform(*o["duration"])
             wave = synthesize(voice, label, rng, duration, o["variation"])
             path = folder / voice.speaker / f"{voice.speaker}_{label}_{i:03d}.wav"
-            sf.write(str(path), wave, SAMPLE_RATE, subtype="PCM_16")
+            write_wav(path, wave)
             os.utime(folder)  # still being written: not stale (see _remove_stale)
 
         workers = max(1, min(4, os.cpu_count() or 1))
