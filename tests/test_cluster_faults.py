@@ -38,7 +38,7 @@ def shard_dir(tmp_path_factory):
     return str(result.shard_dir)
 
 
-def _fit(shard_dir, storage, name, workers, epochs, strategy="PACK", max_failures=0):
+def _fit(shard_dir, storage, name, workers, epochs, strategy="PACK", max_failures=0, resume_from=None):
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -49,6 +49,7 @@ def _fit(shard_dir, storage, name, workers, epochs, strategy="PACK", max_failure
                                      placement_strategy=strategy),
         run_config=RunConfig(name=name, storage_path=str(storage), checkpoint_config=checkpoint_config(),
                              failure_config=FailureConfig(max_failures=max_failures)),
+        resume_from_checkpoint=resume_from,
     )
     return trainer.fit()
 
@@ -123,3 +124,24 @@ def test_killed_worker_restarts_from_last_checkpoint(tmp_path, ray_address):
     assert int(last["epoch"]) == epochs  # epochs count from 1
     assert int(last["start_epoch"]) >= 1  # the restarted worker group resumed from a checkpoint
     assert summary["test_ua"] is not None and time.time() - start < 600
+
+
+@pytest.mark.ray
+def test_a_run_restored_at_its_last_epoch_reports_its_stored_result(shard_dir, tmp_path, ray_address):
+    """A search killed after a trial's last epoch was checkpointed but before Tune recorded the trial as
+    finished restores that trial from the last epoch's checkpoint: the run has no epoch left to train. It
+    used to report nothing (Tune: "did not include the specified metric(s) best_val_ua", on every resume);
+    now it reports the stored result of its last epoch again and ends."""
+    import ray
+
+    ray.init(address=ray_address)
+    try:
+        first = _fit(shard_dir, tmp_path, "last-epoch", workers=1, epochs=2)
+        again = _fit(shard_dir, tmp_path, "last-epoch-restored", workers=1, epochs=2, resume_from=first.checkpoint)
+    finally:
+        ray.shutdown()
+    assert first.error is None and again.error is None
+    assert again.metrics["restored_finished"] is True and again.metrics["start_epoch"] == 2
+    for key in ("epoch", "best_val_ua", "best_val_loss", "best_epoch", "val_ua", "train_loss"):
+        assert again.metrics[key] == first.metrics[key], key
+    assert first.metrics["epoch"] == 2  # epochs count from 1

@@ -24,7 +24,10 @@ from tune.space import PAPER_FIXED
 def test_search_profiles(dataset, expected):
     args = parse_args(["--dataset", dataset])
     assert {k: getattr(args, k) for k in expected} == expected
-    assert args.protocol == "speaker" and args.fold == 0 and args.workers == 2 and args.seed == 0
+    # a CPU-only search: 1-worker trials side by side (CPU_WORKERS); with GPUs, 2 DDP workers per trial
+    assert args.protocol == "speaker" and args.fold == 0 and args.workers == 1 and args.seed == 0
+    assert parse_args(["--dataset", dataset, "--gpus-per-worker", "1"]).workers == 2
+    assert args.space == "paper" and args.speed_copies == 0
     assert args.modules == [1, 1, 4, 3] and args.blocks == 4 and args.stem_channels == 64  # HRNet-W18's
     assert (args.amp, args.lr_schedule, args.model) == ("auto", "constant", "emohrnet")
     assert args.augment_copies == 2 and args.grace_period is None  # ASHA: epochs // 4
