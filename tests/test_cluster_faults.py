@@ -38,7 +38,7 @@ def shard_dir(tmp_path_factory):
     return str(result.shard_dir)
 
 
-def _fit(shard_dir, storage, name, workers, epochs, strategy="PACK", max_failures=0, resume_from=None):
+def _fit(shard_dir, storage, name, workers, epochs, strategy="PACK", max_failures=0, callbacks=None):
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -48,8 +48,7 @@ def _fit(shard_dir, storage, name, workers, epochs, strategy="PACK", max_failure
         scaling_config=ScalingConfig(num_workers=workers, resources_per_worker={"CPU": 1},
                                      placement_strategy=strategy),
         run_config=RunConfig(name=name, storage_path=str(storage), checkpoint_config=checkpoint_config(),
-                             failure_config=FailureConfig(max_failures=max_failures)),
-        resume_from_checkpoint=resume_from,
+                             failure_config=FailureConfig(max_failures=max_failures), callbacks=callbacks),
     )
     return trainer.fit()
 
@@ -126,22 +125,53 @@ def test_killed_worker_restarts_from_last_checkpoint(tmp_path, ray_address):
     assert summary["test_ua"] is not None and time.time() - start < 600
 
 
+class _RecordReports:
+    """A Ray Train callback (it runs in the run's controller) that appends rank 0's metrics of every report
+    to a JSON Lines file: what Tune receives through ``TuneReportCallback`` in a search."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def make(self):
+        from ray.train import UserCallback
+
+        path = self.path
+
+        class Record(UserCallback):
+            def after_report(self, run_context, metrics, checkpoint):
+                import json
+
+                with open(path, "a") as f:
+                    f.write(json.dumps({k: v for k, v in metrics[0].items() if isinstance(v, (int, float, bool))})
+                            + "\n")
+
+        return Record()
+
+
 @pytest.mark.ray
 def test_a_run_restored_at_its_last_epoch_reports_its_stored_result(shard_dir, tmp_path, ray_address):
     """A search killed after a trial's last epoch was checkpointed but before Tune recorded the trial as
-    finished restores that trial from the last epoch's checkpoint: the run has no epoch left to train. It
-    used to report nothing (Tune: "did not include the specified metric(s) best_val_ua", on every resume);
-    now it reports the stored result of its last epoch again and ends."""
+    finished restarts that trial's Ray Train run, which restores the last epoch's checkpoint from its run
+    folder: no epoch is left to train. It used to report nothing (Tune: "did not include the specified
+    metric(s) best_val_ua", on every resume); now it reports the stored result of its last epoch again."""
+    import json
+
     import ray
 
+    first_log, again_log = tmp_path / "first.jsonl", tmp_path / "again.jsonl"
     ray.init(address=ray_address)
     try:
-        first = _fit(shard_dir, tmp_path, "last-epoch", workers=1, epochs=2)
-        again = _fit(shard_dir, tmp_path, "last-epoch-restored", workers=1, epochs=2, resume_from=first.checkpoint)
+        first = _fit(shard_dir, tmp_path, "last-epoch", workers=1, epochs=2,
+                     callbacks=[_RecordReports(first_log).make()])
+        # the same run started again, as a resumed search restarts its trial's run
+        again = _fit(shard_dir, tmp_path, "last-epoch", workers=1, epochs=2,
+                     callbacks=[_RecordReports(again_log).make()])
     finally:
         ray.shutdown()
     assert first.error is None and again.error is None
-    assert again.metrics["restored_finished"] is True and again.metrics["start_epoch"] == 2
+    reported = [json.loads(line) for line in first_log.read_text().splitlines()]
+    (restored,) = [json.loads(line) for line in again_log.read_text().splitlines()]  # one report, no training
+    assert [r["epoch"] for r in reported] == [1, 2]  # epochs count from 1
+    assert restored["restored_finished"] is True and restored["start_epoch"] == 2
     for key in ("epoch", "best_val_ua", "best_val_loss", "best_epoch", "val_ua", "train_loss"):
-        assert again.metrics[key] == first.metrics[key], key
-    assert first.metrics["epoch"] == 2  # epochs count from 1
+        assert restored[key] == reported[-1][key], key

@@ -328,7 +328,9 @@ def test_the_registry_gives_each_model_its_class_and_a_known_front_end():
         run = TrainConfig.from_experiment(ExperimentConfig().with_params({"model": name, **spec.baseline}),
                                           "shards").to_dict()
         assert {k: run[k] for k in spec.space} == spec.baseline
-        assert set(spec.baseline) == set(spec.space) == set(spec.shown)
+        assert set(spec.baseline) == set(spec.space)
+        assert set(spec.shown) == set(spec.space) | set(spec.levers) | {"epochs"}  # both spaces' parameters
+        assert set(spec.levers_off) == set(spec.levers)  # every lever has its off value for the baseline
         assert list(search_space(name)) == list(spec.space)
         for key, param in spec.space.items():
             value = spec.baseline[key]

@@ -183,7 +183,7 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path, ray_address):
     exp = Location(storage) / "s3-tiny"
     first = subprocess.Popen(
         [sys.executable, "-m", "tune.search", *TINY_SEARCH, "--num-samples", "2", "--workers", "1",
-         "--epochs", "1", "--grace-period", "1", "--protocol", "random", "--fold", "1",
+         "--max-concurrent", "1", "--epochs", "1", "--grace-period", "1", "--protocol", "random", "--fold", "1",
          "--storage-path", storage, "--name", "s3-tiny"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines = []

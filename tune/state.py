@@ -10,7 +10,7 @@ unsigned or altered (:func:`verify_experiment`). The signatures are in
 ``state-signatures.json`` in the experiment folder; they mean nothing without the key.
 
 Trusted without a signature, because nothing in them is code or a resume does not read them:
-``best.json`` and ``crossfold.json`` are read as JSON only (``config.json`` is too, and is
+``best.json``, ``crossfold.json`` and ``asha_stops.json`` are read as JSON only (``config.json`` is too, and is
 signed all the same: it names the shards and settings a resume trains with), ``optuna.db`` is an SQL database,
 the Ray Train checkpoints load with ``torch.load(weights_only=True)`` and their
 ``checkpoint_manager_snapshot.json`` is plain JSON, TensorBoard event files are protocol buffers,
@@ -34,14 +34,15 @@ from typing import Any
 from emohrnet import paths
 from emohrnet.location import Location
 
-from .files import CROSSFOLD_JSON, SUMMARY
+from .files import ASHA_STOPS, CROSSFOLD_JSON, SUMMARY
 
 KEY_FILE = "state.key"
 SIGNATURES = "state-signatures.json"
 LOCK = "search.lock"
-UNSIGNED_JSON = (SUMMARY, CROSSFOLD_JSON, SIGNATURES)
+UNSIGNED_JSON = (SUMMARY, CROSSFOLD_JSON, SIGNATURES, ASHA_STOPS)
 """Top-level JSON files of an experiment that no search step unpickles (written by the search,
-``tune.evaluate`` and the signing itself)."""
+``tune.evaluate``, the signing itself and ASHA's record of the trials it stopped, read as
+``{trial_id: epoch}`` only)."""
 _KEEP = 16  # signatures kept per file name: every version Ray may have uploaded since the last sweep
 
 
