@@ -45,12 +45,15 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor
         float32 tensor of shape ``(samples,)``, full scale 1.0.
 
     Raises:
+        OSError: the file cannot be read at all (permissions, vanished, a disk error): an I/O error,
+            not bad audio (its ``strerror`` says which); the same file may load once it is readable.
         AudioError: the file cannot be decoded (corrupt, not audio), has no samples, is silent
             (peak below :data:`SILENCE_PEAK`) or holds non-finite values.
     """
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        check_readable(path)  # libsndfile reports an unreadable file as "System error": say which
         raise AudioError(path, f"cannot decode audio ({err}); is it a real WAV/FLAC file?") from None
     if data.shape[0] == 0:
         raise AudioError(path, "empty: no samples")
@@ -63,3 +66,13 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor
     if rate != sample_rate:
         wave = AF.resample(wave, orig_freq=int(rate), new_freq=sample_rate)
     return wave
+
+
+def check_readable(path: str | Path) -> None:
+    """Open ``path`` and read its first byte, without decoding.
+
+    Raises:
+        OSError: what opening or reading it raised (permissions, no such file, a disk error).
+    """
+    with open(path, "rb") as stream:
+        stream.read(1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,10 @@ class Manifest:
         num_utterances: utterances written; hours: their duration in hours.
         counts: ``per_class`` and ``per_speaker`` utterance counts.
         shard_size: the most utterances a shard holds.
-        skipped: the files the build skipped, each ``path`` with its ``reason``.
+        skipped: the files the build skipped, each ``path`` with its ``reason`` and ``io_error``
+            (``True``: the file could not be read at all, as opposed to bad audio or an unparseable
+            name; a later build retries it once readable). Older builds lack ``io_error``.
+        warnings: what the build warned about (:func:`data_warnings`: a class without utterances).
         format_version: :data:`FORMAT_VERSION` of the writer.
     """
 
@@ -71,6 +75,7 @@ class Manifest:
     counts: dict[str, Any] = field(default_factory=dict)
     shard_size: int = 0
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     format_version: int = FORMAT_VERSION
 
     # ------------------------------------------------------------------ reading and writing
@@ -110,7 +115,7 @@ class Manifest:
             ShardError: a field every build writes is missing (naming ``source`` and the fields).
         """
         names = {f.name for f in dataclasses.fields(cls)}
-        optional = {"feature_kind", "augmented", "augmentation"}  # older builds lack them
+        optional = {"feature_kind", "augmented", "augmentation", "warnings"}  # older builds lack them
         missing = sorted(names - optional - raw.keys())
         if missing:
             raise ShardError(f"{source}: the manifest lacks {', '.join(missing)}; rebuild the shards: {_REBUILD}")
@@ -159,6 +164,29 @@ class Manifest:
     def shard_sha256(self) -> dict[str, str]:
         """Each shard's file name with its sha256."""
         return {s["file"]: s["sha256"] for s in self.shards if "sha256" in s}
+
+    def empty_classes(self) -> list[str]:
+        """The classes of :attr:`classes` with no utterance in these shards (``counts["per_class"]``)."""
+        per_class = self.counts.get("per_class", {})
+        return [c for c in self.classes if not per_class.get(c, 0)]
+
+
+def data_warnings(manifests: Iterable[Manifest]) -> list[str]:
+    """What a user should know about the data before trusting a model trained on these shards: one
+    line per class without utterances (the model still gets an output for it that no utterance
+    trains, and UA averages over the other classes only). Lines repeated across ``manifests`` (the
+    log-mel and MFCC shards of one corpus) are given once. Computed from the counts, so a manifest
+    written before :attr:`Manifest.warnings` existed is covered too.
+    """
+    lines: list[str] = []
+    for m in manifests:
+        for c in m.empty_classes():
+            line = (f"class '{c}' has no utterances in the {m.dataset} shards ({m.data_root}): the model still gets "
+                    f"an output for it that no utterance trains, and UA averages over the other "
+                    f"{len(m.classes) - len(m.empty_classes())} classes only; is the corpus folder complete?")
+            if line not in lines:
+                lines.append(line)
+    return lines
 
 
 def _digest(body: dict[str, Any]) -> str:

@@ -177,6 +177,7 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path, ray_address):
     from emohrnet import paths
     from emohrnet.data import load_examples as load
     from emohrnet.predict import Predictor
+    from tune.local_ray import record_path
     from tune.search import parse_args, run_search
 
     storage = f"{s3}/emohrnet"
@@ -192,11 +193,13 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path, ray_address):
         if line.rstrip().endswith(" finished"):
             break
     listeners = listening_sockets(first.pid)
+    recorded = record_path("s3-tiny").is_file()  # what --stop-local would end after a hard kill
     first.send_signal(signal.SIGTERM)
     console = "".join(lines) + first.communicate(timeout=180)[0]
     assert first.returncode == 130, console[-3000:]  # interrupted like Ctrl+C, state saved: no abort (134)
     assert "Continue it with: python -m tune.search --resume --name s3-tiny" in console, console[-3000:]
     assert group_gone(first.pid), "the search left processes behind after SIGTERM"
+    assert recorded and not record_path("s3-tiny").exists()  # a clean end forgets its local Ray
     finished = [line.split()[0] for line in lines if line.rstrip().endswith(" finished")]
     assert finished and not (exp / "best.json").exists()
     # the console: one line per finished epoch, no Ray tables or worker logs (those are in search.log)

@@ -124,6 +124,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted search (--name NAME, default the newest of this dataset): "
                    "finished trials are not run again and the Optuna study keeps its history")
+    p.add_argument("--stop-local", action="store_true",
+                   help="stop what the local Ray of the search --name NAME left running after the search was killed "
+                   "hard (SIGKILL), and nothing else: other searches' Rays keep running (unlike `ray stop`)")
     p.add_argument("--verbose", action="store_true",
                    help="show Ray's own output (trial tables, worker logs); by default it goes to search.log in "
                    "the experiment folder and the console shows one line per finished epoch")
@@ -133,6 +136,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_feature_args(p)
     p.set_defaults(n_mels=None, augment_copies=None)
     args = p.parse_args(argv)
+    if args.stop_local and not args.name:
+        p.error("argument --stop-local: needs --name NAME, the search whose local Ray to stop")
     if args.dataset not in list_corpora():
         p.error(f"argument --dataset: {args.dataset!r} (allowed: {', '.join(list_corpora())})")
     profile = PROFILES.get(args.dataset, DEFAULT_PROFILE)

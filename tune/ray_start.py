@@ -1,7 +1,9 @@
 """Starting or joining Ray for a search or a cross-fold run, and how many trials fit at once.
 
 A local Ray listens on 127.0.0.1 only and gets a spare logical CPU; a cluster is joined with
-``--address`` (or ``$RAY_ADDRESS``), as after ``ray up cluster.yaml``.
+``--address`` (or ``$RAY_ADDRESS``), as after ``ray up cluster.yaml``. The trials' DDP rendezvous
+follows the node's address (:mod:`tune.rendezvous`); a search records its local Ray so that
+``--stop-local`` can end it after a hard kill (:mod:`tune.local_ray`).
 """
 
 from __future__ import annotations

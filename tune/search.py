@@ -51,6 +51,7 @@ from .checks import (
 from .console import make_progress, quiet_console
 from .experiment import Experiment
 from .files import ASHA_STOPS, CONFIG, SEARCH_ARGS, SEARCH_LOG, STUDY_DB, SUMMARY, TRAIN_RUNS
+from .local_ray import forget_local_ray, record_local_ray, stop_local_ray
 from .options import PROFILES, config_from_args, parse_args
 from .ray_start import init_ray, max_concurrent, shutdown_local_ray
 from .space import MODELS, baseline_points, search_space, search_space_keys
@@ -212,6 +213,8 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
     try:
         total = init_ray(config.resources, run.address)
         stop_on_sigterm()  # ray.init replaced the handler with one that exits mid-write
+        if started_ray:
+            record_local_ray(exp_dir.name)  # what --stop-local ends if this process is killed hard
         check_gpus(config.resources, total)
         if run.address:
             check_gpu_memory(config, cluster_gpus(total))
@@ -269,6 +272,7 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
     finally:
         if started_ray and ray.is_initialized():
             shutdown_local_ray(environment)
+            forget_local_ray(exp_dir.name)
 
 
 def stop_on_sigterm() -> None:
@@ -348,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stop_on_sigterm()
     try:
+        if args.stop_local:
+            stop_local_ray(args.name)
+            return 0
         run_search(args, quiet=not args.verbose)
     except (SearchInterrupted, KeyboardInterrupt) as err:
         print(f"interrupted: {err or 'before the search started'}", file=sys.stderr)

@@ -9,7 +9,7 @@ from typing import Any
 
 from emohrnet.experiment_config import ExperimentConfig
 from emohrnet.location import Location
-from emohrnet.manifest import Manifest
+from emohrnet.manifest import Manifest, data_warnings
 from emohrnet.metrics import SELECTION_RULE, selection_key
 from emohrnet.models import MODEL_SPECS, SPACES
 
@@ -120,6 +120,7 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
         "experiment_dir": str(exp_dir),
         "shard_dirs": shard_dirs,
         "tensorboard": tensorboard_command(exp_dir),
+        "warnings": data_warnings(manifests.values()),
         "trials": trials,
     }
 
@@ -208,6 +209,7 @@ def format_summary(s: dict[str, Any]) -> str:
     if s.get("protocol_note"):
         lines.append(f"Note on this corpus: {s['protocol_note']}")
     lines.append(f"Test score source: {s['test_source']}")
+    lines += [f"warning: {line}" for line in s.get("warnings", [])]
     return "\n".join(lines)
 
 

@@ -79,10 +79,12 @@ def run_trial(params: dict[str, Any], resources: TrialResources, base: Experimen
     """
     from ray import tune
     from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from emohrnet.train import checkpoint_config, train_loop_per_worker
+
+    from .rendezvous import BoundTorchConfig
 
     worker = {"CPU": resources.cpus_per_worker}
     if resources.gpus_per_worker:
@@ -90,7 +92,7 @@ def run_trial(params: dict[str, Any], resources: TrialResources, base: Experimen
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=trial_train_config(params, base, shard_dirs, score_test),
-        torch_config=TorchConfig(backend=resources.backend),
+        torch_config=BoundTorchConfig(backend=resources.backend),  # rendezvous on the node's address only
         scaling_config=ScalingConfig(num_workers=resources.num_workers, use_gpu=resources.gpus_per_worker > 0,
                                      resources_per_worker=worker),
         run_config=RunConfig(

@@ -60,10 +60,18 @@ class Utterance:
 @dataclass
 class Skipped:
     """A file left out of a corpus build, with the reason (shown to the user and kept in the
-    shard manifest)."""
+    shard manifest).
+
+    Attributes:
+        path: the file.
+        reason: why, short.
+        io_error: the file could not be read at all (permissions, a disk error), as opposed to bad
+            audio or an unparseable name: a later build retries it once it is readable.
+    """
 
     path: str
     reason: str
+    io_error: bool = False
 
 
 @dataclass

@@ -6,13 +6,16 @@ Each utterance becomes one sample of a tar shard: ``<key>.npy`` (float16 feature
 one speaker each (split further past ``shard_size`` utterances), so a speaker-independent
 split reads whole shards. ``manifest.json`` beside the shards (:mod:`emohrnet.manifest`) records the
 feature parameters, class list, counts per class and speaker, the speaker folds, each shard with its
-sha256, every utterance's key/speaker/label/shard, and every skipped file with its reason.
+sha256, every utterance's key/speaker/label/shard, every skipped file with its reason (``io_error``
+marks a file that could not be read at all, as opposed to bad audio) and the build's warnings (a class
+without utterances, also logged).
 
 Building again with the same inputs and parameters reuses the result (after checking every
-shard's sha256; damaged shards are rebuilt). New shards are written into a staging folder
-(``.building/``) and moved into place only when all are written, with the manifest last, so an
-interrupted or failed build (a full disk, say) leaves nothing a later run trusts and leaves an
-earlier build in the same folder intact.
+shard's sha256; damaged shards are rebuilt), unless a file it could not read is readable now. New
+shards are written into a staging folder (``.building/``) and moved into place only when all are
+written, with the manifest last, so an interrupted or failed build (a full disk, say) leaves nothing
+a later run trusts and leaves an earlier build in the same folder intact. Feature workers end with
+the build, even one killed hard (:func:`emohrnet.orphans.exit_with_parent`).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from emohrnet.audio import AudioError, load_audio
 from emohrnet.corpora import Skipped, Utterance, get_corpus
 from emohrnet.frontend import FeatureConfig, FeatureSpec, feature_kind, front_end
 from emohrnet.location import Location, is_uri
-from emohrnet.manifest import FORMAT_VERSION, Manifest, ShardError
+from emohrnet.manifest import FORMAT_VERSION, Manifest, ShardError, data_warnings
+from emohrnet.orphans import exit_with_parent
 from emohrnet.shards.folder import move_into_place, prepare_staging, publish, reusable_manifest
 from emohrnet.storage import sha256_file
 from emohrnet.wave_augment import WaveAugmentConfig, augmented_copies
@@ -76,31 +80,34 @@ _EXTRACT: torch.nn.Module | None = None
 _JOB: _Job | None = None
 
 
-def _init_worker(job: _Job) -> None:
+def _init_worker(job: _Job, parent_pid: int | None = None) -> None:
     global _EXTRACT, _JOB
+    if parent_pid is not None:  # a pool worker: it must not outlive a build killed hard (SIGKILL)
+        exit_with_parent(parent_pid)
     torch.set_num_threads(1)
     _JOB = job
     _EXTRACT = front_end(job.kind, job.features)
 
 
-def _features(item: tuple[str, str]) -> tuple[np.ndarray | None, str | None, list[tuple[str, np.ndarray]]]:
+def _features(item: tuple[str, str]) -> tuple[np.ndarray | None, Skipped | None, list[tuple[str, np.ndarray]]]:
     """Features of one file as float16 ``(n_features, frames)`` plus its augmented copies'
-    ``[(key, features)]``, or ``(None, reason, [])``."""
+    ``[(key, features)]``, or ``(None, why it was skipped, [])``."""
     assert _EXTRACT is not None and _JOB is not None
     path, key = item
     try:
         wave = load_audio(path, _JOB.features["sample_rate"])
     except AudioError as err:
-        return None, err.reason, []
-    except OSError as err:  # unreadable file (permissions, vanished)
-        return None, f"cannot read: {err}", []
+        return None, Skipped(path, err.reason), []
+    except OSError as err:  # unreadable file (permissions, vanished, a disk error): not bad audio
+        return None, Skipped(path, f"cannot read the file ({err.strerror or err}): an I/O error, not bad audio; "
+                             "the next build retries it once it is readable", io_error=True), []
     if wave.numel() <= _JOB.features["n_fft"] // 2:
         need = _JOB.features["n_fft"] // 2
-        return None, f"too short: {wave.numel()} samples at 16 kHz, the front end needs over {need}", []
+        return None, Skipped(path, f"too short: {wave.numel()} samples at 16 kHz, the front end needs over {need}"), []
     with torch.inference_mode():
         feats = _EXTRACT(wave)
         if not torch.isfinite(feats).all():
-            return None, "features are not finite", []
+            return None, Skipped(path, "features are not finite"), []
         copies = []
         if _JOB.copies:
             config = WaveAugmentConfig.from_dict(_JOB.augment)
@@ -119,7 +126,7 @@ def _map_features(items: list[tuple[str, str]], job: _Job, workers: int) -> Iter
         finally:
             torch.set_num_threads(threads)  # the in-process "worker" must not leave the caller on 1 thread
         return
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job,)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job, os.getpid())) as pool:
         yield from pool.map(_features, items, chunksize=8)
 
 
@@ -271,9 +278,12 @@ def build_shards(
                          + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]))
     manifest = _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped)
     manifest.augmentation, manifest.augmented = augmentation, copies
+    manifest.warnings = data_warnings([manifest])
     move_into_place(staging, shard_dir, manifest)
     for s in skipped:
         log(f"skipped {s.path}: {s.reason}")
+    for line in manifest.warnings:
+        log(f"warning: {line}")
     log(f"wrote {len(entries)} utterances in {len(shards)} shards to {shard_dir}"
         + (f" ({len(skipped)} files skipped)" if skipped else ""))
     return _finish(shard_dir, manifest, False, remote, log)
@@ -294,10 +304,10 @@ def _write_shard(path: Path, group, results, class_index, bar, skipped, entries,
         with open(tmp, "wb") as stream:
             with wds.TarWriter(stream) as sink:
                 for u in group:
-                    mel, reason, augmented = next(results)
+                    mel, skip, augmented = next(results)
                     bar.update(1)
                     if mel is None:
-                        skipped.append(Skipped(u.path, reason))
+                        skipped.append(skip)
                         continue
                     record = u.to_dict()
                     record["frames"] = int(mel.shape[1])
@@ -342,7 +352,7 @@ def _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skippe
                 "per_speaker": dict(sorted(per_speaker.items()))},
         shard_size=shard_size,
         shards=shards,
-        skipped=[{"path": s.path, "reason": s.reason} for s in skipped],
+        skipped=[{"path": s.path, "reason": s.reason, "io_error": s.io_error} for s in skipped],
         utterances=entries,
     )
 

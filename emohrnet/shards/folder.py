@@ -12,8 +12,9 @@ import re
 import shutil
 from pathlib import Path
 
+from emohrnet import audio
 from emohrnet.location import Location
-from emohrnet.manifest import MANIFEST, Manifest, ShardError
+from emohrnet.manifest import MANIFEST, Manifest, ShardError, data_warnings
 from emohrnet.storage import atomic_write_text
 
 STAGING = ".building"
@@ -22,7 +23,11 @@ STAGING = ".building"
 # --------------------------------------------------------------------------- reuse
 def reusable_manifest(folder: Location, fp: str, redo: str, log) -> Manifest | None:
     """The manifest of a finished build in ``folder`` (local or object store) with fingerprint
-    ``fp`` and intact shards, else ``None``; ``redo`` says in the log what happens to damaged ones."""
+    ``fp`` and intact shards, else ``None``; ``redo`` says in the log what happens to damaged ones.
+
+    A build that skipped files for I/O errors (``io_error`` in its manifest's ``skipped``) is not
+    reused once any of them is readable (the fingerprint does not see a permission change), so the
+    file is not left out for good; while they stay unreadable the reuse names them in the log."""
     try:
         if not (folder / MANIFEST).is_file():
             return None
@@ -36,8 +41,28 @@ def reusable_manifest(folder: Location, fp: str, redo: str, log) -> Manifest | N
     if problems:
         log(f"{redo}, damaged ones found:\n  " + "\n  ".join(problems))
         return None
+    unread = [s["path"] for s in old.skipped if s.get("io_error")]
+    readable = [path for path in unread if _readable(path)]
+    if readable:
+        log(f"{redo}: {len(readable)} of the files the last build could not read (I/O errors) are readable now: "
+            + ", ".join(readable[:3]) + (", ..." if len(readable) > 3 else ""))
+        return None
     log(f"reusing shards in {folder} (same inputs and parameters)")
+    for line in data_warnings([old]):
+        log(f"warning: {line}")
+    if unread:
+        log(f"warning: {len(unread)} files are still left out because they cannot be read (I/O errors; the next "
+            "build retries them once readable): " + ", ".join(unread[:3]) + (", ..." if len(unread) > 3 else ""))
     return old
+
+
+def _readable(path: str) -> bool:
+    """Whether ``path`` can be opened and read now (:func:`emohrnet.audio.check_readable`)."""
+    try:
+        audio.check_readable(path)
+    except OSError:
+        return False
+    return True
 
 
 def publish(local_dir: Path, target: Location, manifest: Manifest, log=print) -> None:
