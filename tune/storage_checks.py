@@ -177,8 +177,8 @@ def check_trial_folders(exp_dir: Location) -> None:
     Raises:
         ConfigError: naming the first missing folder, the state file and the fix.
     """
-    states = sorted(e for e in exp_dir.iterdir() if e.name.startswith("experiment_state-")
-                    and e.name.endswith(".json"))
+    states = sorted((e for e in exp_dir.iterdir() if e.name.startswith("experiment_state-")
+                     and e.name.endswith(".json")), key=lambda e: e.name)
     if not states:
         return
     try:
