@@ -48,7 +48,7 @@ def test_summary_has_val_and_test_ua_with_protocol(search):
     assert saved["best_trial"] == summary["best_trial"]
     assert saved["protocol"] == "speaker" and "speaker-independent fold 0" in saved["split"]
     assert max(t["best_val_ua"] for t in summary["trials"]) == saved["best_val_ua"]  # chosen on validation
-    assert Path(saved["checkpoint"]).is_dir()
+    assert (exp_dir / saved["checkpoint"]).is_dir()  # named inside the experiment folder
     assert "lowest validation loss" in saved["selection_rule"]
     assert saved["tensorboard"] == f"tensorboard --logdir {exp_dir}"
 
@@ -72,7 +72,7 @@ def test_each_trial_keeps_the_epoch_the_selection_rule_picks(search):
 
 @pytest.mark.ray
 def test_reported_test_ua_is_what_the_kept_checkpoint_scores(search):
-    summary, _ = search
+    summary, exp_dir = search
     shard_dir = summary["shard_dirs"]["emohrnet"]
     manifest = Manifest.read(shard_dir)
     split = manifest.split("speaker", 0)
@@ -80,7 +80,7 @@ def test_reported_test_ua_is_what_the_kept_checkpoint_scores(search):
     completed = [t for t in summary["trials"] if t["status"] == "completed"]
     assert completed
     for t in completed:  # 2 workers in the run; one process here, through predict's code path
-        predictor = Predictor(t["checkpoint"])
+        predictor = Predictor(exp_dir / t["checkpoint"])
         assert predictor.state["best_epoch"] == t["best_epoch"]
         scores = predictor.score_examples(test)
         assert scores["ua"] == t["test_ua"] and scores["wa"] == t["test_wa"], (scores["ua"], t["test_ua"])

@@ -49,11 +49,12 @@ from .checks import (
 )
 from .console import make_progress, quiet_console
 from .experiment import Experiment
-from .files import CONFIG, SEARCH_ARGS, SEARCH_LOG, STUDY_DB, SUMMARY, TRAIN_RUNS
+from .files import CONFIG, SEARCH_ARGS, SEARCH_LOG, SUMMARY, TRAIN_RUNS
 from .options import PROFILES, config_from_args, parse_args
 from .ray_start import init_ray, max_concurrent, shutdown_local_ray
 from .space import MODELS, baseline_points, search_space, search_space_keys
 from .state import ExperimentLock, Signatures, make_signer, verify_experiment
+from .study_storage import local_study_url, resume_study_url, study_storage_url
 from .summary import format_summary, summarize, tensorboard_command
 from .trial import TrialResources, launch_tuner, trainable
 
@@ -97,6 +98,9 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
         check_gpu_memory(config, local_gpus())
     if args.resume:
         log(f"resuming {exp_dir}")
+        study_url = resume_study_url(config, exp_dir, log)  # this folder's study, not the one it was saved with
+        if config.search.study_storage and study_url != config.search.study_storage:
+            config.search.study_storage = study_url  # recorded in config.json below, signed
     else:
         name = args.name or f"{args.dataset}-{args.protocol}-fold{args.fold}-{time.strftime('%Y%m%d-%H%M%S')}"
         exp_dir = storage / name
@@ -105,7 +109,7 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
                               f"--name {name}, or choose another --name (nothing was changed)")
         signatures = Signatures(exp_dir)
         if not storage.is_local and not config.search.study_storage:
-            config.search.study_storage = local_study_url(name)
+            config.search.study_storage = local_study_url(exp_dir)
             log(f"Optuna study: {config.search.study_storage} (SQLite cannot live in a bucket; on a cluster pass "
                 "--study-storage postgresql://... so any machine can resume the search)")
     warning = shared_gpu_warning(config.resources)
@@ -125,7 +129,7 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
         raise ShardError(f"{exp_dir}: cannot write the experiment folder ({err.strerror or err}); "
                          "choose a writable --storage-path") from None
     with ExperimentLock(exp_dir):
-        if not args.resume:
+        if not args.resume or config.search.study_storage != Experiment(exp_dir).config().search.study_storage:
             signatures.add(CONFIG, Experiment(exp_dir).write_config(config).encode())
             signatures.save()
         log(f"TensorBoard: {tensorboard_command(exp_dir)}")
@@ -161,6 +165,8 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
+    from .study import StudySearch, point_searcher_at
+
     config, exp_dir, storage = run.config, run.exp_dir, run.storage
     epochs, num_samples = config.optimizer.epochs, config.search.num_samples
     started_ray = not ray.is_initialized() and not run.address
@@ -182,9 +188,8 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
             tuner = tune.Tuner.restore(exp_dir.uri, trainable=trial, resume_unfinished=True,
                                        resume_errored=True)
             tuner._local_tuner.get_run_config().callbacks = callbacks  # tuner.pkl holds no-op stand-ins
+            point_searcher_at(tuner, study_storage_url(config, exp_dir))
         else:
-            from .study import StudySearch
-
             searcher = StudySearch(
                 metric=METRIC, mode=MODE, points_to_evaluate=baselines, seed=config.protocol.seed,
                 study_name=exp_dir.name, storage=optuna.storages.RDBStorage(study_storage_url(config, exp_dir)),
@@ -248,19 +253,6 @@ class SearchInterrupted(RuntimeError):
 
 class SearchFailed(RuntimeError):
     """A trial failed (an error in its training, not an interruption); the search stopped."""
-
-
-def study_storage_url(config: ExperimentConfig, exp_dir: Location) -> str:
-    """The Optuna study's database: ``--study-storage`` or SQLite in the (local) experiment folder."""
-    return config.search.study_storage or f"sqlite:///{exp_dir.local_path / STUDY_DB}"
-
-
-def local_study_url(name: str) -> str:
-    """SQLite study of an experiment kept in an object store: ``$EMOHRNET_HOME/studies/<name>/optuna.db``
-    on the machine running the search (a bucket cannot hold a SQLite database)."""
-    folder = paths.home() / "studies" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / STUDY_DB}"
 
 
 def find_experiment(storage: Location, args: argparse.Namespace) -> Location:

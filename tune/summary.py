@@ -8,11 +8,13 @@ import math
 from typing import Any
 
 from emohrnet.experiment_config import ExperimentConfig
+from emohrnet.experiment_paths import in_experiment
 from emohrnet.location import Location
 from emohrnet.manifest import Manifest
 from emohrnet.metrics import SELECTION_RULE, selection_key
 from emohrnet.models import MODEL_SPECS
 
+from .files import TRAIN_RUNS
 from .trial import trial_train_config
 
 
@@ -39,7 +41,9 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
     last report (its best epoch scored on test after the last epoch); for the best trial, if ASHA
     stopped it early, its checkpoint (the latest, which holds the best epoch's weights) is scored here.
     A trial's ``config`` is the training config it ran (``config`` with its parameters applied,
-    :func:`tune.trial.trial_train_config`).
+    :func:`tune.trial.trial_train_config`). The checkpoints and trial folders are named relative to the
+    experiment folder (:func:`checkpoint_in_experiment`), so a copied or moved experiment reads its own;
+    ``experiment_dir`` records where the search ran.
     """
     from .study import stopped_early
 
@@ -66,12 +70,12 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
             "best_epoch": int(best_row["epoch"]),
             "epochs_run": int(len(df)),
             "status": "stopped early (ASHA)" if stopped_early(dict(last), config.optimizer.epochs) else "completed",
-            "checkpoint": _checkpoint_uri(exp_dir, last.get("checkpoint_path")),
+            "checkpoint": checkpoint_in_experiment(exp_dir, last.get("checkpoint_path")),
             "test_ua": _float(result.metrics.get("test_ua")),
             "test_wa": _float(result.metrics.get("test_wa")),
             "test_confusion": result.metrics.get("test_confusion"),
             "config": train,
-            "path": result.path,
+            "path": trial_folder_in_experiment(exp_dir, result.path),
         })
     scored = [t for t in trials if "best_val_ua" in t]
     if not scored:
@@ -83,7 +87,8 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
     split = manifest.split(protocol, fold)
     test_source = "the trial's final report (best epoch's weights, scored once on test)"
     if best["test_ua"] is None and best["checkpoint"]:
-        scores = score_checkpoint(best["checkpoint"], shard_dir, manifest, split.test)
+        kept = in_experiment(best["checkpoint"], exp_dir, what="checkpoint")
+        scores = score_checkpoint(kept.uri, shard_dir, manifest, split.test)
         best["test_ua"], best["test_wa"] = scores["ua"], scores["wa"]
         best["test_confusion"] = scores["confusion"].tolist()
         test_source = "scored by the search driver on the trial's best checkpoint (trial stopped early)"
@@ -110,18 +115,37 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
         "classes": manifest.classes,
         "test_source": test_source,
         "checkpoint": best["checkpoint"],
-        "experiment_dir": str(exp_dir),
+        "experiment_dir": str(exp_dir),  # where the search ran (information; paths above are relative to it)
         "shard_dirs": shard_dirs,
         "tensorboard": tensorboard_command(exp_dir),
         "trials": trials,
     }
 
 
-def _checkpoint_uri(exp_dir: Location, path: Any) -> str | None:
-    """A Ray checkpoint path (which names no scheme) as a URI :class:`Location` can open."""
+def checkpoint_in_experiment(exp_dir: Location, path: Any) -> str | None:
+    """A trial's Ray checkpoint path (which names no scheme) as ``best.json`` keeps it: relative to the
+    experiment folder (``train_runs/<trial id>/checkpoint_NNNNNN``), so the experiment can be copied or
+    moved. A trial that finished before the experiment was copied or moved reported its path in the
+    old folder: its part from ``train_runs/`` on names the same checkpoint here. ``None``: no checkpoint."""
     if not isinstance(path, str) or not path:
         return None
-    return exp_dir.with_path(path).uri
+    rel = _in_folder(exp_dir, path)
+    if rel is None and f"/{TRAIN_RUNS}/" in path:
+        rel = f"{TRAIN_RUNS}/{path.rsplit(f'/{TRAIN_RUNS}/', 1)[1]}"
+    return rel if rel is not None else path  # elsewhere: kept as it is, and refused by its readers
+
+
+def trial_folder_in_experiment(exp_dir: Location, path: Any) -> str | None:
+    """A trial's Tune folder as ``best.json`` keeps it: relative to the experiment folder (``trial_<id>``)."""
+    if not isinstance(path, str) or not path:
+        return None
+    rel = _in_folder(exp_dir, path)
+    return rel if rel is not None else path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _in_folder(exp_dir: Location, path: str) -> str | None:
+    target = Location(path) if exp_dir.is_local or "://" in path else exp_dir.with_path(path)
+    return target.relative_to(exp_dir)
 
 
 def score_checkpoint(checkpoint: str, shard_dir: str, manifest: Manifest, keys: list[str]) -> dict[str, Any]:
