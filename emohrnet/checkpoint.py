@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from .experiment_paths import in_experiment
 from .location import Location
 from .storage import atomic_write_bytes
 
@@ -60,9 +61,13 @@ def resolve_checkpoint(path: str | Path | Location) -> Location:
     """The ``checkpoint.pt`` that ``path`` names: the file itself, a checkpoint folder, or a search's
     ``best.json`` or experiment folder (whose ``best.json`` names the best trial's checkpoint).
 
+    ``best.json``'s checkpoint is read against the folder ``best.json`` is in now (a copied or moved
+    experiment uses its own checkpoint; :func:`emohrnet.experiment_paths.in_experiment`).
+
     Raises:
         FileNotFoundError: a ``best.json`` that names no checkpoint (the search ended without one).
         ValueError: a ``best.json`` that is not JSON.
+        OutsideExperiment: (a ValueError) ``best.json`` names a checkpoint outside its experiment folder.
     """
     path = Location(path)
     if path.is_dir():
@@ -72,12 +77,13 @@ def resolve_checkpoint(path: str | Path | Location) -> Location:
             return path / CHECKPOINT_FILE
     if path.name.endswith(".json") and path.is_file():
         try:
-            named = json.loads(path.read_text()).get("checkpoint")
+            summary = json.loads(path.read_text())
+            named, recorded = summary.get("checkpoint"), summary.get("experiment_dir")
         except (ValueError, AttributeError) as err:
             raise ValueError(f"{path}: not a search summary ({err})") from None
         if not named:
             raise FileNotFoundError(f"{path}: names no checkpoint (the search kept none)")
-        return resolve_checkpoint(named)
+        return resolve_checkpoint(in_experiment(str(named), path.parent, recorded, source=path, what="checkpoint"))
     return path
 
 

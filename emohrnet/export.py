@@ -292,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m emohrnet.export",
         description="Export a checkpoint's best model to ONNX or TorchScript, with a JSON sidecar.",
     )
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder or its checkpoint.pt")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder or its checkpoint.pt, or a search's "
+                   "experiment folder or its best.json (the best trial's checkpoint)")
     p.add_argument("--format", choices=FORMATS, default="onnx", help="default onnx")
     p.add_argument("--out", type=Path,
                    help=f"model file (default {' / '.join(DEFAULT_NAMES.values())} next to {CHECKPOINT_FILE})")

@@ -113,6 +113,16 @@ class Location:
     def __hash__(self) -> int:
         return hash(self.uri)
 
+    def relative_to(self, folder: Location) -> str | None:
+        """This location's path below ``folder`` (``/``-separated; ``""`` for the folder itself), or
+        ``None`` when it is not inside it (elsewhere, on another file system or in another bucket)."""
+        if (self._scheme, self._query) != (folder._scheme, folder._query):
+            return None
+        base = folder.path.rstrip("/")
+        if self.path == base:
+            return ""
+        return self.path[len(base) + 1:] if self.path.startswith(base + "/") else None
+
     def with_path(self, path: str) -> Location:
         """The location ``path`` on the same file system (``path`` as pyarrow names it, e.g. a
         Ray checkpoint's ``path``, which carries no scheme)."""

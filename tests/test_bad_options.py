@@ -4,6 +4,7 @@ values, exit status 2, no Ray started, nothing written (issue: every bad setting
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import ray
@@ -148,11 +149,12 @@ def test_predict_refuses_a_bad_out_or_device_before_scoring(checkpoint, tmp_path
 
 
 def test_predict_takes_a_search_summary_or_experiment_folder(checkpoint, tmp_path):
-    """``--checkpoint`` accepts the experiment folder or its best.json, which names the best checkpoint."""
+    """``--checkpoint`` accepts the experiment folder or its best.json, which names the best checkpoint
+    relative to the experiment folder (test_relocate: copied and moved experiments)."""
     wav = write_ravdess_tree(tmp_path / "audio", actors=(1,), emotions=(1,))[0].path
     exp = tmp_path / "exp"
-    exp.mkdir()
-    (exp / "best.json").write_text(json.dumps({"checkpoint": str(checkpoint)}))
+    shutil.copytree(checkpoint, exp / "train_runs" / "t1" / "checkpoint_000001")
+    (exp / "best.json").write_text(json.dumps({"checkpoint": "train_runs/t1/checkpoint_000001"}))
     direct = predict.Predictor(checkpoint).predict_file(wav)
     for target in (exp, exp / "best.json"):
         via = predict.Predictor(target).predict_file(wav)

@@ -48,7 +48,7 @@ def test_summary_has_val_and_test_ua_with_protocol(search):
     assert saved["best_trial"] == summary["best_trial"]
     assert saved["protocol"] == "speaker" and "speaker-independent fold 0" in saved["split"]
     assert max(t["best_val_ua"] for t in summary["trials"]) == saved["best_val_ua"]  # chosen on validation
-    assert Path(saved["checkpoint"]).is_dir()
+    assert (exp_dir / saved["checkpoint"]).is_dir()  # named inside the experiment folder
     assert "lowest validation loss" in saved["selection_rule"]
     assert saved["tensorboard"] == f"tensorboard --logdir {exp_dir}"
 
@@ -82,7 +82,7 @@ def test_only_the_chosen_trial_is_scored_on_test_and_its_checkpoint_reproduces_i
     for t in summary["trials"]:  # no trial scored its test part while the search ran
         df = _progress(exp_dir, t["trial_id"])
         assert "test_ua" not in df and list(df["epoch"]) == list(range(1, len(df) + 1))  # epochs from 1
-    predictor = Predictor(best["checkpoint"])  # one process here, through predict's code path
+    predictor = Predictor(exp_dir / best["checkpoint"])  # one process here, through predict's code path
     assert predictor.state["best_epoch"] == best["best_epoch"] == summary["best_epoch"]
     scores = predictor.score_examples(test)
     assert scores["ua"] == summary["test_ua"] == best["test_ua"] and scores["wa"] == summary["test_wa"]

@@ -150,19 +150,20 @@ def test_search_between_the_two_models(tmp_path, ray_address, study_storage):
 
     wav = sorted((paths.corpora_dir() / "synthetic").rglob("*.wav"))[0]  # the corpus the search trained on
     for trial in summary["trials"]:
+        checkpoint = str(tmp_path / "both" / trial["checkpoint"])  # best.json names it inside the experiment
         shard_dir = summary["shard_dirs"][trial["model"]]
         manifest = Manifest.read(shard_dir)
         split = manifest.split("speaker", 0)
-        scores = Predictor(trial["checkpoint"]).score_examples(load_examples(shard_dir, manifest, split.test))
+        scores = Predictor(checkpoint).score_examples(load_examples(shard_dir, manifest, split.test))
         if trial["test_ua"] is not None:  # the chosen trial: what the search scored once
             assert scores["ua"] == pytest.approx(trial["test_ua"], abs=1e-12)
-        model, state = load_model(trial["checkpoint"])
+        model, state = load_model(checkpoint)
         assert state["model_name"] == trial["model"]
         n_features = manifest.features.get("n_mels") if trial["model"] == "emohrnet" else \
             manifest.features["n_mfcc"]
         for fmt in ("onnx", "torchscript"):
-            model_file, _ = export_checkpoint(trial["checkpoint"], fmt, tmp_path / trial["model"] / f"m.{fmt}")
+            model_file, _ = export_checkpoint(checkpoint, fmt, tmp_path / trial["model"] / f"m.{fmt}")
             assert max_difference(model, model_file, fmt, n_features) <= 1e-4, (trial["model"], fmt)
         out = tmp_path / f"{trial['model']}.csv"
-        assert predict_main(["--checkpoint", trial["checkpoint"], "--format", "csv", "--out", str(out), str(wav)]) == 0
+        assert predict_main(["--checkpoint", checkpoint, "--format", "csv", "--out", str(out), str(wav)]) == 0
         assert any(f",{c}," in out.read_text() for c in manifest.classes)

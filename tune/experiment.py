@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from emohrnet.experiment_config import ExperimentConfig
+from emohrnet.experiment_paths import in_experiment
 from emohrnet.location import Location
 from emohrnet.storage import atomic_write_bytes
 
@@ -90,6 +91,29 @@ class Experiment:
             raise FileNotFoundError(f"{self.location / SUMMARY}: no such file; {self.location} is not a finished "
                                     "search (run python -m tune.search, or --resume an interrupted one)")
         return found
+
+    def checkpoint(self, trial_id: str | None = None) -> Location:
+        """The best trial's checkpoint folder (``trial_id``: that trial's), inside this experiment folder:
+        ``best.json`` names it relative to the folder (:func:`emohrnet.experiment_paths.in_experiment`).
+
+        Raises:
+            FileNotFoundError: no ``best.json``, or it names no checkpoint for that trial.
+            KeyError: no trial ``trial_id`` in ``best.json``.
+            OutsideExperiment: (a ValueError) ``best.json`` names a checkpoint outside the folder.
+        """
+        summary = self.summary()
+        if trial_id is None:
+            named = summary.get("checkpoint")
+        else:
+            trials = {str(t.get("trial_id")): t for t in summary.get("trials", [])}
+            if str(trial_id) not in trials:
+                raise KeyError(f"{self.location / SUMMARY}: no trial {trial_id}")
+            named = trials[str(trial_id)].get("checkpoint")
+        if not named:
+            raise FileNotFoundError(f"{self.location / SUMMARY}: names no checkpoint for "
+                                    f"{'the best trial' if trial_id is None else f'trial {trial_id}'}")
+        return in_experiment(named, self.location, summary.get("experiment_dir"), source=self.location / SUMMARY,
+                             what="checkpoint")
 
     def config(self) -> ExperimentConfig | None:
         """The experiment's settings (``config.json``; an experiment started before it existed: its

@@ -50,13 +50,14 @@ from .checks import (
 )
 from .console import make_progress, quiet_console
 from .experiment import Experiment
-from .files import ASHA_STOPS, CONFIG, SEARCH_ARGS, SEARCH_LOG, STUDY_DB, SUMMARY, TRAIN_RUNS
+from .files import ASHA_STOPS, CONFIG, SEARCH_ARGS, SEARCH_LOG, SUMMARY, TRAIN_RUNS
 from .local_ray import forget_local_ray, record_local_ray, stop_local_ray
 from .options import PROFILES, config_from_args, parse_args
 from .ray_start import init_ray, max_concurrent, shutdown_local_ray
 from .space import MODELS, baseline_points, search_space, search_space_keys
 from .state import ExperimentLock, Signatures, make_signer, verify_experiment
 from .storage_checks import check_study_database, check_study_storage, check_trial_folders, check_writable
+from .study_storage import local_study_url, resume_study_url, study_storage_url
 from .summary import format_summary, summarize, tensorboard_command
 from .trial import TrialResources, launch_tuner, trainable
 
@@ -112,6 +113,9 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
         check_gpu_memory(config, local_gpus())
     if args.resume:
         log(f"resuming {exp_dir}")
+        study_url = resume_study_url(config, exp_dir, log)  # this folder's study, not the one it was saved with
+        if config.search.study_storage and study_url != config.search.study_storage:
+            config.search.study_storage = study_url  # recorded in config.json below, signed
     else:
         name = args.name or f"{args.dataset}-{args.protocol}-fold{args.fold}-{time.strftime('%Y%m%d-%H%M%S')}"
         exp_dir = storage / name
@@ -122,7 +126,7 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
             check_study_storage(config.search.study_storage)
         signatures = Signatures(exp_dir)
         if not storage.is_local and not config.search.study_storage:
-            config.search.study_storage = local_study_url(name)
+            config.search.study_storage = local_study_url(exp_dir)
             log(f"Optuna study: {config.search.study_storage} (SQLite cannot live in a bucket; on a cluster pass "
                 "--study-storage postgresql+psycopg2://... so any machine can resume the search)")
     warning = shared_gpu_warning(config.resources)
@@ -169,7 +173,7 @@ def _start(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Location
         raise ShardError(f"{exp_dir}: cannot write the experiment folder ({err.strerror or err}); "
                          "choose a writable --storage-path") from None
     with ExperimentLock(exp_dir):
-        if not args.resume:
+        if not args.resume or config.search.study_storage != Experiment(exp_dir).config().search.study_storage:
             signatures.add(CONFIG, Experiment(exp_dir).write_config(config).encode())
             signatures.save()
         log(f"TensorBoard: {tensorboard_command(exp_dir)}")
@@ -205,6 +209,7 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
     from ray import tune
 
     from .stops import RecordingASHA, read_stops
+    from .study import StudySearch, point_searcher_at
 
     config, exp_dir, storage = run.config, run.exp_dir, run.storage
     epochs, num_samples = config.optimizer.epochs, config.search.num_samples
@@ -233,9 +238,8 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
             scheduler = tuner._local_tuner._tune_config.scheduler
             if isinstance(scheduler, RecordingASHA):  # record where the experiment is now (a copy, a move)
                 scheduler.relocate(exp_dir / ASHA_STOPS)
+            point_searcher_at(tuner, study_storage_url(config, exp_dir))
         else:
-            from .study import StudySearch
-
             searcher = StudySearch(
                 metric=METRIC, mode=MODE, points_to_evaluate=baselines, seed=config.protocol.seed,
                 study_name=exp_dir.name, storage=optuna.storages.RDBStorage(study_storage_url(config, exp_dir)),
@@ -306,19 +310,6 @@ class SearchFailed(RuntimeError):
 class SearchStorageFailed(SearchFailed):
     """A write failed for want of space or permission (a full disk, an unwritable folder); the search
     stopped, keeping what it had written (the message says how to go on)."""
-
-
-def study_storage_url(config: ExperimentConfig, exp_dir: Location) -> str:
-    """The Optuna study's database: ``--study-storage`` or SQLite in the (local) experiment folder."""
-    return config.search.study_storage or f"sqlite:///{exp_dir.local_path / STUDY_DB}"
-
-
-def local_study_url(name: str) -> str:
-    """SQLite study of an experiment kept in an object store: ``$EMOHRNET_HOME/studies/<name>/optuna.db``
-    on the machine running the search (a bucket cannot hold a SQLite database)."""
-    folder = paths.home() / "studies" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / STUDY_DB}"
 
 
 def find_experiment(storage: Location, args: argparse.Namespace) -> Location:

@@ -1,9 +1,12 @@
-"""The search's Optuna side: ``OptunaSearch`` that records trials stopped early as PRUNED."""
+"""The search's Optuna side: ``OptunaSearch`` that records trials stopped early as PRUNED, and whose
+saved state names no study database, so a copied or moved experiment resumes into its own study."""
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
+import optuna
 from optuna.trial import TrialState
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
@@ -28,8 +31,14 @@ class StudySearch(OptunaSearch):
     Tune hands a trial's final result to ``on_trial_complete`` only; it is recorded as that epoch's
     intermediate value too, so the study holds one value per epoch.
 
+    Where the study lives is not part of the state Ray pickles (``tuner.pkl``, ``searcher-state-*.pkl``;
+    :meth:`__getstate__`): ``OptunaSearch`` pickles its Optuna storage, which opens the database it
+    was made with when unpickled, so a resumed copy of an experiment wrote into the original's study
+    (and a moved one failed to open it). A resume names the study's database with :meth:`use_storage`
+    before Ray restores the saved state (:meth:`restore`).
+
     Args:
-        *args, **kwargs: as ``OptunaSearch``.
+        *args, **kwargs: as ``OptunaSearch`` (``storage``: an ``optuna.storages.RDBStorage``).
         epochs: the number of epochs a full trial runs.
     """
 
@@ -37,6 +46,71 @@ class StudySearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self._epochs = int(epochs)
         self._last_step: dict[str, int] = {}
+        self._study_url: str | None = getattr(self._storage, "url", None)
+
+    # ------------------------------------------------------------------ where the study lives
+    def use_storage(self, url: str) -> None:
+        """Keep the study in the database ``url`` (SQLAlchemy URL, e.g. ``sqlite:////exp/optuna.db``) from
+        now on, and when Ray restores the saved state: what a resume calls on the searcher it unpickled."""
+        self._study_url = url
+        if self._ot_study is not None:
+            self._connect(self._portable()["_study_saved"], {t: o.number for t, o in self._ot_trials.items()})
+        else:
+            self._storage = optuna.storages.RDBStorage(url)
+
+    def _portable(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        study = state.get("_ot_study")
+        state.update(_storage=None, _study_url=None, _ot_study=None,
+                     _ot_trials={trial_id: trial.number for trial_id, trial in self._ot_trials.items()},
+                     _study_saved=None if study is None else {"name": study.study_name, "sampler": study.sampler,
+                                                              "pruner": study.pruner})
+        return state
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The searcher's state without its storage, study or Optuna trial objects (each names the study's
+        database): the study's name, sampler and pruner and each trial's number instead."""
+        return self._portable()
+
+    def save(self, checkpoint_path: str) -> None:
+        """Write the state of :meth:`__getstate__` (Ray's ``searcher-state-*.pkl``)."""
+        with open(checkpoint_path, "wb") as out:
+            pickle.dump(self._portable(), out)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Read a saved state and open its study in the database of :meth:`use_storage`. A state saved by
+        ``OptunaSearch`` itself (before this class kept none) names its storage: that one is not used.
+
+        Raises:
+            RuntimeError: :meth:`use_storage` was not called (the state names no database).
+            KeyError: the database holds no study of the saved name.
+        """
+        url = self._study_url
+        if url is None:
+            raise RuntimeError("StudySearch.restore: no study storage; call use_storage(url) first (the saved "
+                               "state names none)")
+        with open(checkpoint_path, "rb") as f:
+            saved = pickle.load(f)  # a signed file (tune.state), as Ray reads it
+        study = saved.pop("_ot_study", None)
+        info = saved.pop("_study_saved", None) or (study and {"name": study.study_name, "sampler": study.sampler,
+                                                               "pruner": study.pruner})
+        trials = {t: (o if isinstance(o, int) else o.number) for t, o in saved.pop("_ot_trials", {}).items()}
+        self.__dict__.update(saved)
+        self._study_url = url
+        self._connect(info, trials)
+
+    def _connect(self, info: dict[str, Any] | None, trials: dict[str, int]) -> None:
+        """Open the study ``info`` names in :attr:`_study_url` and its trials (by number) in it."""
+        storage = optuna.storages.RDBStorage(self._study_url)
+        self._storage, self._ot_study, self._ot_trials = storage, None, {}
+        if info is None:
+            return
+        self._ot_study = optuna.load_study(study_name=info["name"], storage=storage, sampler=info["sampler"],
+                                           pruner=info["pruner"])
+        study_id = storage.get_study_id_from_name(info["name"])
+        self._ot_trials = {trial_id: optuna.trial.Trial(
+            self._ot_study, storage.get_trial_id_from_study_id_trial_number(study_id, number))
+            for trial_id, number in trials.items()}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Report the epoch's metric to the Optuna trial (as ``OptunaSearch``), remembering its step. A trial
@@ -75,3 +149,12 @@ class StudySearch(OptunaSearch):
         self._ot_trials[trial_id] = self._ot_study.ask(fixed_distributions=self._space)
         self._completed_trials.discard(trial_id)
         self._last_step.pop(trial_id, None)
+
+def point_searcher_at(tuner, url: str) -> None:
+    """After ``Tuner.restore``: keep the restored search's study in ``url`` (:meth:`StudySearch.use_storage`),
+    the database of the experiment folder being resumed. A search saved by an earlier emohrnet (a plain
+    ``OptunaSearch``) names its own database, which the resume has checked is ``url``
+    (:func:`tune.study_storage.resume_study_url`)."""
+    searcher = tuner._local_tuner._tune_config.search_alg  # the instance Ray unpickled from tuner.pkl
+    if isinstance(searcher, StudySearch):
+        searcher.use_storage(url)

@@ -8,11 +8,13 @@ import math
 from typing import Any
 
 from emohrnet.experiment_config import ExperimentConfig
+from emohrnet.experiment_paths import in_experiment
 from emohrnet.location import Location
 from emohrnet.manifest import Manifest, data_warnings
 from emohrnet.metrics import SELECTION_RULE, selection_key
 from emohrnet.models import MODEL_SPECS, SPACES
 
+from .files import TRAIN_RUNS
 from .trial import trial_train_config
 
 
@@ -43,6 +45,9 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
     is the training config it ran (``config`` with its parameters applied,
     :func:`tune.trial.trial_train_config`); its status is ``completed``, ``stopped early (ASHA)`` (it is in
     ``stopped``, :func:`tune.stops.read_stops`) or ``interrupted`` (fewer epochs than asked, not by ASHA).
+    The checkpoints and trial folders are named relative to the experiment folder
+    (:func:`checkpoint_in_experiment`), so a copied or moved experiment reads its own; ``experiment_dir``
+    records where the search ran.
     """
     stopped = stopped or {}
     searched = sorted({k for point in baselines for k in point})
@@ -73,10 +78,10 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
             "epochs_run": ran,
             "epochs_planned": planned,
             "status": status,
-            "checkpoint": _checkpoint_uri(exp_dir, last.get("checkpoint_path")),
+            "checkpoint": checkpoint_in_experiment(exp_dir, last.get("checkpoint_path")),
             "test_ua": None,
             "config": train,
-            "path": result.path,
+            "path": trial_folder_in_experiment(exp_dir, result.path),
         })
     scored = [t for t in trials if "best_val_ua" in t]
     if not scored:
@@ -85,7 +90,8 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
     manifest = manifests[best["model"]]
     protocol, fold = config.protocol.protocol, config.protocol.fold
     split = manifest.split(protocol, fold)
-    scores = score_on_trial_resources(best["checkpoint"], shard_dirs[best["model"]], manifest, split.test,
+    kept = in_experiment(best["checkpoint"], exp_dir, what="checkpoint") if best["checkpoint"] else None
+    scores = score_on_trial_resources(kept.uri if kept else None, shard_dirs[best["model"]], manifest, split.test,
                                       config.resources)
     best["test_ua"], best["test_wa"] = scores["ua"], scores["wa"]
     best["test_confusion"] = scores["confusion"].tolist()
@@ -117,7 +123,7 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
         "classes": manifest.classes,
         "test_source": TEST_SOURCE,
         "checkpoint": best["checkpoint"],
-        "experiment_dir": str(exp_dir),
+        "experiment_dir": str(exp_dir),  # where the search ran (information; paths above are relative to it)
         "shard_dirs": shard_dirs,
         "tensorboard": tensorboard_command(exp_dir),
         "warnings": data_warnings(manifests.values()),
@@ -154,11 +160,30 @@ def _score_task(checkpoint: str, shard_dir: str, manifest: Manifest, keys: list[
     return score_checkpoint(checkpoint, shard_dir, manifest, keys, device)
 
 
-def _checkpoint_uri(exp_dir: Location, path: Any) -> str | None:
-    """A Ray checkpoint path (which names no scheme) as a URI :class:`Location` can open."""
+def checkpoint_in_experiment(exp_dir: Location, path: Any) -> str | None:
+    """A trial's Ray checkpoint path (which names no scheme) as ``best.json`` keeps it: relative to the
+    experiment folder (``train_runs/<trial id>/checkpoint_NNNNNN``), so the experiment can be copied or
+    moved. A trial that finished before the experiment was copied or moved reported its path in the
+    old folder: its part from ``train_runs/`` on names the same checkpoint here. ``None``: no checkpoint."""
     if not isinstance(path, str) or not path:
         return None
-    return exp_dir.with_path(path).uri
+    rel = _in_folder(exp_dir, path)
+    if rel is None and f"/{TRAIN_RUNS}/" in path:
+        rel = f"{TRAIN_RUNS}/{path.rsplit(f'/{TRAIN_RUNS}/', 1)[1]}"
+    return rel if rel is not None else path  # elsewhere: kept as it is, and refused by its readers
+
+
+def trial_folder_in_experiment(exp_dir: Location, path: Any) -> str | None:
+    """A trial's Tune folder as ``best.json`` keeps it: relative to the experiment folder (``trial_<id>``)."""
+    if not isinstance(path, str) or not path:
+        return None
+    rel = _in_folder(exp_dir, path)
+    return rel if rel is not None else path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _in_folder(exp_dir: Location, path: str) -> str | None:
+    target = Location(path) if exp_dir.is_local or "://" in path else exp_dir.with_path(path)
+    return target.relative_to(exp_dir)
 
 
 def score_checkpoint(checkpoint: str, shard_dir: str, manifest: Manifest, keys: list[str],

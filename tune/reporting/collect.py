@@ -8,6 +8,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from emohrnet.experiment_paths import below_experiment
+from emohrnet.location import Location
+
 from ..experiment import Experiment
 from ..files import STUDY_DB
 
@@ -22,12 +25,14 @@ def load_summary(exp_dir: str | Path) -> dict[str, Any]:
 
 
 def trial_dir(exp_dir: str | Path, trial: dict[str, Any]) -> Path:
-    """A trial's Tune folder: ``<exp_dir>/trial_<id>`` (so a moved experiment still works), else the
-    ``path`` recorded in ``best.json``."""
+    """A trial's Tune folder inside the experiment folder: ``<exp_dir>/trial_<id>``, else the ``path``
+    recorded in ``best.json`` read against ``exp_dir`` (:func:`emohrnet.experiment_paths.below_experiment`;
+    a path outside it is not read: the trial then has no history here)."""
     local = Path(exp_dir) / f"trial_{trial.get('trial_id')}"
     if local.is_dir() or not trial.get("path"):
         return local
-    return Path(trial["path"])
+    rel = below_experiment(str(trial["path"]), Location(exp_dir))
+    return local if rel is None else Path(exp_dir) / rel
 
 
 def trial_history(path: str | Path):
