@@ -7,6 +7,10 @@ so ASHA cannot stop a trial before its last epoch. Both searches use the same se
 ``run_search`` call: Ray start, shard reuse check, every trial, the summary and scoring the best
 trial on the test set.
 
+On a CPU it also measures trials per hour of the two CPU layouts on the same search (issue 23): one
+trial at a time with 2 DDP workers (``--workers 2``) against 1-worker trials side by side, one per core
+(``--workers 1``, the CPU default), six trials of four epochs each, no early stopping.
+
 On a GPU (``--device cuda``) it also measures trials per hour on one GPU with one trial at a time
 (``--gpus-per-trial 1``) against four trials packed on it (``--gpus-per-trial 0.25``), one DDP
 worker per trial, no early stopping, eight trials each.
@@ -84,7 +88,34 @@ def run(ctx: Context) -> Section:
     sec.add("wall time with ASHA / without", walls["with ASHA"] / walls["without ASHA"], "x")
     if ctx.device == "cuda":
         packing(ctx, sec, small)
+    else:
+        cpu_layouts(ctx, sec, small)
     return sec
+
+
+def cpu_layouts(ctx: Context, sec: Section, small: dict[str, Any]) -> None:
+    """Trials per hour on the CPUs: ``--workers 2`` (one trial at a time, DDP over the cores) against
+    ``--workers 1`` (trials side by side, one per core), the same six trials of four epochs (no ASHA)."""
+    import ray
+
+    from tune.search import parse_args, run_search
+
+    rates = {}
+    for workers in (2, 1):
+        argv = search_argv(ctx, small, f"cpu-layout-{workers}", None) + [
+            "--workers", str(workers), "--num-samples", "6", "--epochs", "4", "--grace-period", "4"]
+        args = parse_args(argv)
+        try:
+            with Timer() as t:
+                summary = run_search(args, log=quiet)
+        finally:
+            ray.shutdown()
+        done = sum(tr.get("status") == "completed" for tr in summary["trials"])
+        rates[workers] = done / (t.s / 3600)
+        layout = "one trial at a time, 2 DDP workers" if workers == 2 else "1-worker trials side by side"
+        sec.add(f"--workers {workers} ({layout}): trials per hour", rates[workers], "trials/h",
+                wall_s=t.s, trials=done, of=args.num_samples, best_val_ua=summary["best_val_ua"])
+    sec.add("side by side against one at a time (--workers 1 / --workers 2)", rates[1] / rates[2], "x")
 
 
 def packing(ctx: Context, sec: Section, small: dict[str, Any]) -> None:

@@ -218,6 +218,8 @@ class SearchConfig:
         num_samples: trials, the baselines included.
         widths: HRNet widths the search chooses from.
         grace_period: ASHA's epochs before a trial may be stopped (``None``: a quarter of the epochs).
+        study_name: the Optuna study's name: the experiment folder's name when the search started (a copied or
+            moved experiment keeps it); ``None`` before the search starts, or in an older experiment's config.
         space: the named search space (:data:`emohrnet.models.SPACES`): ``"paper"`` (learning rate,
             SpecAugment F and T, HRNet width) or ``"recipe"`` (those plus the recipe levers and the epochs).
         study_storage: the Optuna study's SQLAlchemy URL (``None``: SQLite in the experiment folder).
@@ -228,6 +230,7 @@ class SearchConfig:
     grace_period: int | None = None
     study_storage: str | None = None
     space: str = "paper"
+    study_name: str | None = None
 
 
 SPEED_PERTURB = WaveAugmentConfig(noise_snr_db=None, noise_prob=0.0, pitch_shift_semitones=0.0, pitch_prob=0.0,

@@ -288,7 +288,8 @@ def test_a_resumed_copy_or_moved_search_writes_its_own_study(tmp_path, monkeypat
 
     driver, interrupt = os.getpid(), {"now": True}
 
-    def planted_trial(params, resources, base, shard_dirs):  # pickled by value with ``interrupt`` as it is then
+    # pickled by value with ``interrupt`` as it is then
+    def planted_trial(params, resources, base, shard_dirs, score_test=False):
         import time
 
         from ray import tune
@@ -297,12 +298,19 @@ def test_a_resumed_copy_or_moved_search_writes_its_own_study(tmp_path, monkeypat
             os.kill(driver, signal.SIGTERM)
             time.sleep(30)  # the search stops the trial meanwhile
         ua = 0.3 + params["lr"]
-        tune.report({"epoch": 0, "best_epoch": 0, "val_ua": ua, "best_val_ua": ua, "val_loss": 1.0, "val_wa": ua,
-                     "test_ua": 0.25, "test_wa": 0.25, "test_confusion": [[1, 0], [0, 1]]})
+        tune.report({"epoch": 1, "epochs": 1, "best_epoch": 1, "val_ua": ua, "best_val_ua": ua, "val_loss": 1.0,
+                     "val_wa": ua})
 
     common = [*TINY_SEARCH, "--num-samples", "2", "--workers", "1", "--epochs", "1", "--grace-period", "1",
               "--max-concurrent", "1"]
     monkeypatch.setattr(trial, "run_trial", planted_trial)  # what tune.trial.trainable binds
+    import torch
+
+    from tune import summary as summary_module
+
+    # the planted trials keep no checkpoint: the chosen one's single test scoring is canned
+    canned = {"ua": 0.25, "wa": 0.25, "loss": 1.0, "n": 2, "confusion": torch.eye(2, dtype=torch.long)}
+    monkeypatch.setattr(summary_module, "score_on_trial_resources", lambda *a, **k: canned)
     sigterm = signal.getsignal(signal.SIGTERM)
     original = tmp_path / "runs" / "relo"
     interrupted = [(0, "COMPLETE"), (1, "RUNNING")]

@@ -102,7 +102,9 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
         exp_dir = find_experiment(storage, args)
         signatures = verify_experiment(exp_dir)
         config = Experiment(exp_dir).config()
-        check_study_database(study_storage_url(config, exp_dir), exp_dir.name, exp_dir)
+        # the study keeps the name of the folder the search started in (config.json's, so a copy or a move
+        # looks up the same study); experiments from before it was recorded were never copied by emohrnet
+        check_study_database(study_storage_url(config, exp_dir), config.search.study_name or exp_dir.name, exp_dir)
         check_trial_folders(exp_dir)
     else:
         config = config_from_args(args)
@@ -174,6 +176,7 @@ def _start(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Location
                          "choose a writable --storage-path") from None
     with ExperimentLock(exp_dir):
         if not args.resume or config.search.study_storage != Experiment(exp_dir).config().search.study_storage:
+            config.search.study_name = config.search.study_name or exp_dir.name
             signatures.add(CONFIG, Experiment(exp_dir).write_config(config).encode())
             signatures.save()
         log(f"TensorBoard: {tensorboard_command(exp_dir)}")
@@ -242,8 +245,8 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
         else:
             searcher = StudySearch(
                 metric=METRIC, mode=MODE, points_to_evaluate=baselines, seed=config.protocol.seed,
-                study_name=exp_dir.name, storage=optuna.storages.RDBStorage(study_storage_url(config, exp_dir)),
-                epochs=epochs,
+                study_name=config.search.study_name or exp_dir.name,
+                storage=optuna.storages.RDBStorage(study_storage_url(config, exp_dir)), epochs=epochs,
             )
             scheduler = RecordingASHA(exp_dir / ASHA_STOPS, time_attr="training_iteration", max_t=epochs,
                                       grace_period=config.search.grace_period or max(1, epochs // 4),

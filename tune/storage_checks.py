@@ -129,12 +129,13 @@ def check_study_storage(url: str) -> None:
             engine.dispose()
 
 
-def check_study_database(url: str, study: str, exp_dir: Location) -> None:
+def check_study_database(url: str, study: str | None, exp_dir: Location) -> None:
     """``--resume``: the study database must hold the search's study and read, before Ray starts.
 
     Args:
         url: the study's database (``optuna.db`` in the experiment folder, or ``--study-storage``).
-        study: the study's name (the experiment's).
+        study: the study's name (the experiment's), or ``None``: any Optuna study (the experiment folder's
+            own ``optuna.db``, whose study keeps the name of the folder the search started in).
         exp_dir: the experiment (named in the fix).
 
     Raises:
