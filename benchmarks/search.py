@@ -93,49 +93,41 @@ def run(ctx: Context) -> Section:
     return sec
 
 
-def cpu_layouts(ctx: Context, sec: Section, small: dict[str, Any]) -> None:
-    """Trials per hour on the CPUs: ``--workers 2`` (one trial at a time, DDP over the cores) against
-    ``--workers 1`` (trials side by side, one per core), the same six trials of four epochs (no ASHA)."""
+def trials_per_hour(argv: list[str]) -> tuple[float, dict[str, Any], Any, int]:
+    """Run one search (``argv``: its command line) and return ``(trials per hour, summary, timer, trials
+    run to their last epoch)``; the search's local Ray is shut down after it."""
     import ray
 
     from tune.search import parse_args, run_search
 
+    try:
+        with Timer() as t:
+            summary = run_search(parse_args(argv), log=quiet)
+    finally:
+        ray.shutdown()
+    done = sum(tr.get("status") == "completed" for tr in summary["trials"])
+    return done / (t.s / 3600), summary, t, done
+
+
+def cpu_layouts(ctx: Context, sec: Section, small: dict[str, Any]) -> None:
+    """Trials per hour on the CPUs: ``--workers 2`` (one trial at a time, DDP over the cores) against
+    ``--workers 1`` (trials side by side, one per core), the same six trials of four epochs (no ASHA)."""
     rates = {}
     for workers in (2, 1):
-        argv = search_argv(ctx, small, f"cpu-layout-{workers}", None) + [
-            "--workers", str(workers), "--num-samples", "6", "--epochs", "4", "--grace-period", "4"]
-        args = parse_args(argv)
-        try:
-            with Timer() as t:
-                summary = run_search(args, log=quiet)
-        finally:
-            ray.shutdown()
-        done = sum(tr.get("status") == "completed" for tr in summary["trials"])
-        rates[workers] = done / (t.s / 3600)
+        rates[workers], summary, t, done = trials_per_hour(search_argv(ctx, small, f"cpu-layout-{workers}", None) + [
+            "--workers", str(workers), "--num-samples", "6", "--epochs", "4", "--grace-period", "4"])
         layout = "one trial at a time, 2 DDP workers" if workers == 2 else "1-worker trials side by side"
         sec.add(f"--workers {workers} ({layout}): trials per hour", rates[workers], "trials/h",
-                wall_s=t.s, trials=done, of=args.num_samples, best_val_ua=summary["best_val_ua"])
+                wall_s=t.s, trials=done, of=6, best_val_ua=summary["best_val_ua"])
     sec.add("side by side against one at a time (--workers 1 / --workers 2)", rates[1] / rates[2], "x")
 
 
 def packing(ctx: Context, sec: Section, small: dict[str, Any]) -> None:
     """Trials per hour on one GPU: ``--gpus-per-trial 1`` (one at a time) against 0.25 (four at once)."""
-    import ray
-
-    from tune.search import parse_args, run_search
-
     rates = {}
     for share in (1.0, 0.25):
-        argv = search_argv(ctx, small, f"packing-{share:g}", None) + [
-            "--workers", "1", "--gpus-per-trial", f"{share:g}", "--num-samples", "8", "--cpus-per-worker", "1"]
-        args = parse_args(argv)
-        try:
-            with Timer() as t:
-                summary = run_search(args, log=quiet)
-        finally:
-            ray.shutdown()
-        done = sum(tr.get("status") == "completed" for tr in summary["trials"])
-        rates[share] = done / (t.s / 3600)
+        rates[share], _, t, done = trials_per_hour(search_argv(ctx, small, f"packing-{share:g}", None) + [
+            "--workers", "1", "--gpus-per-trial", f"{share:g}", "--num-samples", "8", "--cpus-per-worker", "1"])
         sec.add(f"--gpus-per-trial {share:g}: trials per hour on one GPU", rates[share], "trials/h",
-                wall_s=t.s, trials=done, of=args.num_samples)
+                wall_s=t.s, trials=done, of=8)
     sec.add("packing gain (0.25 against 1)", rates[0.25] / rates[1.0], "x")
