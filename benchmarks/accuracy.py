@@ -150,7 +150,7 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
     from emohrnet.experiment_config import ExperimentConfig, ResourcesConfig
     from emohrnet.shards import Manifest
     from tune.evaluate import fold_row, selection_folds
-    from tune.ray_start import max_concurrent
+    from tune.ray_start import SPARE_CPUS, max_concurrent
     from tune.trial import TrialResources, trainable
 
     if train is None:  # the model's own recipe, chosen on its recipe's selection fold
@@ -159,8 +159,9 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
     if epochs:
         base = base.with_params({"epochs": epochs})
     resources = TrialResources(workers, cpus_per_worker, 0.0, str(storage / "train_runs"))
-    concurrent = max_concurrent(ResourcesConfig(workers=workers, cpus_per_worker=cpus_per_worker),
-                                ray.cluster_resources())
+    total = dict(ray.cluster_resources())
+    total["CPU"] = total.get("CPU", 0) - SPARE_CPUS  # the local Ray's spare CPU is not for trials (init_ray)
+    concurrent = max_concurrent(ResourcesConfig(workers=workers, cpus_per_worker=cpus_per_worker), total)
     trial = trainable(resources, base, {model: shard_dir}, score_test=True)
     tuner = tune.Tuner(trial, param_space={"fold": tune.grid_search(folds)},
                        tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=min(len(folds), concurrent)),
