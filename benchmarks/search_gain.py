@@ -178,7 +178,7 @@ def stage_classical(args: argparse.Namespace, log=print) -> dict[str, Any]:
 def paired(baseline: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
     """Per fold baseline vs chosen test UA, and the paired difference over the clean folds (not used in
     selection): mean, sample std and the number of folds."""
-    import statistics
+    from tune.evaluate import mean_std
 
     base = {r["fold"]: r for r in baseline["folds"] if r.get("test_ua") is not None}
     rows, diffs = [], []
@@ -192,14 +192,11 @@ def paired(baseline: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
         if not r.get("used_in_selection"):
             diffs.append(d)
 
-    def ms(values: list[float]) -> tuple[float | None, float | None]:
-        return (statistics.fmean(values) if values else None, statistics.stdev(values) if len(values) > 1 else None)
-
     clean = [x for x in rows if not x["used_in_selection"]]
     out = {"folds": rows, "n_clean": len(diffs)}
-    out["difference_mean"], out["difference_std"] = ms(diffs)
-    out["baseline_mean"], out["baseline_std"] = ms([x["baseline"] for x in clean])
-    out["chosen_mean"], out["chosen_std"] = ms([x["chosen"] for x in clean])
+    out["difference_mean"], out["difference_std"] = mean_std(diffs)
+    out["baseline_mean"], out["baseline_std"] = mean_std([x["baseline"] for x in clean])
+    out["chosen_mean"], out["chosen_std"] = mean_std([x["chosen"] for x in clean])
     return out
 
 
@@ -242,6 +239,8 @@ def run(args: argparse.Namespace, log=print) -> dict[str, Any]:
 
 def markdown(report: dict[str, Any]) -> str:
     """The README's table: per fold baseline, chosen and classical test UA, and the paired difference."""
+    from tune.evaluate import mean_std
+
     stages = report["stages"]
     pct = lambda v: "" if v is None else f"{100 * v:.1f}"  # noqa: E731
     lines = ["| configuration | " + " | ".join(f"fold {f}" for f in range(6)) + " | clean folds mean ± std |",
@@ -255,9 +254,7 @@ def markdown(report: dict[str, Any]) -> str:
                  for f in range(6)]
         clean = [rows[f]["test_ua"] for f in rows if not rows[f].get("used_in_selection")
                  and rows[f].get("test_ua") is not None]
-        import statistics
-        mean = statistics.fmean(clean) if clean else None
-        std = statistics.stdev(clean) if len(clean) > 1 else None
+        mean, std = mean_std(clean)
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {pct(mean)} ± {pct(std)} (n={len(clean)}) |")
     p = report.get("paired")
     if p:

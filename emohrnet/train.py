@@ -287,9 +287,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             state = load_checkpoint_file(Path(d) / CHECKPOINT_FILE)
         core.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        start = checkpoint_epochs_done(state)
+        start = checkpoint_epoch(state)
         best = {"val_ua": state["best_val_ua"], "val_loss": state.get("best_val_loss", math.inf),
-                "epoch": checkpoint_best_epoch(state), "state": state.get("best_model") or state["model"]}
+                "epoch": checkpoint_epoch(state, "best_epoch"), "state": state.get("best_model") or state["model"]}
         last_report = state.get("report")
 
     if start >= cfg.epochs:
@@ -342,15 +342,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def checkpoint_epochs_done(state: dict[str, Any]) -> int:
-    """Epochs a checkpoint's run had finished. Its ``epoch`` counts from 1 (``epoch_base`` 1); checkpoints
-    written before epochs were counted from 1 hold the index of their epoch (from 0)."""
-    return int(state["epoch"]) + (0 if state.get("epoch_base") == 1 else 1)
-
-
-def checkpoint_best_epoch(state: dict[str, Any]) -> int:
-    """A checkpoint's best epoch, counted from 1 (see :func:`checkpoint_epochs_done`)."""
-    return int(state["best_epoch"]) + (0 if state.get("epoch_base") == 1 else 1)
+def checkpoint_epoch(state: dict[str, Any], key: str = "epoch") -> int:
+    """A checkpoint's ``epoch`` (the epochs its run had finished) or ``best_epoch``, counted from 1. It
+    counts from 1 where ``epoch_base`` is 1; checkpoints written before epochs were counted from 1 hold
+    the index (from 0)."""
+    return int(state[key]) + (0 if state.get("epoch_base") == 1 else 1)
 
 
 def _plain(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -147,3 +147,14 @@ def two_threads():
     with torch_threads(2):
         yield
 
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A small RAVDESS folder (corpus_trees.py): actors 1-3 with 3 of its 8 emotions (neutral, happy,
+    angry), so 5 classes have no utterance; 0.4 s per file (test_shards, test_build_reliability)."""
+    from corpus_trees import write_ravdess_tree
+
+    root = tmp_path / "ravdess"
+    write_ravdess_tree(root, actors=(1, 2, 3), emotions=(1, 3, 5), seconds=0.4)
+    return root

@@ -19,7 +19,6 @@ import pandas as pd
 import psutil
 import pytest
 import soundfile as sf
-from corpus_trees import write_ravdess_tree
 
 import emohrnet.audio
 from emohrnet.frontend import FeatureConfig
@@ -28,14 +27,6 @@ from emohrnet.manifest import data_warnings
 from emohrnet.shards import build_shards
 
 FEATURES = FeatureConfig(n_mels=32)
-
-
-@pytest.fixture
-def tree(tmp_path):
-    """RAVDESS actors 1-3 with 3 of its 8 emotions (neutral, happy, angry): 5 classes have no utterance."""
-    root = tmp_path / "ravdess"
-    write_ravdess_tree(root, actors=(1, 2, 3), emotions=(1, 3, 5), seconds=0.4)
-    return root
 
 
 def _build(root, out, logs=None, **kw):

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from corpus_trees import write_ravdess_tree
 
 from emohrnet.audio import load_audio
 from emohrnet.corpora import CorpusError, Utterance
@@ -20,13 +19,6 @@ from emohrnet.storage import sha256_file
 from shards.build import main
 
 FEATURES = FeatureConfig(n_mels=32)
-
-
-@pytest.fixture
-def tree(tmp_path):
-    root = tmp_path / "ravdess"
-    write_ravdess_tree(root, actors=(1, 2, 3), emotions=(1, 3, 5), seconds=0.4)
-    return root
 
 
 def _build(root, out, **kw):

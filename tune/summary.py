@@ -152,12 +152,8 @@ def score_on_trial_resources(checkpoint: str | None, shard_dir: str, manifest: M
     if not ray.is_initialized():
         return score_checkpoint(checkpoint, shard_dir, manifest, keys)
     gpus = 1 if resources.gpus_per_worker else 0
-    task = ray.remote(num_cpus=min(1.0, float(resources.cpus_per_worker)), num_gpus=gpus)(_score_task)
+    task = ray.remote(num_cpus=min(1.0, float(resources.cpus_per_worker)), num_gpus=gpus)(score_checkpoint)
     return ray.get(task.remote(checkpoint, shard_dir, manifest, keys, "cuda" if gpus else "cpu"))
-
-
-def _score_task(checkpoint: str, shard_dir: str, manifest: Manifest, keys: list[str], device: str) -> dict[str, Any]:
-    return score_checkpoint(checkpoint, shard_dir, manifest, keys, device)
 
 
 def checkpoint_in_experiment(exp_dir: Location, path: Any) -> str | None:
