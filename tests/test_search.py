@@ -81,7 +81,11 @@ def test_only_the_chosen_trial_is_scored_on_test_and_its_checkpoint_reproduces_i
     assert [t["trial_id"] for t in summary["trials"] if t["test_ua"] is not None] == [best["trial_id"]]
     for t in summary["trials"]:  # no trial scored its test part while the search ran
         df = _progress(exp_dir, t["trial_id"])
-        assert "test_ua" not in df and list(df["epoch"]) == list(range(1, len(df) + 1))  # epochs from 1
+        assert list(df["epoch"]) == list(range(1, len(df) + 1))  # epochs from 1
+        # every report the trial made (result.json: progress.csv keeps only its first report's columns)
+        reports = [json.loads(line) for line in (exp_dir / f"trial_{t['trial_id']}" / "result.json").read_text()
+                   .splitlines() if line.strip()]
+        assert reports and not any("test_ua" in r or "test_confusion" in r for r in reports)
     predictor = Predictor(exp_dir / best["checkpoint"])  # one process here, through predict's code path
     assert predictor.state["best_epoch"] == best["best_epoch"] == summary["best_epoch"]
     scores = predictor.score_examples(test)
