@@ -92,7 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--models", default=",".join(RECIPES), help="comma-separated (default: both)")
     p.add_argument("--folds", default="all", help="speaker folds: 'all' (0-5) or e.g. 0,1 (default all)")
     p.add_argument("--no-random", action="store_true", help="leave out the random-split run")
-    p.add_argument("--workers", type=int, default=2, help="DDP workers per run (default 2)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="DDP workers per run (default 1: the CPU layout, runs side by side, one per core)")
     p.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per worker (default 1)")
     p.add_argument("--epochs", type=int, help="override every recipe's epochs (for a short look)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON file (default {DEFAULT_OUT})")
@@ -203,6 +204,37 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+AMP = "auto: bf16 autocast where the CPU has AVX-512 BF16 or AMX, else float32 (recorded per checkpoint)"
+"""The precision every run of this benchmark trains and scores in (:mod:`emohrnet.train`'s automatic choice)."""
+
+
+def git_commit() -> str:
+    """The commit of the code that runs (``+dirty`` when tracked files differ from it; ``unknown``
+    outside a git checkout)."""
+    import subprocess
+
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=Path(__file__).resolve().parent, capture_output=True,
+                              text=True).stdout.strip()
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def random_split_overlap(manifest, selection_fold: int | None) -> str:
+    """What the random split's row must say about its recipe: the speaker fold whose validation actors the
+    recipe was chosen on, and how many of those actors' utterances are in the random split's test part
+    (seed 0), counted over ``manifest`` (:class:`emohrnet.manifest.Manifest`, the shards the runs read)."""
+    if selection_fold is None:
+        return "the recipe was not chosen on any validation part"
+    chosen_on = manifest.split("speaker", selection_fold).speakers["val"]
+    speaker_of = {e["key"]: e["speaker"] for e in manifest.utterances}
+    test = manifest.split("random", 0).test
+    n = sum(speaker_of[k] in chosen_on for k in test)
+    return (f"the recipe was chosen on speaker fold {selection_fold}'s validation actors ({', '.join(chosen_on)}); "
+            f"{n} of this split's {len(test)} test utterances are theirs")
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The README table: per model and protocol, per-fold test UA and mean ± std (in %)."""
     def pct(x: float | None) -> str:
@@ -218,6 +250,8 @@ def markdown(report: dict[str, Any]) -> str:
             std = f" ± {pct(res['test_ua_std'])}" if res["test_ua_std"] is not None else ""
             lines.append(f"| {model} | {protocol} | " + " | ".join(cells) + f" | **{pct(res['test_ua_mean'])}{std}** | "
                          f"{pct(res['test_wa_mean'])} | {pct(res['test_macro_f1_mean'])} |")
+            if res.get("recipe_chosen_on"):
+                lines.append(f"| {model} | random: {res['recipe_chosen_on']} |" + " |" * 9)
             if res.get("selection_folds"):
                 clean = f"{pct(res['test_ua_mean_clean'])}" + (
                     f" ± {pct(res['test_ua_std_clean'])}" if res["test_ua_std_clean"] is not None else "")
@@ -244,10 +278,12 @@ def run_all(args: argparse.Namespace, work: Path, log=print) -> dict[str, Any]:
         "benchmark": "accuracy", "dataset": "ravdess", "data_root": str(args.data_root),
         "command": ["python", "-m", "benchmarks.accuracy", *sys.argv[1:]],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine.describe(),
-        "device": "cpu", "workers": args.workers, "cpus_per_worker": args.cpus_per_worker,
+        "commit": git_commit(), "amp": AMP, "device": "cpu", "workers": args.workers,
+        "cpus_per_worker": args.cpus_per_worker,
         "recipes": {m: RECIPES[m] for m in args.models}, "recipe_choice": RECIPE_CHOICE,
         "protocols": PROTOCOLS, "model_selection": None, "units": "fractions (0-1)", "results": {},
     }
+    from emohrnet.manifest import Manifest
     from emohrnet.metrics import SELECTION_RULE
 
     report["model_selection"] = f"per fold, on its validation part: {SELECTION_RULE}; test scored once"
@@ -263,6 +299,9 @@ def run_all(args: argparse.Namespace, work: Path, log=print) -> dict[str, Any]:
                                  args.cpus_per_worker, args.epochs)
                 res = summarize(rows)
                 res["wall_s"] = round(time.perf_counter() - t0, 1)
+                if protocol == "random":
+                    res["recipe_chosen_on"] = random_split_overlap(Manifest.read(shard_dirs[model]),
+                                                                   RECIPES[model]["selection_fold"])
                 report["results"][model][protocol] = res
                 log(f"{model} {protocol}: test UA {res['test_ua_mean']} ± {res['test_ua_std']} "
                     f"({res['n_completed']} folds, {res['wall_s']:.0f} s)")

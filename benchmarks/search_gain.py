@@ -34,12 +34,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from .accuracy import git_commit
 from .common import DEFAULT_DATA_ROOT, REPO
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -85,15 +85,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.num_samples < 2 or args.epochs < 2 or args.workers < 1:
         p.error("--num-samples and --epochs need at least 2, --workers at least 1")
     return args
-
-
-def git_commit() -> str:
-    """The commit of the code that runs (with ``+dirty`` when the work tree differs from it)."""
-    def git(*a: str) -> str:
-        return subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True).stdout.strip()
-
-    commit = git("rev-parse", "HEAD") or "unknown"
-    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def baseline_params() -> dict[str, Any]:

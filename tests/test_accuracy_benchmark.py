@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from benchmarks.accuracy import RECIPES, markdown, parse_args, summarize
+from benchmarks.accuracy import RECIPES, markdown, parse_args, random_split_overlap, summarize
 
 
 def _row(fold, ua, used=False, status="completed"):
@@ -33,9 +33,35 @@ def test_means_over_all_folds_and_without_the_selection_fold():
 
 def test_recipes_and_arguments():
     assert RECIPES["emohrnet"]["selection_fold"] == 0 and RECIPES["cnn1d_attention"]["selection_fold"] is None
-    assert RECIPES["emohrnet"]["train"]["batch_size"] % 2 == 0  # divides by the 2 default workers
+    assert RECIPES["emohrnet"]["train"]["batch_size"] % 2 == 0  # divides by 2 workers too
+    assert parse_args([]).workers == 1  # the CPU layout: 1-worker runs side by side
     args = parse_args(["--folds", "0,2", "--models", "cnn1d_attention"])
     assert args.folds == [0, 2] and args.models == ["cnn1d_attention"]
     for bad in (["--folds", "6"], ["--models", "wav2vec"], ["--workers", "0"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
+
+
+def test_the_random_rows_note_counts_the_selection_actors_in_its_test_part():
+    """Counted independently: scikit-learn's split of the keys, the actor read from each key."""
+    from sklearn.model_selection import train_test_split
+
+    from emohrnet.manifest import Manifest
+
+    classes = ["neutral", "happy", "sad", "angry"]
+    utterances = [{"key": f"u-{c}-{i:02d}-{a:02d}", "speaker": f"{a:02d}", "label": c, "session": None}
+                  for a in range(1, 25) for c in classes for i in range(3)]
+    folds = [[f"{a:02d}" for a in range(g, g + 4)] for g in range(1, 25, 4)]
+    manifest = Manifest(dataset="ravdess", classes=classes, folds=folds, utterances=utterances)
+    labels = [u["label"] for u in utterances]
+    _, test = train_test_split([u["key"] for u in utterances], labels, test_size=0.1, stratify=labels,
+                               random_state=0)[:2]
+    expected = sum(k.endswith(("-05", "-06", "-07", "-08")) for k in test)
+    assert 0 < expected < len(test)
+    note = random_split_overlap(manifest, 0)
+    assert note.endswith(f"({', '.join(manifest.split('speaker', 0).speakers['val'])}); {expected} of this "
+                         f"split's {len(test)} test utterances are theirs"), note
+    assert "05, 06, 07, 08" in note
+    assert random_split_overlap(manifest, None) == "the recipe was not chosen on any validation part"
+    table = markdown({"results": {"emohrnet": {"random": {**summarize([_row(0, 0.7)]), "recipe_chosen_on": note}}}})
+    assert note in table
