@@ -40,6 +40,7 @@ float32, where NHWC gains nothing). ``compile=True`` runs the model through
 from __future__ import annotations
 
 import math
+import socket
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -304,6 +305,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         ray.train.report(metrics, checkpoint=None)
         return
 
+    # which host runs each rank, and where it starts (a restarted worker group resumes at its checkpoint)
+    print(f"rank {rank} of {world} on host {socket.gethostname()} ({ray.util.get_node_ip_address()}), "
+          f"{'resuming after' if start else 'starting at'} epoch {start if start else 1} of {cfg.epochs}", flush=True)
     torch.manual_seed(cfg.seed * 7919 + rank)  # masks differ between workers
     for epoch in range(start + 1, cfg.epochs + 1):  # counted from 1, as everywhere a person reads them
         for group in optimizer.param_groups:

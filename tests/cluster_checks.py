@@ -192,6 +192,11 @@ def project_install_problems(config: dict[str, Any], project: dict[str, Any]) ->
     if len(homes) != 1:
         return [f"file_mounts must copy ./pyproject.toml exactly once (found {len(homes)})"]
     home = homes[0].rsplit("/", 1)[0]
+    packages = [pattern.rstrip("*").rstrip(".") for pattern in
+                project.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {}).get("include", [])]
+    if home.rstrip("/").rsplit("/", 1)[-1] in packages:
+        problems.append(f"the checkout is copied to {home}, the name of a package: run from the folder above it (a Ray "
+                        "job's default), Python imports that folder instead of the installed package")
     wanted = {f"{home}/{project['project'].get('readme', 'README.md')}": project["project"].get("readme", "README.md")}
     for pattern in project.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {}).get("include", []):
         package = pattern.rstrip("*").rstrip(".")
@@ -370,7 +375,7 @@ def reproducibility_problems(config: dict[str, Any]) -> list[str]:
     for python in re.findall(r"uv venv[^\n]*--python\s+(\S+)", text):
         if not re.fullmatch(r"3\.\d+\.\d+", python):
             problems.append(f"uv venv --python {python}: pin the patch release (e.g. 3.11.13)")
-    for name, node in config["available_node_types"].items():
+    for name, node in (config.get("available_node_types") or {}).items():
         for disk in (node.get("node_config") or {}).get("disks") or []:
             image = (disk.get("initializeParams") or {}).get("sourceImage", "")
             if "/family/" in image:
@@ -432,4 +437,58 @@ def bash_syntax_problems(config: dict[str, Any]) -> list[str]:
         result = subprocess.run(["bash", "-n", "-c", cmd], capture_output=True, text=True, timeout=10)
         if result.returncode:
             problems.append(f"{section}: {result.stderr.strip()} in {cmd!r}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------------
+# The on-premise config (cluster-onprem.yaml: Ray's local provider)
+
+ONPREM = "cluster-onprem.yaml"
+
+
+def onprem_problems(config: dict[str, Any]) -> list[str]:
+    """What the on-premise config needs beyond the shared rules (each seen wrong in a real ``ray up`` on
+    three hosts, tests/test_ray_up.py):
+
+    - the head runs autoscaler v1 (``RAY_enable_autoscaler_v2=0`` exported before ``ray start --head``):
+      ``ray up`` of Ray 2.60 turns v2 on, which does not support the local provider and started one of
+      two listed workers;
+    - every listed worker is started and kept: ``min_workers`` = ``max_workers`` = the number of
+      ``worker_ips``;
+    - the storage every node reaches: an ``s3://`` URL of an S3-compatible store with its
+      ``endpoint_override``, whose credentials file every node gets (``~/.aws/credentials`` in
+      ``file_mounts``), or an absolute path every host mounts;
+    - every ``ray start`` exports ``EMOHRNET_HOME`` = ``metadata.emohrnet.emohrnet_home`` (``~`` written
+      as ``$HOME`` in the commands).
+    """
+    from emohrnet.location import is_uri
+
+    problems = []
+    if config["provider"].get("type") != "local":
+        return [f"provider.type is {config['provider'].get('type')!r}, not local"]
+    heads = [c for c in config.get("head_start_ray_commands") or [] if re.search(r"\bray start\b.*--head", c)]
+    for cmd in heads:
+        before = cmd[:re.search(r"\bray start\b", cmd).start()]
+        if not re.search(r"\bRAY_enable_autoscaler_v2=0\b", before):
+            problems.append("head_start_ray_commands: `ray start --head` without RAY_enable_autoscaler_v2=0 "
+                            "(autoscaler v2 does not support the local provider)")
+    workers = len(config["provider"].get("worker_ips") or [])
+    for key in ("min_workers", "max_workers"):
+        if config.get(key, workers) != workers:
+            problems.append(f"{key} = {config.get(key)}, but worker_ips lists {workers} hosts")
+    meta = (config.get("metadata") or {}).get("emohrnet") or {}
+    storage = str(meta.get("storage_path", ""))
+    if is_uri(storage):
+        if not storage.startswith("s3://") or "endpoint_override=" not in storage:
+            problems.append(f"metadata.emohrnet.storage_path = {storage!r}: an S3-compatible store needs s3:// and "
+                            "its endpoint_override")
+        if "~/.aws/credentials" not in (config.get("file_mounts") or {}):
+            problems.append("the storage is an S3-compatible store, but file_mounts does not ship ~/.aws/credentials")
+    elif not storage.startswith("/"):
+        problems.append(f"metadata.emohrnet.storage_path = {storage!r} is neither a URL nor an absolute path")
+    home = str(meta.get("emohrnet_home", "")).replace("~", "$HOME", 1)
+    for section in ("head_start_ray_commands", "worker_start_ray_commands"):
+        starts = [c for c in config.get(section) or [] if re.search(r"\bray start\b", c)]
+        if not starts or not all(f"EMOHRNET_HOME={home}" in c for c in starts):
+            problems.append(f"{section}: `ray start` does not export EMOHRNET_HOME={home}")
     return problems

@@ -33,6 +33,7 @@ import pytest
 from cluster_checks import (
     BUCKET_SCHEME,
     CONFIGS,
+    ONPREM,
     PROJECT,
     ROOT,
     auth_problems,
@@ -42,6 +43,7 @@ from cluster_checks import (
     exposure_problems,
     load,
     network_problems,
+    onprem_problems,
     pinned_requirements,
     pip_installs,
     project_install_problems,
@@ -169,8 +171,15 @@ def test_project_check_catches_a_missing_or_dependency_free_install(broken):
     assert any("--no-deps" in p for p in project_install_problems(broken, project))
 
     broken = copy.deepcopy(original)
-    del broken["file_mounts"]["~/emohrnet/tune"]
-    assert any("~/emohrnet/tune" in p for p in project_install_problems(broken, project))
+    del broken["file_mounts"]["~/emohrnet-src/tune"]
+    assert any("~/emohrnet-src/tune" in p for p in project_install_problems(broken, project))
+
+
+def test_project_check_catches_a_checkout_named_like_its_package(broken):
+    project = pyproject()
+    broken["file_mounts"] = {k.replace("~/emohrnet-src", "~/emohrnet"): v for k, v in broken["file_mounts"].items()}
+    broken["setup_commands"] = [c.replace("~/emohrnet-src", "~/emohrnet") for c in broken["setup_commands"]]
+    assert any("the name of a package" in p for p in project_install_problems(broken, project))
 
 
 def test_exposure_check_catches_a_public_dashboard(broken):
@@ -288,9 +297,45 @@ def test_bash_check_catches_a_broken_command(broken):
 
 
 def test_pip_parser():
-    cmd = ("test -x x || (~/venv/bin/pip install -e ~/emohrnet --upgrade-strategy only-if-needed && "
+    cmd = ("test -x x || (~/venv/bin/pip install -e ~/emohrnet-src --upgrade-strategy only-if-needed && "
            "python -m pip install 'ray[default]==2.60.0' -i https://example.org/simple boto3); uv pip install -U x")
     installs = pip_installs(cmd)
-    assert installs[0]["editable"] == ["~/emohrnet"] and installs[0]["requirements"] == []
+    assert installs[0]["editable"] == ["~/emohrnet-src"] and installs[0]["requirements"] == []
     assert installs[1]["requirements"] == ["ray[default]==2.60.0", "boto3"]
     assert installs[2]["requirements"] == ["x"] and installs[2]["options"] == ["-U"]
+
+
+# --------------------------------------------------------------------------------------------------
+# The on-premise config
+
+
+def test_the_onprem_config_passes_rays_validation_and_the_shared_rules():
+    config = load(ONPREM)
+    assert schema_errors(config) == []
+    prepared = ray_prepare_and_validate(config)
+    assert prepared["available_node_types"]["local.cluster.node"]["min_workers"] == 2
+    assert exposure_problems(prepared) == [] and auth_problems(prepared) == []
+    assert explicit_pin_problems(config, pinned_requirements(pyproject())) == []
+    assert project_install_problems(config, pyproject()) == []
+    assert reproducibility_problems(config) == [] and bash_syntax_problems(config) == []
+    assert onprem_problems(config) == []
+
+
+def test_onprem_check_catches_autoscaler_v2_missing_credentials_and_a_dropped_worker():
+    config = load(ONPREM)
+    config["head_start_ray_commands"] = [c.replace(" RAY_enable_autoscaler_v2=0", "")
+                                         for c in config["head_start_ray_commands"]]
+    assert any("autoscaler" in p for p in onprem_problems(config))
+    config = load(ONPREM)
+    del config["file_mounts"]["~/.aws/credentials"]
+    assert any("credentials" in p for p in onprem_problems(config))
+    config = load(ONPREM)
+    config["min_workers"] = 1
+    assert any("min_workers" in p for p in onprem_problems(config))
+    config = load(ONPREM)
+    config["worker_start_ray_commands"] = [c.replace("EMOHRNET_HOME=$HOME/emohrnet_runs", "EMOHRNET_HOME=/tmp/x")
+                                           for c in config["worker_start_ray_commands"]]
+    assert any("EMOHRNET_HOME" in p for p in onprem_problems(config))
+    config = load(ONPREM)
+    config["metadata"]["emohrnet"]["storage_path"] = "relative/folder"
+    assert any("absolute path" in p for p in onprem_problems(config))

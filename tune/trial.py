@@ -19,6 +19,12 @@ reserves. It computes nothing; its DDP workers reserve their own CPUs in the run
 whole CPU per driver would make a 2-core machine run one 1-worker trial at a time, with a core reserved
 for a process that sleeps (issue 23: two concurrent 1-worker trials)."""
 
+DRIVER_RESOURCES = {"CPU": DRIVER_CPUS, "node:__internal_head__": 0.001}
+"""What a trial's driver reserves: :data:`DRIVER_CPUS`, on the head node (Ray's ``node:__internal_head__``
+resource). The driver, and the Ray Train controller that Ray 2.60 places beside it, then outlive any worker
+node: a worker host lost mid-search costs the trial a restart of its DDP workers from the last checkpoint,
+not the trial (issue 25). On one machine the head is the only node."""
+
 RELEASE_WAIT_S = 20.0
 """Longest a trial waits, after its Ray Train run returns, for that run's placement groups to be
 removed (:func:`_wait_until_released`)."""
@@ -114,12 +120,13 @@ def trainable(resources: TrialResources, base: ExperimentConfig, shard_dirs: dic
               score_test: bool = False):
     """The Tune trainable of a search's trials and of a cross-fold run's folds: :func:`run_trial` with
     ``resources``, ``base`` and ``shard_dirs`` bound, its driver reserving :data:`DRIVER_CPUS` (its workers
-    reserve theirs in their own placement group). ``score_test``: as :func:`run_trial` (cross-fold runs)."""
+    reserve theirs in their own placement group) on the head node (:data:`DRIVER_RESOURCES`). ``score_test``: as
+    :func:`run_trial` (cross-fold runs)."""
     from ray import tune
 
     bound = tune.with_parameters(run_trial, resources=resources, base=base, shard_dirs=shard_dirs,
                                  score_test=score_test)
-    return tune.with_resources(bound, {"CPU": DRIVER_CPUS})
+    return tune.with_resources(bound, dict(DRIVER_RESOURCES))
 
 
 def launch_tuner(trial, param_space: dict[str, Any], *, name: str, storage: str, dirname, max_concurrent: int,
