@@ -7,7 +7,7 @@ the original audio and computing the log-mel on the fly.
   segments and the batched :class:`emohrnet.augment.SpecAugment`. On the CPU, and with ``--device cuda``
   also with the cache, the gather and the masks on the GPU.
 - Shards, per example (the path before the cache, kept to show the gain): the per-example batcher that the
-  tests compare the cache against (``tests/per_example_batches.py``: a Python loop of
+  tests compare the cache against (``benchmarks/per_example_batches.py``: a Python loop of
   :func:`emohrnet.augment.random_segment` per example) and SpecAugment drawn per example
   with ``torchaudio``'s ``FrequencyMasking``/``TimeMasking`` (``iid_masks=True``), the previous implementation.
 - On the fly: the loader a user would write without shards, a ``torch.utils.data.Dataset`` whose items
@@ -142,7 +142,8 @@ def _cached_path(examples: list, device: str, steps: int, segment: int) -> dict[
 def _per_example_path(examples: list, steps: int, segment: int) -> dict[str, float]:
     """The previous path: per-example batches (the tests' oracle) + :class:`PerExampleSpecAugment`."""
     from emohrnet.augment import LB_FREQ_MASK, LB_TIME_MASK
-    from tests.per_example_batches import PerExampleBatches  # from the checkout, as the benchmarks run
+
+    from .per_example_batches import PerExampleBatches
 
     specaug = PerExampleSpecAugment(LB_FREQ_MASK, LB_TIME_MASK)
     batches = PerExampleBatches(examples, BATCH, steps + 1, segment, seed=0).epoch(0)

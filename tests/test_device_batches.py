@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 from fixtures import tiny_emohrnet
-from per_example_batches import PerExampleBatches
 
+from benchmarks.per_example_batches import PerExampleBatches
 from emohrnet.augment import AugmentConfig, SpecAugment, band_keep_mask, place_segment
 from emohrnet.data import DeviceBatches, Example
 from emohrnet.eval_batches import EvalSet, eval_batches

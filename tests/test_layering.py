@@ -35,3 +35,14 @@ def test_shards_build_is_the_command_line_only():
     assert functions == ["main"]
     tune_files = sorted((LIBRARY.parent / "tune").glob("*.py"))
     assert not {str(f.name) for f in tune_files if "shards" in _imported_packages(f)}
+
+
+def test_neither_the_library_nor_the_benchmarks_import_the_tests():
+    """The tests are no library: code a user runs (``emohrnet/``, ``tune/``, ``shards/``, ``benchmarks/``)
+    never imports ``tests`` (issue 26)."""
+    root = LIBRARY.parent
+    files = [f for package in ("emohrnet", "tune", "shards", "benchmarks")
+             for f in sorted((root / package).rglob("*.py"))]
+    assert len(files) > 40
+    offending = sorted(str(f.relative_to(root)) for f in files if "tests" in _imported_packages(f))
+    assert offending == []
