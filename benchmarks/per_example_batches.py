@@ -1,7 +1,7 @@
-"""The per-example training batcher: the oracle the tests (and the data-path benchmark) compare :class:`emohrnet.data.DeviceBatches`
-with (the library's one training batcher). Written the plain way: for each position of the epoch's
-order (:func:`emohrnet.data.rank_order`), pick the example or one of its variants, place it in its
-segment with :func:`emohrnet.augment.random_segment`, and stack."""
+"""The per-example training batcher: the oracle the tests (and the data-path benchmark) compare
+:class:`emohrnet.data.DeviceBatches` with (the library's one training batcher). Written the plain way:
+for each position of the epoch's order (:func:`emohrnet.data.rank_order`), pick the example or one of
+its variants, place it in its segment with :func:`emohrnet.augment.random_segment`, and stack."""
 
 from __future__ import annotations
 

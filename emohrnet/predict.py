@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -39,52 +38,11 @@ import torchaudio.functional as AF
 from .audio import AudioError, load_audio
 from .checkpoint import checkpoint_files, load_usable_model
 from .frontend import feature_config, front_end
-from .prediction_output import FORMATS, PredictionWriter
+from .prediction_output import FORMATS, FilePrediction, PredictionWriter, WindowPrediction
 from .storage import atomic_write_text, output_problem
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 """Suffixes (case-insensitive) of the files taken from a folder given as input."""
-
-
-@dataclass(frozen=True)
-class WindowPrediction:
-    """The prediction for one window of a file.
-
-    Attributes:
-        index: position of the window in the file, from 0.
-        start: start of the window in seconds from the start of the file.
-        end: end of the window in seconds (``start + window_seconds``, or the file's duration for
-            a file scored as a single window).
-        label: the most probable class.
-        probabilities: class name -> probability (softmax of the logits; sums to 1).
-    """
-
-    index: int
-    start: float
-    end: float
-    label: str
-    probabilities: dict[str, float]
-
-
-@dataclass(frozen=True)
-class FilePrediction:
-    """The prediction for a whole file (or waveform).
-
-    Attributes:
-        path: the file as given, or ``None`` for a waveform passed to
-            :meth:`Predictor.predict_wave` without one.
-        label: the most probable class of the mean probabilities.
-        probabilities: class name -> mean of the windows' probabilities (sums to 1).
-        windows: the per-window predictions, in time order (one for a file no longer than the
-            window).
-        duration: length of the audio in seconds.
-    """
-
-    path: str | None
-    label: str
-    probabilities: dict[str, float]
-    windows: list[WindowPrediction] = field(default_factory=list)
-    duration: float = 0.0
 
 
 def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> list[tuple[int, int]]:

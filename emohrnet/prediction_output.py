@@ -1,5 +1,6 @@
-"""The output formats of ``python -m emohrnet.predict``: an aligned table, JSON Lines and CSV, one row
-per file and (JSON Lines, CSV) one per window."""
+"""What ``python -m emohrnet.predict`` returns and writes: the per-window and per-file predictions
+(:class:`WindowPrediction`, :class:`FilePrediction`, re-exported by :mod:`emohrnet.predict`) and their output
+formats, an aligned table, JSON Lines and CSV, one row per file and (JSON Lines, CSV) one per window."""
 
 from __future__ import annotations
 
@@ -7,14 +8,52 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
-
-if TYPE_CHECKING:
-    from .predict import FilePrediction
-
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 FORMATS = ("table", "jsonl", "csv")
 """Output formats of the command line."""
+
+
+@dataclass(frozen=True)
+class WindowPrediction:
+    """The prediction for one window of a file.
+
+    Attributes:
+        index: position of the window in the file, from 0.
+        start: start of the window in seconds from the start of the file.
+        end: end of the window in seconds (``start + window_seconds``, or the file's duration for
+            a file scored as a single window).
+        label: the most probable class.
+        probabilities: class name -> probability (softmax of the logits; sums to 1).
+    """
+
+    index: int
+    start: float
+    end: float
+    label: str
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class FilePrediction:
+    """The prediction for a whole file (or waveform).
+
+    Attributes:
+        path: the file as given, or ``None`` for a waveform passed to
+            :meth:`Predictor.predict_wave` without one.
+        label: the most probable class of the mean probabilities.
+        probabilities: class name -> mean of the windows' probabilities (sums to 1).
+        windows: the per-window predictions, in time order (one for a file no longer than the
+            window).
+        duration: length of the audio in seconds.
+    """
+
+    path: str | None
+    label: str
+    probabilities: dict[str, float]
+    windows: list[WindowPrediction] = field(default_factory=list)
+    duration: float = 0.0
 
 
 # --------------------------------------------------------------------------- output formats
@@ -63,7 +102,7 @@ def format_table(preds: Sequence[FilePrediction], classes: Sequence[str]) -> str
 
 
 class PredictionWriter:
-    """Writes :class:`~emohrnet.predict.FilePrediction` rows in one of :data:`FORMATS`; streams them to
+    """Writes :class:`FilePrediction` rows in one of :data:`FORMATS`; streams them to
     ``stream`` (JSON Lines, CSV) or collects them for :meth:`text` (the table, or no stream)."""
 
     def __init__(self, fmt: str, classes: Sequence[str], stream: TextIO | None) -> None:
