@@ -8,7 +8,7 @@ Usage::
 Without ``--checkpoint`` a short search trains one (``python -m tune.search --dataset ravdess``:
 one trial of a small EmoHRNet on 64 log-mel bands, speaker-independent fold 0, ``--epochs``
 epochs: 12 by default, about 3 minutes on 2 cores). Then every utterance of the corpus is scored twice by
-:func:`emohrnet.train.evaluate`: exact-length batches (``bucket=1``: only utterances of
+:func:`emohrnet.evaluation.evaluate`: exact-length batches (``bucket=1``: only utterances of
 equal length share a batch, as before length buckets) and length buckets of 8 (the default,
 :data:`emohrnet.data.EVAL_BUCKET`), 16 and 32 frames. It reports, for the
 whole corpus, for the fold's test part and for the corpus cut to random lengths (continuous
@@ -74,8 +74,8 @@ def train_checkpoint(data_root: str, epochs: int, work: Path) -> Path:
 
 
 def predictions(model: torch.nn.Module, examples, bucket: int, max_batch: int) -> dict[str, int]:
-    """Predicted class per utterance key, scored through :func:`emohrnet.eval_batches.eval_batches`."""
-    from emohrnet.eval_batches import eval_batches
+    """Predicted class per utterance key, scored through :func:`emohrnet.evaluation.eval_batches`."""
+    from emohrnet.evaluation import eval_batches
 
     out = {}
     with torch.inference_mode():
@@ -86,15 +86,14 @@ def predictions(model: torch.nn.Module, examples, bucket: int, max_batch: int) -
 
 def ways() -> dict[str, int]:
     """``name: bucket`` (frames): exact-length batches, and buckets of 8 (the default), 16 and 32 frames."""
-    from emohrnet.eval_batches import EVAL_BUCKET
+    from emohrnet.evaluation import EVAL_BUCKET
 
     return {"exact": 1, **{f"buckets of {b}" + (" (default)" if b == EVAL_BUCKET else ""): b for b in (8, 16, 32)}}
 
 
 def compare(model, examples, num_classes: int, max_batch: int, repeats: int) -> dict[str, Any]:
     """UA, predictions and speed of each way (:func:`ways`) on ``examples``."""
-    from emohrnet.eval_batches import EvalSet
-    from emohrnet.train import evaluate
+    from emohrnet.evaluation import EvalSet, evaluate
 
     cpu = torch.device("cpu")
     out: dict[str, Any] = {"utterances": len(examples)}

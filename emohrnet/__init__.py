@@ -9,7 +9,7 @@ Subpackages and modules:
 - :mod:`emohrnet.augment` -- SpecAugment masks and random time shifts.
 - :mod:`emohrnet.splits` -- speaker-independent folds and the random utterance split.
 - :mod:`emohrnet.models` -- EmoHRNet, the 1D CNN with attention and the model registry.
-- :mod:`emohrnet.data` -- shards to examples and training batches; :mod:`emohrnet.eval_batches` evaluation batches.
+- :mod:`emohrnet.data` -- shards to examples and training batches; :mod:`emohrnet.evaluation` evaluation batches.
 - :mod:`emohrnet.metrics` -- UA, WA, macro-F1 and confusion matrices.
 - :mod:`emohrnet.experiment_config` -- an experiment's settings as one typed tree (saved as ``config.json``).
 - :mod:`emohrnet.train_config` -- one training run's settings; :mod:`emohrnet.train` the Ray Train

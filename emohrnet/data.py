@@ -24,7 +24,7 @@ without pickle); member names are never used as file paths.
 Training batches are fixed-length segments placed by the random time shift (the semantics of
 :func:`emohrnet.augment.random_segment`), cut for the whole batch at once from a cache of the
 worker's whole training part on the training device (:class:`DeviceBatches`, on any device; the
-tests compare it with a per-example oracle). Evaluation batches: :mod:`emohrnet.eval_batches`.
+tests compare it with a per-example oracle). Evaluation batches: :mod:`emohrnet.evaluation`.
 """
 
 from __future__ import annotations

@@ -237,9 +237,9 @@ class Predictor:
             examples: :class:`emohrnet.data.Example` items (``mel`` ``(n_features, frames)``, ``label``).
 
         Returns:
-            ``{"loss", "ua", "wa", "n", "confusion"}`` as :func:`emohrnet.train.evaluate` returns.
+            ``{"loss", "ua", "wa", "n", "confusion"}`` as :func:`emohrnet.evaluation.evaluate` returns.
         """
-        from .train import evaluate
+        from .evaluation import evaluate
 
         speed = self.state.get("speed") or {}
         same_kind = torch.device(speed.get("device", "cpu")).type == self.device.type

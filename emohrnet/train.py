@@ -42,28 +42,24 @@ from __future__ import annotations
 import math
 import socket
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .augment import SpecAugment
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint_file, save_checkpoint_file
-from .data import DeviceBatches, Example, check_global_batch, draw_seed, load_examples, steps_per_epoch
+from .data import DeviceBatches, check_global_batch, draw_seed, load_examples, steps_per_epoch
 from .distributed import (
     average_batchnorm_stats,
     check_replicas_agree,
     mean_over_workers,
-    sum_over_workers,
-    world_size,
 )
-from .eval_batches import EvalSet
+from .evaluation import EvalSet, evaluate
 from .frontend import n_features
 from .manifest import Manifest
-from .metrics import is_better, unweighted_accuracy, weighted_accuracy
+from .metrics import is_better
 from .mixup import mixup_batch, training_loss
 from .models import MODEL_SPECS, build_model
 from .train_config import TrainConfig
@@ -95,52 +91,6 @@ def check_features(model: str, manifest: Manifest, shard_dir: str) -> None:
             f"{shard_dir}: shards hold {kind} features but {model} trains on {MODEL_FEATURES[model]}; "
             f"build them with: python -m shards.build --features {MODEL_FEATURES[model]} ..."
         )
-
-
-# --------------------------------------------------------------------------- evaluation
-@torch.inference_mode()
-def evaluate(model: torch.nn.Module, examples: EvalSet | Sequence[Example], num_classes: int, device: torch.device,
-             max_batch: int = 32, reduce: bool = True, amp: bool = False, channels_last: bool = False
-             ) -> dict[str, Any]:
-    """Score whole utterances, in length buckets (:func:`emohrnet.eval_batches.eval_batches`).
-
-    The batches stay on ``device``; the loss and the confusion matrix are summed there and read
-    once per call (one device-to-host sync per pass, not one per batch).
-
-    Args:
-        model: the (unwrapped) model, called as ``model(x, lengths)``; put in eval mode here.
-        examples: this worker's evaluation utterances, or an :class:`emohrnet.eval_batches.EvalSet` of them
-            already on ``device`` (what the training loop keeps for its validation set).
-        num_classes: C.
-        device: where the model is.
-        max_batch: most utterances per forward pass (when ``examples`` is a list).
-        reduce: sum confusion matrices and losses over all workers (``all_reduce``) when a
-            process group is up, so every worker gets the figures of the whole set.
-        amp: forward passes under bf16 autocast (logits, loss and metrics are computed in float32).
-        channels_last: feed batches in ``torch.channels_last`` memory format.
-
-    Returns:
-        ``{"loss", "ua", "wa", "n", "confusion"}`` with ``confusion`` a ``(C, C)`` int64 CPU tensor.
-    """
-    model.eval()
-    data = examples if isinstance(examples, EvalSet) else EvalSet(examples, device, max_batch)
-    counts = torch.zeros(num_classes * num_classes, dtype=torch.float64, device=device)
-    loss_sum = torch.zeros(1, dtype=torch.float64, device=device)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    for x, y, lengths in data.batches:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(x.contiguous(memory_format=fmt), lengths)
-        logits = logits.float()
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-        counts += torch.bincount(y * num_classes + logits.argmax(dim=1), minlength=num_classes ** 2).double()
-    packed = torch.cat([counts, loss_sum])
-    if reduce and world_size() > 1:
-        packed = sum_over_workers(packed)
-    packed = packed.cpu()  # the one sync of the pass
-    cm = packed[:-1].round().long().reshape(num_classes, num_classes)
-    n = int(cm.sum())
-    return {"loss": float(packed[-1]) / n if n else math.nan, "ua": unweighted_accuracy(cm),
-            "wa": weighted_accuracy(cm), "n": n, "confusion": cm}
 
 
 def train_epoch(model: torch.nn.Module, batches: Any, specaug: torch.nn.Module,

@@ -12,8 +12,8 @@ from fixtures import tiny_emohrnet
 from benchmarks.per_example_batches import PerExampleBatches
 from emohrnet.augment import AugmentConfig, SpecAugment, band_keep_mask, place_segment
 from emohrnet.data import DeviceBatches, Example
-from emohrnet.eval_batches import EvalSet, eval_batches
-from emohrnet.train import _cpu_state, evaluate, train_epoch
+from emohrnet.evaluation import EvalSet, eval_batches, evaluate
+from emohrnet.train import _cpu_state, train_epoch
 from emohrnet.train_config import TrainConfig
 
 

@@ -7,7 +7,7 @@ import torch
 
 from emohrnet.augment import AugmentConfig, SpecAugment, place_segment, random_segment
 from emohrnet.data import DeviceBatches, Example, steps_per_epoch
-from emohrnet.eval_batches import eval_batches
+from emohrnet.evaluation import eval_batches
 from emohrnet.frontend import FeatureConfig, LogMel
 
 

@@ -350,7 +350,7 @@ class CNN1DAttention(nn.Module):
             x: ``(batch, in_channels, frames)`` or ``(batch, 1, in_channels, frames)`` float32, any
                 ``frames >= 1``.
             lengths: ``(batch,)`` valid frames of each item of a zero-padded batch
-                (:func:`emohrnet.eval_batches.eval_batches`): the global average pooling then covers only
+                (:func:`emohrnet.evaluation.eval_batches`): the global average pooling then covers only
                 :meth:`output_frames` of them. ``None``: every frame is valid.
 
         Returns:

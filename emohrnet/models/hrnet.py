@@ -324,7 +324,7 @@ class EmoHRNet(nn.Module):
         Args:
             x: ``(batch, in_channels, n_mels, frames)`` float32, any ``n_mels, frames >= 1``.
             lengths: ``(batch,)`` valid frames of each item of a zero-padded batch
-                (:func:`emohrnet.eval_batches.eval_batches`): the global average pooling then covers only the
+                (:func:`emohrnet.evaluation.eval_batches`): the global average pooling then covers only the
                 fused map's columns of those frames (``ceil(length / 4)`` after the stem). ``None``:
                 every frame is valid.
 
