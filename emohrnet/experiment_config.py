@@ -53,7 +53,7 @@ class DataConfig:
     corpus_options: list[str] = field(default_factory=list)
     shard_dir: str | None = None
     build_workers: int = 1
-    n_mels: int = 128
+    n_mels: int = FeatureConfig().n_mels
     n_mfcc: int = MfccConfig().n_mfcc
     n_fft: int = FeatureConfig().n_fft
     win_length: int = FeatureConfig().win_length
@@ -226,7 +226,7 @@ class SearchConfig:
     """
 
     num_samples: int = 20
-    widths: list[int] = field(default_factory=lambda: [12, 18, 24, 32])
+    widths: list[int] = field(default_factory=lambda: list(MODEL_SPECS["emohrnet"].space["width"].values))
     grace_period: int | None = None
     study_storage: str | None = None
     space: str = "paper"

@@ -46,8 +46,11 @@ RECIPE_SPEED_COPIES = 2
 """Speed-perturbed copies per utterance in the log-mel shards of a ``--space recipe`` search (its ``aug_prob``
 lever chooses how often training uses one), unless ``--speed-copies`` says otherwise."""
 
-DEFAULT_PROFILE: dict[str, Any] = {"epochs": PAPER_FIXED["epochs"], "num_samples": 20, "widths": DEFAULT_WIDTHS,
-                                   "n_mels": 128, "segment_seconds": 3.0, "batch_size": PAPER_FIXED["batch_size"]}
+DEFAULT_PROFILE: dict[str, Any] = {"epochs": PAPER_FIXED["epochs"], "num_samples": SearchConfig().num_samples,
+                                   "widths": DEFAULT_WIDTHS, "n_mels": DataConfig().n_mels,
+                                   "segment_seconds": AugmentationConfig().segment_seconds,
+                                   "batch_size": PAPER_FIXED["batch_size"]}
+"""A search's defaults where its corpus's profile says nothing, each taken from where it is written once."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
