@@ -10,7 +10,7 @@ one trial of a small EmoHRNet on 64 log-mel bands, speaker-independent fold 0, `
 epochs: 12 by default, about 3 minutes on 2 cores). Then every utterance of the corpus is scored twice by
 :func:`emohrnet.evaluation.evaluate`: exact-length batches (``bucket=1``: only utterances of
 equal length share a batch, as before length buckets) and length buckets of 8 (the default,
-:data:`emohrnet.data.EVAL_BUCKET`), 16 and 32 frames. It reports, for the
+:data:`emohrnet.evaluation.EVAL_BUCKET`), 16 and 32 frames. It reports, for the
 whole corpus, for the fold's test part and for the corpus cut to random lengths (continuous
 lengths, as in IEMOCAP; :func:`cropped`): UA each way, the utterances whose predicted class
 differs, the batches and distinct shapes per pass, and the utterances/s of a scoring pass

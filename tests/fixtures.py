@@ -1,13 +1,22 @@
 """Shared test helpers that are not corpus trees (those are in corpus_trees.py): the tiny search's
-flags, the tiny model, a handmade finished experiment, and the processes a search leaves (its
-listening sockets, its process group)."""
+flags, the tiny model, a handmade finished experiment, the processes a search leaves (its
+listening sockets, its process group), and a free port."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` now (bound once and released; another process may take it later)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
 
 TINY_SEARCH = (
     "--epochs", "2", "--workers", "2", "--widths", "4,6", "--stem-channels", "8", "--blocks", "1",

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from fixtures import free_port
 from torch.nn.parallel import DistributedDataParallel
 
 from emohrnet.distributed import average_batchnorm_stats, batchnorm_buffers, check_replicas_agree
 from emohrnet.models import build_model
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rank(rank: int, world: int, port: int, out: str) -> None:
@@ -58,7 +51,7 @@ def _rank(rank: int, world: int, port: int, out: str) -> None:
 
 def test_two_ranks_hold_identical_batchnorm_buffers_after_an_epoch(tmp_path):
     out = str(tmp_path / "ranks.pt")
-    mp.spawn(_rank, args=(2, _free_port(), out), nprocs=2, join=True)
+    mp.spawn(_rank, args=(2, free_port(), out), nprocs=2, join=True)
     r0, r1 = torch.load(out, weights_only=False)
     assert len(r0["after"]) > 10  # every BatchNorm layer's running mean and variance
     # gradients are synchronised: the weights agree; the running statistics did not, before averaging

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fixtures import free_port
 from netns_hosts import Hosts, missing_tools
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,12 +57,6 @@ SEARCH = ["--dataset", "synthetic", "--num-samples", "2", "--epochs", "20", "--w
           "--build-workers", "1", "--name", "onprem", "--verbose"]
 """The search the job runs: two trials one after the other, each with 2 DDP workers of 1 CPU; ``--verbose``
 puts Ray's output (each rank's line naming its host) in the job's log."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class Cluster:
