@@ -180,10 +180,11 @@ def data_warnings(manifests: Iterable[Manifest]) -> list[str]:
     """
     lines: list[str] = []
     for m in manifests:
-        for c in m.empty_classes():
+        empty = m.empty_classes()
+        for c in empty:
             line = (f"class '{c}' has no utterances in the {m.dataset} shards ({m.data_root}): the model still gets "
                     f"an output for it that no utterance trains, and UA averages over the other "
-                    f"{len(m.classes) - len(m.empty_classes())} classes only; is the corpus folder complete?")
+                    f"{len(m.classes) - len(empty)} classes only; is the corpus folder complete?")
             if line not in lines:
                 lines.append(line)
     return lines

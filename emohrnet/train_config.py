@@ -140,7 +140,7 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
         return self.architecture.arguments(n_features)
 
     def cross_entropy(self) -> dict[str, Any]:
-        """The training loss's settings for :func:`emohrnet.augment.mixup_loss`: ``{"mixup_alpha",
+        """The training loss's settings for :func:`emohrnet.mixup.training_loss`: ``{"mixup_alpha",
         "label_smoothing"}`` (both 0: the paper's plain cross-entropy)."""
         return {"mixup_alpha": float(self.mixup_alpha), "label_smoothing": float(self.label_smoothing)}
 

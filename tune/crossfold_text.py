@@ -139,7 +139,7 @@ def format_table(result: dict[str, Any]) -> str:
                      f"test UA {_pm(m['test_ua'], s['test_ua'])}; test WA {_pm(m['test_wa'], s['test_wa'])}; "
                      f"macro-F1 {_pm(m['test_macro_f1'], s['test_macro_f1'])}")
     lines.append(selection_note(result))
-    lines.append("(std: sample standard deviation, ddof=1; n/a with one fold; epochs counted from 0)")
+    lines.append("(std: sample standard deviation, ddof=1; n/a with one fold; epochs counted from 1)")
     lines.append(f"Protocol: {result['protocol_name']}")
     if result.get("protocol_note"):
         lines.append(f"Note on this corpus: {result['protocol_note']}")
@@ -216,7 +216,7 @@ def format_markdown(result: dict[str, Any]) -> str:
         f"- Model selection: {result['model_selection']}",
         "- Headline: mean ± std over the completed folds whose test utterances took no part in choosing the "
         "configuration (folds marked \\* did; see the note under the table); the all-folds row includes them",
-        "- std is the sample standard deviation (ddof=1), n/a with one fold; epochs counted from 0",
+        "- std is the sample standard deviation (ddof=1), n/a with one fold; epochs counted from 1",
         *([f"- Note on this corpus: {result['protocol_note']}"] if result.get("protocol_note") else []),
         *([_runs_line(result["runs"])] if len(result.get("runs") or []) > 1 else []),
         "",

@@ -156,7 +156,7 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
         ("Protocol (ours)", f"{summary['protocol']}: {summary.get('split', '')}"),
         ("Best trial (chosen on validation UA)",
          f"{summary.get('best_trial')}: val UA {_pct(summary.get('best_val_ua'))} % at epoch "
-         f"{summary.get('best_epoch')} (from 0)"),
+         f"{summary.get('best_epoch')} (from 1)"),
         ("Test of the best trial", f"UA {_pct(test_ua)} %, WA {_pct(test_wa)} %, macro-F1 {_pct(f1)} %"),
         ("Test score source", str(summary.get("test_source", ""))),
         ("Experiment folder", shown or str(exp_dir)),
