@@ -12,7 +12,7 @@ folds (4 test actors, 4 validation actors, 16 training actors) and once on the r
 split (seed 0, 80/10/10: speakers shared between train and test, the protocol the papers' figures
 most likely come from). Every run is the project's own path: Ray Train DDP inside a Ray Tune trial
 (:func:`tune.trial.run_trial`), the best epoch chosen on the fold's validation part
-(:data:`emohrnet.metrics.SELECTION_RULE`), its weights scored once on the fold's test part.
+(:data:`emohrnet.inference.metrics.SELECTION_RULE`), its weights scored once on the fold's test part.
 
 The recipes were fixed before any test figure was seen, from the validation curve of fold 0 (see
 :data:`RECIPE_CHOICE`); no figure of a test part took part in choosing them.
@@ -148,7 +148,7 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
     import ray
     from ray import tune
 
-    from emohrnet.experiment_config import ExperimentConfig, ResourcesConfig
+    from emohrnet.config.experiment import ExperimentConfig, ResourcesConfig
     from emohrnet.shards import Manifest
     from tune.evaluate import fold_row, selection_folds
     from tune.ray_start import SPARE_CPUS, max_concurrent
@@ -205,7 +205,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 AMP = "auto: bf16 autocast where the CPU has AVX-512 BF16 or AMX, else float32 (recorded per checkpoint)"
-"""The precision every run of this benchmark trains and scores in (:mod:`emohrnet.train`'s automatic choice)."""
+"""The precision every run of this benchmark trains and scores in (:mod:`emohrnet.training.loop`'s automatic choice)."""
 
 
 def git_commit() -> str:
@@ -224,7 +224,7 @@ def git_commit() -> str:
 def random_split_overlap(manifest, selection_fold: int | None) -> str:
     """What the random split's row must say about its recipe: the speaker fold whose validation actors the
     recipe was chosen on, and how many of those actors' utterances are in the random split's test part
-    (seed 0), counted over ``manifest`` (:class:`emohrnet.manifest.Manifest`, the shards the runs read)."""
+    (seed 0), counted over ``manifest`` (:class:`emohrnet.shards.manifest.Manifest`, the shards the runs read)."""
     if selection_fold is None:
         return "the recipe was not chosen on any validation part"
     chosen_on = manifest.split("speaker", selection_fold).speakers["val"]
@@ -283,8 +283,8 @@ def run_all(args: argparse.Namespace, work: Path, log=print) -> dict[str, Any]:
         "recipes": {m: RECIPES[m] for m in args.models}, "recipe_choice": RECIPE_CHOICE,
         "protocols": PROTOCOLS, "model_selection": None, "units": "fractions (0-1)", "results": {},
     }
-    from emohrnet.manifest import Manifest
-    from emohrnet.metrics import SELECTION_RULE
+    from emohrnet.inference.metrics import SELECTION_RULE
+    from emohrnet.shards.manifest import Manifest
 
     report["model_selection"] = f"per fold, on its validation part: {SELECTION_RULE}; test scored once"
     shard_dirs = {m: str(build(m, args.data_root, log=log).shard_dir) for m in args.models}
@@ -373,7 +373,7 @@ def plot_curves(report: dict[str, Any], out: Path) -> Path:
 
 
 def _write(report: dict[str, Any], out: Path) -> None:
-    from emohrnet.storage import atomic_write_text
+    from emohrnet.io.storage import atomic_write_text
 
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, json.dumps(report, indent=1, default=str))

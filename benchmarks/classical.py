@@ -59,8 +59,8 @@ def compare_svm_folds(data_root: Path, folds: list[int], cache: Path, log=print)
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
+    from emohrnet.config.experiment import DataConfig
     from emohrnet.corpora import get_corpus
-    from emohrnet.experiment_config import DataConfig
     from emohrnet.shards import build_shards
 
     data = DataConfig(dataset="ravdess", data_root=str(data_root), n_mels=64, build_workers=2)

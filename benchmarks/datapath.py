@@ -1,18 +1,18 @@
 """Section 1, the data path: utterances/s delivered to the training loop from shards against decoding
 the original audio and computing the log-mel on the fly.
 
-- Shards, cached and batched (what :func:`emohrnet.train.train_loop_per_worker` does by default):
-  :func:`emohrnet.data.load_examples` (once, timed apart), the examples packed once into a
-  :class:`emohrnet.data.DeviceBatches` cache (timed apart), then per step one gather of 64 shifted
-  segments and the batched :class:`emohrnet.augment.SpecAugment`. On the CPU, and with ``--device cuda``
+- Shards, cached and batched (what :func:`emohrnet.training.loop.train_loop_per_worker` does by default):
+  :func:`emohrnet.data.loading.load_examples` (once, timed apart), the examples packed once into a
+  :class:`emohrnet.data.loading.DeviceBatches` cache (timed apart), then per step one gather of 64 shifted
+  segments and the batched :class:`emohrnet.data.augment.SpecAugment`. On the CPU, and with ``--device cuda``
   also with the cache, the gather and the masks on the GPU.
 - Shards, per example (the path before the cache, kept to show the gain): the per-example batcher that the
   tests compare the cache against (``benchmarks/per_example_batches.py``: a Python loop of
-  :func:`emohrnet.augment.random_segment` per example) and SpecAugment drawn per example
+  :func:`emohrnet.data.augment.random_segment` per example) and SpecAugment drawn per example
   with ``torchaudio``'s ``FrequencyMasking``/``TimeMasking`` (``iid_masks=True``), the previous implementation.
 - On the fly: the loader a user would write without shards, a ``torch.utils.data.Dataset`` whose items
-  are :func:`emohrnet.audio.load_audio` + :class:`emohrnet.frontend.LogMel` +
-  :func:`emohrnet.augment.random_segment`, a ``DataLoader`` of batch 64 (``num_workers`` 0 and the
+  are :func:`emohrnet.io.audio.load_audio` + :class:`emohrnet.frontend.LogMel` +
+  :func:`emohrnet.data.augment.random_segment`, a ``DataLoader`` of batch 64 (``num_workers`` 0 and the
   machine's cores), then the batched SpecAugment on each batch.
 
 Timing starts after a warm-up: one batch for the shards and ``num_workers=0``; with ``N`` DataLoader
@@ -88,8 +88,8 @@ class AudioMelDataset(torch.utils.data.Dataset):
         return len(self.items)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        from emohrnet.audio import load_audio
-        from emohrnet.augment import random_segment
+        from emohrnet.data.augment import random_segment
+        from emohrnet.io.audio import load_audio
 
         path, label = self.items[i]
         with torch.no_grad():
@@ -100,8 +100,8 @@ class AudioMelDataset(torch.utils.data.Dataset):
 def _cached_path(examples: list, device: str, steps: int, segment: int) -> dict[str, float]:
     """Cached + batched: build a :class:`DeviceBatches` on ``device`` (timed), warm up on epoch 0, then time
     epoch 1 (``steps`` batches, plan included) with and without the batched SpecAugment."""
-    from emohrnet.augment import AugmentConfig, SpecAugment
-    from emohrnet.data import DeviceBatches
+    from emohrnet.data.augment import AugmentConfig, SpecAugment
+    from emohrnet.data.loading import DeviceBatches
 
     cuda = device == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -141,7 +141,7 @@ def _cached_path(examples: list, device: str, steps: int, segment: int) -> dict[
 
 def _per_example_path(examples: list, steps: int, segment: int) -> dict[str, float]:
     """The previous path: per-example batches (the tests' oracle) + :class:`PerExampleSpecAugment`."""
-    from emohrnet.augment import LB_FREQ_MASK, LB_TIME_MASK
+    from emohrnet.data.augment import LB_FREQ_MASK, LB_TIME_MASK
 
     from .per_example_batches import PerExampleBatches
 
@@ -167,7 +167,7 @@ def _per_example_path(examples: list, steps: int, segment: int) -> dict[str, flo
 def _audio_path(dataset: AudioMelDataset, workers: int, rounds: int) -> dict[str, float]:
     """On-the-fly loader: ``max(1, workers)`` warm-up batches, then ``rounds`` rounds of ``max(1, workers)``
     batches timed. Worker ``k`` builds batches ``k, k + workers, ...``, so whole rounds are timed."""
-    from emohrnet.augment import AugmentConfig, SpecAugment
+    from emohrnet.data.augment import AugmentConfig, SpecAugment
 
     specaug = SpecAugment(AugmentConfig(), inplace=True)  # the same as the shards' path
     per_round = max(1, workers)
@@ -197,7 +197,7 @@ def run(ctx: Context) -> Section:
         first batch), MiB (peak RSS, cache size) and x (ratios).
     """
     from emohrnet.corpora import get_corpus
-    from emohrnet.data import load_examples
+    from emohrnet.data.loading import load_examples
     from emohrnet.frontend import FeatureConfig
     from emohrnet.shards import Manifest, build_shards
 

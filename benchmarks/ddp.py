@@ -1,6 +1,6 @@
 """Section 4, DDP: training samples/s with 1 and 2 Ray Train workers on one machine.
 
-Each run is a ``TorchTrainer`` running :func:`emohrnet.train.train_loop_per_worker` (through
+Each run is a ``TorchTrainer`` running :func:`emohrnet.training.loop.train_loop_per_worker` (through
 :func:`timed_train_loop`) on the small synthetic corpus with a small EmoHRNet (gloo; Ray sets
 ``OMP_NUM_THREADS`` to the worker's CPUs, so a worker's torch uses that many threads). Three runs:
 1 worker with 1 CPU, 2 workers with 1 CPU each (DDP), and 1 worker with 2 CPUs (two threads, no
@@ -33,10 +33,10 @@ TIMES_KEY = "benchmark_times_dir"
 
 
 def timed_train_loop(config: dict[str, Any]) -> None:
-    """Ray Train worker function: :func:`emohrnet.train.train_loop_per_worker` with the training part
+    """Ray Train worker function: :func:`emohrnet.training.loop.train_loop_per_worker` with the training part
     of each epoch timed.
 
-    ``emohrnet.train.DeviceBatches`` is replaced, in this worker process only and for the duration of
+    ``emohrnet.training.loop.DeviceBatches`` is replaced, in this worker process only and for the duration of
     the call, by a subclass whose ``epoch`` records the wall seconds from the request of the first
     batch to the end of the epoch's last step. Each rank writes ``rank<R>.json`` into
     ``config[TIMES_KEY]``: ``{"epochs": [{"epoch", "train_s", "steps", "batch"}], "torch_threads"}``.
@@ -44,7 +44,7 @@ def timed_train_loop(config: dict[str, Any]) -> None:
     import ray.train
     import torch
 
-    import emohrnet.train as train
+    import emohrnet.training.loop as train
 
     times: list[dict[str, Any]] = []
     original = train.DeviceBatches
@@ -88,7 +88,7 @@ def fit(shard_dir: Path, storage: Path, workers: int, config: dict[str, Any], us
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from emohrnet.train import checkpoint_config
+    from emohrnet.training.loop import checkpoint_config
 
     times_dir = storage / f"times-{workers}x{cpus}"
     times_dir.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,9 @@ Usage::
 Without ``--checkpoint`` a short search trains one (``python -m tune.search --dataset ravdess``:
 one trial of a small EmoHRNet on 64 log-mel bands, speaker-independent fold 0, ``--epochs``
 epochs: 12 by default, about 3 minutes on 2 cores). Then every utterance of the corpus is scored twice by
-:func:`emohrnet.evaluation.evaluate`: exact-length batches (``bucket=1``: only utterances of
+:func:`emohrnet.inference.evaluation.evaluate`: exact-length batches (``bucket=1``: only utterances of
 equal length share a batch, as before length buckets) and length buckets of 8 (the default,
-:data:`emohrnet.evaluation.EVAL_BUCKET`), 16 and 32 frames. It reports, for the
+:data:`emohrnet.inference.evaluation.EVAL_BUCKET`), 16 and 32 frames. It reports, for the
 whole corpus, for the fold's test part and for the corpus cut to random lengths (continuous
 lengths, as in IEMOCAP; :func:`cropped`): UA each way, the utterances whose predicted class
 differs, the batches and distinct shapes per pass, and the utterances/s of a scoring pass
@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from emohrnet.checkpoint import SUMMARY_FILE
+from emohrnet.training.checkpoint import SUMMARY_FILE
 
 from .common import DEFAULT_DATA_ROOT
 
@@ -74,8 +74,8 @@ def train_checkpoint(data_root: str, epochs: int, work: Path) -> Path:
 
 
 def predictions(model: torch.nn.Module, examples, bucket: int, max_batch: int) -> dict[str, int]:
-    """Predicted class per utterance key, scored through :func:`emohrnet.evaluation.eval_batches`."""
-    from emohrnet.evaluation import eval_batches
+    """Predicted class per utterance key, scored through :func:`emohrnet.inference.evaluation.eval_batches`."""
+    from emohrnet.inference.evaluation import eval_batches
 
     out = {}
     with torch.inference_mode():
@@ -86,14 +86,14 @@ def predictions(model: torch.nn.Module, examples, bucket: int, max_batch: int) -
 
 def ways() -> dict[str, int]:
     """``name: bucket`` (frames): exact-length batches, and buckets of 8 (the default), 16 and 32 frames."""
-    from emohrnet.evaluation import EVAL_BUCKET
+    from emohrnet.inference.evaluation import EVAL_BUCKET
 
     return {"exact": 1, **{f"buckets of {b}" + (" (default)" if b == EVAL_BUCKET else ""): b for b in (8, 16, 32)}}
 
 
 def compare(model, examples, num_classes: int, max_batch: int, repeats: int) -> dict[str, Any]:
     """UA, predictions and speed of each way (:func:`ways`) on ``examples``."""
-    from emohrnet.evaluation import EvalSet, evaluate
+    from emohrnet.inference.evaluation import EvalSet, evaluate
 
     cpu = torch.device("cpu")
     out: dict[str, Any] = {"utterances": len(examples)}
@@ -117,7 +117,7 @@ def compare(model, examples, num_classes: int, max_batch: int, repeats: int) -> 
 def cropped(examples, seed: int = 0):
     """Every utterance cut to a random length between 1.5 s and its own (seeded): continuous lengths,
     as in IEMOCAP (RAVDESS's recordings come in few distinct lengths)."""
-    from emohrnet.data import Example
+    from emohrnet.data.loading import Example
 
     g = torch.Generator().manual_seed(seed)
     out = []
@@ -143,9 +143,9 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from emohrnet.checkpoint import load_usable_model, resolve_checkpoint
-    from emohrnet.data import load_examples
+    from emohrnet.data.loading import load_examples
     from emohrnet.shards import Manifest
+    from emohrnet.training.checkpoint import load_usable_model, resolve_checkpoint
 
     args = parse_args(argv)
     start = time.time()

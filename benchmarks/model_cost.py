@@ -20,8 +20,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from emohrnet.frontend import FeatureConfig, MfccConfig
+from emohrnet.io.storage import atomic_write_text
 from emohrnet.models import build_model, count_parameters, width_preset
-from emohrnet.storage import atomic_write_text
 
 SECONDS = 3.0
 

@@ -1,7 +1,7 @@
 """The per-example training batcher: the oracle the tests (and the data-path benchmark) compare
-:class:`emohrnet.data.DeviceBatches` with (the library's one training batcher). Written the plain way:
-for each position of the epoch's order (:func:`emohrnet.data.rank_order`), pick the example or one of
-its variants, place it in its segment with :func:`emohrnet.augment.random_segment`, and stack."""
+:class:`emohrnet.data.loading.DeviceBatches` with (the library's one training batcher). Written the plain way:
+for each position of the epoch's order (:func:`emohrnet.data.loading.rank_order`), pick the example or one of
+its variants, place it in its segment with :func:`emohrnet.data.augment.random_segment`, and stack."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from collections.abc import Iterator
 
 import torch
 
-from emohrnet.augment import random_segment
-from emohrnet.data import Example, draw_seed, rank_order
+from emohrnet.data.augment import random_segment
+from emohrnet.data.loading import Example, draw_seed, rank_order
 
 
 class PerExampleBatches:
     """Batches of ``(batch, 1, n_features, segment_frames)`` float32 and ``(batch,)`` labels, one
-    example at a time on the CPU; the same order as :class:`~emohrnet.data.DeviceBatches` for the same
+    example at a time on the CPU; the same order as :class:`~emohrnet.data.loading.DeviceBatches` for the same
     ``(seed, epoch, rank, world)``, its own draws of offsets and variants (same distributions)."""
 
     def __init__(self, examples: list[Example], batch_size: int, steps: int, segment_frames: int,

@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (1 if a section failed)."""
     import torch
 
-    from emohrnet.storage import atomic_write_text
+    from emohrnet.io.storage import atomic_write_text
 
     args = parse_args(argv)
     start = time.perf_counter()

@@ -97,7 +97,7 @@ def baseline_params() -> dict[str, Any]:
 
 def shard_dir(data_root: Path, log=print) -> str:
     """The log-mel shards every stage trains on (built once, reused)."""
-    from emohrnet.experiment_config import DataConfig
+    from emohrnet.config.experiment import DataConfig
     from emohrnet.shards import build_shards
 
     data = DataConfig(dataset="ravdess", data_root=str(data_root), n_mels=N_MELS, speed_copies=SPEED_COPIES,
@@ -109,7 +109,7 @@ def run_on_folds(train: dict[str, Any], args: argparse.Namespace, name: str, log
     """Train ``train`` (flat settings on top of :data:`SIZE`) on every fold; one row per fold."""
     import ray
 
-    from emohrnet.experiment_config import ResourcesConfig
+    from emohrnet.config.experiment import ResourcesConfig
     from tune.ray_start import local_cpus, start_local_ray
 
     from .accuracy import run_folds
@@ -255,7 +255,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    from emohrnet.storage import atomic_write_bytes
+    from emohrnet.io.storage import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(data, indent=1, default=str) + "\n").encode())
 

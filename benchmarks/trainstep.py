@@ -1,7 +1,7 @@
 """Section 2, the training step: samples/s of forward + backward + Adam step of EmoHRNet on 3 s
 utterances (128 mels x 301 frames), the paper's W18 baseline and a small width.
 
-Every step is what :func:`emohrnet.train.train_loop_per_worker` does per batch (cross-entropy, Adam
+Every step is what :func:`emohrnet.training.loop.train_loop_per_worker` does per batch (cross-entropy, Adam
 with the paper's settings), on one fixed random batch already on the device (no data loading). Modes:
 float32 (on CUDA cuDNN may use TF32 for convolutions, PyTorch's default), channels_last, bf16
 autocast, bf16 autocast + channels_last (what ``amp="auto"``/``channels_last="auto"`` pick where the
@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from emohrnet.train_config import native_bf16
+from emohrnet.training.config import native_bf16
 
 from .common import Context, PeakRSS, Section
 from .machine import gpu_peak_tflops

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 
-from emohrnet.argtypes import int_at_least
+from emohrnet.config.argtypes import int_at_least
 from emohrnet.corpora import CorpusError, check_options, corpus_class, list_corpora
 from emohrnet.shards import (
     ShardError,

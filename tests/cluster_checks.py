@@ -271,7 +271,7 @@ def storage_problems(config: dict[str, Any]) -> list[str]:
 
     - ``storage_path`` (what the search gets as ``--storage-path``) and ``bucket``, ``bucket_data``,
       ``bucket_shards`` are object-store URLs of the provider's scheme (s3:// on AWS, gs:// on GCP)
-      that :func:`emohrnet.location.is_uri` takes for a URI (a plain path would be a local folder,
+      that :func:`emohrnet.io.location.is_uri` takes for a URI (a plain path would be a local folder,
       different on every node);
     - the shards are in the storage path's bucket, at ``<storage_path>/shards``, where the search
       publishes them;
@@ -279,7 +279,7 @@ def storage_problems(config: dict[str, Any]) -> list[str]:
     - every ``ray start`` (head and workers) exports ``EMOHRNET_HOME`` = ``emohrnet_home``, and no
       command sets another EMOHRNET_HOME.
     """
-    from emohrnet.location import is_uri
+    from emohrnet.io.location import is_uri
 
     meta = (config.get("metadata") or {}).get("emohrnet")
     if not meta:
@@ -461,7 +461,7 @@ def onprem_problems(config: dict[str, Any]) -> list[str]:
     - every ``ray start`` exports ``EMOHRNET_HOME`` = ``metadata.emohrnet.emohrnet_home`` (``~`` written
       as ``$HOME`` in the commands).
     """
-    from emohrnet.location import is_uri
+    from emohrnet.io.location import is_uri
 
     problems = []
     if config["provider"].get("type") != "local":

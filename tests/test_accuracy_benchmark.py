@@ -46,7 +46,7 @@ def test_the_random_rows_note_counts_the_selection_actors_in_its_test_part():
     """Counted independently: scikit-learn's split of the keys, the actor read from each key."""
     from sklearn.model_selection import train_test_split
 
-    from emohrnet.manifest import Manifest
+    from emohrnet.shards.manifest import Manifest
 
     classes = ["neutral", "happy", "sad", "angry"]
     utterances = [{"key": f"u-{c}-{i:02d}-{a:02d}", "speaker": f"{a:02d}", "label": c, "session": None}

@@ -10,8 +10,8 @@ import pytest
 import ray
 from corpus_trees import write_ravdess_tree
 
-from emohrnet import predict
 from emohrnet.corpora import CorpusError, check_options, get_corpus
+from emohrnet.inference import predict
 from shards import build
 from tune import search
 
@@ -119,8 +119,8 @@ def checkpoint(tmp_path_factory):
 
     from fixtures import tiny_emohrnet
 
-    from emohrnet.checkpoint import save_checkpoint_file
     from emohrnet.frontend import FeatureConfig
+    from emohrnet.training.checkpoint import save_checkpoint_file
 
     folder = tmp_path_factory.mktemp("ckpt")
     model = tiny_emohrnet(4)

@@ -20,11 +20,11 @@ import psutil
 import pytest
 import soundfile as sf
 
-import emohrnet.audio
+import emohrnet.io.audio
 from emohrnet.frontend import FeatureConfig
-from emohrnet.location import Location
-from emohrnet.manifest import data_warnings
+from emohrnet.io.location import Location
 from emohrnet.shards import build_shards
+from emohrnet.shards.manifest import data_warnings
 
 FEATURES = FeatureConfig(n_mels=32)
 
@@ -40,7 +40,7 @@ def unreadable(monkeypatch):
     libsndfile fails on them with its "System error" and opening them raises EACCES, as for a file
     without read permission. Add a path to make it unreadable, remove it to make it readable."""
     paths: set[str] = set()
-    real_read, real_check = sf.read, emohrnet.audio.check_readable
+    real_read, real_check = sf.read, emohrnet.io.audio.check_readable
 
     def read(file, *args, **kwargs):
         if str(file) in paths:
@@ -52,8 +52,8 @@ def unreadable(monkeypatch):
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
         return real_check(path)
 
-    monkeypatch.setattr(emohrnet.audio.sf, "read", read)
-    monkeypatch.setattr(emohrnet.audio, "check_readable", check)
+    monkeypatch.setattr(emohrnet.io.audio.sf, "read", read)
+    monkeypatch.setattr(emohrnet.io.audio, "check_readable", check)
     return paths
 
 
@@ -63,7 +63,7 @@ def test_an_unreadable_file_is_named_with_its_error_and_retried_once_readable(tr
     corrupt.write_bytes(b"RIFF not really a wave file")
     unreadable.add(locked)
     with pytest.raises(PermissionError, match="Permission denied"):
-        emohrnet.audio.load_audio(locked)  # not "is it a real WAV/FLAC file?"
+        emohrnet.io.audio.load_audio(locked)  # not "is it a real WAV/FLAC file?"
 
     logs: list[str] = []
     first = _build(tree, tmp_path / "shards", logs)
@@ -131,12 +131,12 @@ def test_the_search_summary_warns_about_a_class_without_utterances(tree, tmp_pat
 
 BUILD = textwrap.dedent("""
     import sys, time
-    import emohrnet.orphans
+    import emohrnet.io.orphans
     import emohrnet.shards.build as build
     from emohrnet.frontend import FeatureConfig
 
     if sys.argv[3] == "watchdog":  # no PR_SET_PDEATHSIG (prctl option 0 is refused): the fallback alone
-        emohrnet.orphans._PR_SET_PDEATHSIG = 0
+        emohrnet.io.orphans._PR_SET_PDEATHSIG = 0
 
     real = build._features
 
@@ -181,6 +181,6 @@ def test_build_workers_exit_when_the_build_is_killed_hard(tree, tmp_path, guard)
 
 def _running(procs: list[psutil.Process], wait_s: float) -> list[int]:
     """The pids of ``procs`` still running after up to ``wait_s`` seconds (an unreaped zombie has ended)."""
-    from emohrnet.orphans import still_running
+    from emohrnet.io.orphans import still_running
 
     return [p.pid for p in still_running(procs, wait_s)]

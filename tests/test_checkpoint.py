@@ -6,7 +6,7 @@ import pytest
 import torch
 from fixtures import tiny_emohrnet
 
-from emohrnet.checkpoint import CHECKPOINT_FILE, load_checkpoint_file, load_model, save_checkpoint_file
+from emohrnet.training.checkpoint import CHECKPOINT_FILE, load_checkpoint_file, load_model, save_checkpoint_file
 
 
 class Payload:

@@ -16,7 +16,7 @@ import pytest
 
 from emohrnet.frontend import FeatureConfig
 from emohrnet.shards import build_shards
-from emohrnet.train import checkpoint_config, train_loop_per_worker
+from emohrnet.training.loop import checkpoint_config, train_loop_per_worker
 
 TINY = {"width": 4, "stem_channels": 8, "blocks_per_branch": 1, "modules": [1, 1, 1, 1], "segment_seconds": 1.0,
         "batch_size": 16, "seed": 0}

@@ -35,7 +35,7 @@ from emohrnet.corpora.iemocap import Iemocap
 from emohrnet.corpora.ravdess import Ravdess
 from emohrnet.corpora.savee import Savee
 from emohrnet.corpora.tess import Tess
-from emohrnet.splits import make_split
+from emohrnet.data.splits import make_split
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def test_labels_speakers_and_formats(case: Case, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_folds_are_speaker_independent(case: Case, tmp_path: Path) -> None:
-    """Every fold that :func:`emohrnet.splits.make_split` gives keeps each speaker in one part."""
+    """Every fold that :func:`emohrnet.data.splits.make_split` gives keeps each speaker in one part."""
     case.write(tmp_path)
     reader = case.reader(tmp_path)
     utterances = reader.scan().utterances

@@ -8,7 +8,7 @@ import torch
 from corpus_trees import write_ravdess_tree
 
 from emohrnet.corpora import get_corpus, root_env_var
-from emohrnet.wave_augment import WaveAugmentConfig, augment_wave
+from emohrnet.data.wave_augment import WaveAugmentConfig, augment_wave
 from tune.search import parse_args
 from tune.space import PAPER_FIXED
 
@@ -36,7 +36,7 @@ def test_search_profiles(dataset, expected):
 def test_the_papers_fixed_settings():
     """Muppidi & Radfar: Adam lr 1e-3, betas (0.9, 0.999), weight decay 1e-4, 100 epochs, batch 64; the
     training config's defaults are the same recipe (written once, in the model registry)."""
-    from emohrnet.train_config import TrainConfig
+    from emohrnet.training.config import TrainConfig
 
     paper = {"beta1": 0.9, "beta2": 0.999, "weight_decay": 1e-4, "epochs": 100, "batch_size": 64}
     assert {k: PAPER_FIXED[k] for k in paper} == paper

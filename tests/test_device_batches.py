@@ -10,11 +10,11 @@ import torch
 from fixtures import tiny_emohrnet
 
 from benchmarks.per_example_batches import PerExampleBatches
-from emohrnet.augment import AugmentConfig, SpecAugment, band_keep_mask, place_segment
-from emohrnet.data import DeviceBatches, Example
-from emohrnet.evaluation import EvalSet, eval_batches, evaluate
-from emohrnet.train import _cpu_state, train_epoch
-from emohrnet.train_config import TrainConfig
+from emohrnet.data.augment import AugmentConfig, SpecAugment, band_keep_mask, place_segment
+from emohrnet.data.loading import DeviceBatches, Example
+from emohrnet.inference.evaluation import EvalSet, eval_batches, evaluate
+from emohrnet.training.config import TrainConfig
+from emohrnet.training.loop import _cpu_state, train_epoch
 
 
 # --------------------------------------------------------------------------- batched SpecAugment

@@ -8,8 +8,8 @@ import torch.multiprocessing as mp
 from fixtures import free_port
 from torch.nn.parallel import DistributedDataParallel
 
-from emohrnet.distributed import average_batchnorm_stats, batchnorm_buffers, check_replicas_agree
 from emohrnet.models import build_model
+from emohrnet.training.distributed import average_batchnorm_stats, batchnorm_buffers, check_replicas_agree
 
 
 def _rank(rank: int, world: int, port: int, out: str) -> None:

@@ -23,7 +23,7 @@ import torch
 from fixtures import fake_experiment
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from emohrnet.metrics import macro_f1, unweighted_accuracy, weighted_accuracy
+from emohrnet.inference.metrics import macro_f1, unweighted_accuracy, weighted_accuracy
 from tune import evaluate, report
 
 PAPER_NUMBERS = ("92.45", "80.06", "92.77", "97.49", "99.23", "89.31", "99.82", "99.53", "96.39")

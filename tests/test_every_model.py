@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from emohrnet.export import export_onnx, export_torchscript
+from emohrnet.inference.export import export_onnx, export_torchscript
 from emohrnet.models import MODEL_SPECS, build_model
 
 N_FEATURES = {"logmel": 64, "mfcc": 40}

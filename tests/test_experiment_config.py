@@ -1,4 +1,4 @@
-"""The experiment's settings as one typed tree (emohrnet.experiment_config): built from the search's
+"""The experiment's settings as one typed tree (emohrnet.config.experiment): built from the search's
 command line in one place, saved as config.json and read back unchanged, a trial as the base with its
 parameters applied, the differences from the paper derived from the paper's settings (issue 14)."""
 
@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from emohrnet.experiment_config import ExperimentConfig
+from emohrnet.config.experiment import ExperimentConfig
 from emohrnet.models import EMOHRNET_PAPER, CNN1DAttentionConfig, EmoHRNetConfig
-from emohrnet.train_config import TrainConfig
+from emohrnet.training.config import TrainConfig
 from tune.experiment import Experiment
 from tune.options import config_from_args, parse_args
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from emohrnet.augment import AugmentConfig, SpecAugment, place_segment, random_segment
-from emohrnet.data import DeviceBatches, Example, steps_per_epoch
-from emohrnet.evaluation import eval_batches
+from emohrnet.data.augment import AugmentConfig, SpecAugment, place_segment, random_segment
+from emohrnet.data.loading import DeviceBatches, Example, steps_per_epoch
 from emohrnet.frontend import FeatureConfig, LogMel
+from emohrnet.inference.evaluation import eval_batches
 
 
 def test_logmel_shape_and_normalization():

@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from emohrnet.audio import load_audio
 from emohrnet.frontend import FeatureConfig, LogMel
+from emohrnet.io.audio import load_audio
 
 RATE = 16_000
 

@@ -8,8 +8,8 @@ import pytest
 import ray
 import torch
 
-from emohrnet.memory import CONTEXT_BYTES, estimate_worker_bytes, trials_per_gpu
 from emohrnet.models import build_model, width_preset
+from emohrnet.training.memory import CONTEXT_BYTES, estimate_worker_bytes, trials_per_gpu
 from tune import search
 from tune.checks import ConfigError, check_gpu_memory, cluster_gpus, shared_gpu_warning
 from tune.options import config_from_args

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from emohrnet.orphans import still_running
+from emohrnet.io.orphans import still_running
 from tune.local_ray import _ident, record_path, session_processes
 from tune.search import main
 

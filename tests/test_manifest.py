@@ -1,4 +1,4 @@
-"""The typed shard manifest (:class:`emohrnet.manifest.Manifest`): written and read back equal, its
+"""The typed shard manifest (:class:`emohrnet.shards.manifest.Manifest`): written and read back equal, its
 digest guarding every field, the fields a build writes required, shards verified against it."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from emohrnet.manifest import MANIFEST, Manifest, ShardError
-from emohrnet.splits import speaker_split
+from emohrnet.data.splits import speaker_split
+from emohrnet.shards.manifest import MANIFEST, Manifest, ShardError
 
 
 def _manifest(tmp_path) -> Manifest:

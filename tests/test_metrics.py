@@ -9,7 +9,13 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from emohrnet.metrics import confusion_matrix, macro_f1, per_class_recall, unweighted_accuracy, weighted_accuracy
+from emohrnet.inference.metrics import (
+    confusion_matrix,
+    macro_f1,
+    per_class_recall,
+    unweighted_accuracy,
+    weighted_accuracy,
+)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -47,7 +53,7 @@ def test_confusion_matrix_layout_and_errors():
 
 
 def test_selection_rule_breaks_a_val_ua_tie_by_the_lower_loss():
-    from emohrnet.metrics import is_better, selection_key
+    from emohrnet.inference.metrics import is_better, selection_key
 
     inf = float("inf")
     # epochs (val UA, val loss): UA saturates at 1.0 from epoch 1; the loss goes on falling

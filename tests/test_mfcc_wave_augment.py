@@ -1,4 +1,4 @@
-"""Tests for emohrnet.frontend.mfcc (the MFCC front end) and emohrnet.wave_augment (training-time waveform
+"""Tests for emohrnet.frontend.mfcc (the MFCC front end) and emohrnet.data.wave_augment (training-time waveform
 augmentation: speed, pitch, noise), the inputs of CNN1DAttention (Lee & Nadeem 2025, arXiv 2507.03251)."""
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import torch
 import torchaudio.functional as AF
 from scipy.fft import dct
 
-from emohrnet.frontend import Mfcc, MfccConfig
-from emohrnet.wave_augment import (
+from emohrnet.data.wave_augment import (
     PITCH_N_FFT,
     WaveAugmentConfig,
     add_white_noise,
@@ -24,6 +23,7 @@ from emohrnet.wave_augment import (
     origin_key,
     shift_pitch,
 )
+from emohrnet.frontend import Mfcc, MfccConfig
 
 SR = 16_000
 

@@ -301,14 +301,14 @@ def test_the_registry_gives_each_model_its_class_and_a_known_front_end():
     shards against, and the search's list of models, all read from MODEL_SPECS."""
     from emohrnet.frontend import FEATURE_KINDS
     from emohrnet.models import MODEL_SPECS, MODELS
-    from emohrnet.train import MODEL_FEATURES
+    from emohrnet.training.loop import MODEL_FEATURES
     from tune.space import MODELS as SEARCHED
 
     assert list(MODEL_SPECS) == ["emohrnet", "cnn1d_attention"] == list(SEARCHED)  # the baselines' order
     assert {name: spec.cls for name, spec in MODEL_SPECS.items()} == MODELS
     assert MODEL_FEATURES == {"emohrnet": "logmel", "cnn1d_attention": "mfcc"}
     assert all(spec.features in FEATURE_KINDS and spec.source for spec in MODEL_SPECS.values())
-    from emohrnet.train_config import TrainConfig
+    from emohrnet.training.config import TrainConfig
 
     for name, spec in MODEL_SPECS.items():  # the spec's arguments build its class; its masks as the spec says
         cfg = TrainConfig.from_dict({"shard_dir": "shards", "model": name, "width": 4, "stem_channels": 8,
@@ -320,7 +320,7 @@ def test_the_registry_gives_each_model_its_class_and_a_known_front_end():
     assert not hasattr(cfg, "width") and not hasattr(cfg, "cnn_width")  # no model's settings in the shared config
     # the search's space and baseline are the spec's: every searched parameter is a setting a trial's
     # training run gets, with a declared range, and the baseline point gives each of them a value in its range
-    from emohrnet.experiment_config import ExperimentConfig
+    from emohrnet.config.experiment import ExperimentConfig
     from emohrnet.models import Choice
     from tune.space import baseline_points, search_space
 

@@ -17,12 +17,12 @@ from corpus_trees import write_ravdess_tree
 from fixtures import TINY_SEARCH, group_gone, listening_sockets
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from emohrnet.checkpoint import load_model, save_checkpoint_file
-from emohrnet.data import DamagedShardError, load_examples
+from emohrnet.data.loading import DamagedShardError, load_examples
 from emohrnet.frontend import FeatureConfig
-from emohrnet.location import Location, is_uri
+from emohrnet.io.location import Location, is_uri
 from emohrnet.models import build_model
 from emohrnet.shards import Manifest, ShardError, build_shards
+from emohrnet.training.checkpoint import load_model, save_checkpoint_file
 
 BUCKET = "emohrnet-test"
 FEATURES = FeatureConfig(n_mels=16)
@@ -174,9 +174,9 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path, ray_address):
 
     import ray
 
-    from emohrnet import paths
-    from emohrnet.data import load_examples as load
-    from emohrnet.predict import Predictor
+    from emohrnet.data.loading import load_examples as load
+    from emohrnet.inference.predict import Predictor
+    from emohrnet.io import paths
     from tune.local_ray import record_path
     from tune.search import parse_args, run_search
 

@@ -1,4 +1,4 @@
-"""emohrnet.predict (files, folders, windows, output formats, exit codes) and emohrnet.export (parity).
+"""Prediction (files, folders, windows, output formats, exit codes) and export (parity to the model).
 
 One tiny EmoHRNet checkpoint (n_mels 32, 4 classes) is written per module in the layout train.py
 writes, with ``best_model`` different from ``model`` so that using the wrong weights shows.
@@ -22,14 +22,14 @@ import soundfile as sf
 import torch
 from corpus_trees import write_audio
 
-from emohrnet.audio import load_audio
-from emohrnet.checkpoint import CHECKPOINT_FILE, save_checkpoint_file
-from emohrnet.export import export_checkpoint, export_torchscript, max_difference
-from emohrnet.export import main as export_main
 from emohrnet.frontend import FeatureConfig, LogMel
+from emohrnet.inference.export import export_checkpoint, export_torchscript, max_difference
+from emohrnet.inference.export import main as export_main
+from emohrnet.inference.predict import Predictor, find_audio, window_spans
+from emohrnet.inference.predict import main as predict_main
+from emohrnet.io.audio import load_audio
 from emohrnet.models import build_model, width_preset
-from emohrnet.predict import Predictor, find_audio, window_spans
-from emohrnet.predict import main as predict_main
+from emohrnet.training.checkpoint import CHECKPOINT_FILE, save_checkpoint_file
 
 CLASSES = ["angry", "happy", "neutral", "sad"]
 FEATURES = FeatureConfig(n_mels=32)
@@ -101,7 +101,7 @@ def predictor(ckpt):
 
 
 def _direct(model: torch.nn.Module, wave: torch.Tensor) -> np.ndarray:
-    """Probabilities of ``model`` on the whole waveform, computed without emohrnet.predict."""
+    """Probabilities of ``model`` on the whole waveform, computed without emohrnet.inference.predict."""
     with torch.no_grad():
         spec = LogMel(FEATURES)(wave)[None, None]
         return model(spec).softmax(-1)[0].double().numpy()
@@ -308,7 +308,7 @@ def test_cli_exit_codes(ckpt, audio_dir, tmp_path):
 
 def test_module_entry_point(ckpt, audio_dir):
     result = subprocess.run(
-        [sys.executable, "-m", "emohrnet.predict", "--checkpoint", str(ckpt[0]), "--format", "jsonl",
+        [sys.executable, "-m", "emohrnet.inference.predict", "--checkpoint", str(ckpt[0]), "--format", "jsonl",
          str(audio_dir / "a_short_8k.wav"), str(audio_dir / "broken.wav")],
         capture_output=True, text=True, timeout=60, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )

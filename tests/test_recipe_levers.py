@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from emohrnet.experiment_config import ExperimentConfig
-from emohrnet.mixup import mixup_batch, soft_targets, training_loss
-from emohrnet.train_config import TrainConfig
+from emohrnet.config.experiment import ExperimentConfig
+from emohrnet.training.config import TrainConfig
+from emohrnet.training.mixup import mixup_batch, soft_targets, training_loss
 from tune.options import parse_args
 from tune.space import baseline_points, epoch_choices, search_space_keys
 from tune.trial import trial_train_config

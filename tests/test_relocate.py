@@ -15,9 +15,9 @@ import pytest
 from corpus_trees import write_audio
 from fixtures import TINY_SEARCH
 
-from emohrnet.checkpoint import resolve_checkpoint, save_checkpoint_file
-from emohrnet.experiment_paths import OutsideExperiment, below_experiment
-from emohrnet.location import Location
+from emohrnet.io.experiment_paths import OutsideExperiment, below_experiment
+from emohrnet.io.location import Location
+from emohrnet.training.checkpoint import resolve_checkpoint, save_checkpoint_file
 
 CHECKPOINT = "train_runs/abc123/checkpoint_000002"
 
@@ -44,7 +44,7 @@ def _experiment(exp: Path, seed: int = 0, **summary) -> Path:
 
 
 def _seed(target) -> int:
-    from emohrnet.checkpoint import load_checkpoint_file
+    from emohrnet.training.checkpoint import load_checkpoint_file
 
     return load_checkpoint_file(target)["seed"]
 
@@ -65,7 +65,7 @@ def test_below_experiment(tmp_path, named, expected):
 def test_predict_and_export_on_a_copy_use_the_copys_checkpoint(tmp_path, capsys):
     """A copy whose original is then changed (or deleted) still predicts with its own weights; a moved
     experiment predicts too."""
-    from emohrnet import export, predict
+    from emohrnet.inference import export, predict
 
     original = _experiment(tmp_path / "runs" / "exp", seed=0)
     copy = tmp_path / "copies" / "exp-copy"
@@ -105,7 +105,7 @@ def test_an_old_best_json_with_absolute_paths_reads_the_copys_checkpoint(tmp_pat
 
 @pytest.mark.parametrize("named", ["outside", "../exp-b/" + CHECKPOINT])
 def test_a_checkpoint_outside_the_experiment_is_refused_in_one_line(tmp_path, capsys, named):
-    from emohrnet import export, predict
+    from emohrnet.inference import export, predict
 
     other = _experiment(tmp_path / "exp-b")
     exp = _experiment(tmp_path / "exp-a")
@@ -182,7 +182,7 @@ def test_a_search_saved_with_its_database_inside_is_refused_elsewhere(tmp_path):
     or a moved experiment refuses it, naming the database, before Ray unpickles anything."""
     from ray.tune.search.optuna import OptunaSearch
 
-    from emohrnet.experiment_config import ExperimentConfig
+    from emohrnet.config.experiment import ExperimentConfig
     from tune.study_storage import resume_study_url, saved_study_urls
 
     original = tmp_path / "a" / "exp"
@@ -209,8 +209,8 @@ def test_a_copy_of_a_bucket_experiment_reads_its_own_checkpoint_and_study(s3_end
     in a folder of its own, and the original's is left as it is."""
     import boto3
 
-    from emohrnet import paths
-    from emohrnet.experiment_config import ExperimentConfig
+    from emohrnet.config.experiment import ExperimentConfig
+    from emohrnet.io import paths
     from tune.experiment import Experiment
     from tune.study_storage import local_study_url, resume_study_url
 
@@ -244,8 +244,8 @@ def test_a_copy_of_a_bucket_experiment_reads_its_own_checkpoint_and_study(s3_end
 def test_a_copied_and_a_moved_search_predict_from_their_own_checkpoints(tiny_search, tmp_path):
     """The session's tiny search (conftest.py), copied twice: the second copy predicts after the first is
     deleted, with the scores the search reported, and after it is moved."""
-    from emohrnet.data import load_examples
-    from emohrnet.predict import Predictor
+    from emohrnet.data.loading import load_examples
+    from emohrnet.inference.predict import Predictor
     from emohrnet.shards import Manifest
     from tune.experiment import Experiment
 

@@ -115,7 +115,7 @@ def test_state_is_signed_before_ray_copies_it_into_the_experiment(tmp_path, monk
     import ray
     from ray import tune
 
-    from emohrnet.location import Location
+    from emohrnet.io.location import Location
     from tune.state import Signatures, make_signer, staging_folders, verify_experiment
 
     monkeypatch.setenv("EMOHRNET_HOME", str(tmp_path / "home"))

@@ -2,7 +2,7 @@
 
 The shards are laid out one speaker per shard; before, rank r read shards r, r + world, ... and so
 trained on every other speaker only (on RAVDESS: rank 0 the male, rank 1 the female actors). These
-tests drive the function the training loop uses (:func:`emohrnet.train.training_batches`) on a
+tests drive the function the training loop uses (:func:`emohrnet.training.loop.training_batches`) on a
 fixture corpus with 2 and 3 workers.
 """
 
@@ -14,11 +14,11 @@ import pytest
 import torch
 from corpus_trees import write_ravdess_tree
 
-from emohrnet.data import DeviceBatches, Example, check_global_batch, rank_order
+from emohrnet.data.loading import DeviceBatches, Example, check_global_batch, rank_order
 from emohrnet.frontend import FeatureConfig
 from emohrnet.shards import build_shards
-from emohrnet.train import training_batches
-from emohrnet.train_config import TrainConfig
+from emohrnet.training.config import TrainConfig
+from emohrnet.training.loop import training_batches
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import pytest
 from fixtures import SEARCH_EPOCHS, SEARCH_TRIALS, TINY_SEARCH
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from emohrnet.data import load_examples
-from emohrnet.location import Location
-from emohrnet.metrics import is_better
-from emohrnet.predict import Predictor
+from emohrnet.data.loading import load_examples
+from emohrnet.inference.metrics import is_better
+from emohrnet.inference.predict import Predictor
+from emohrnet.io.location import Location
 from emohrnet.shards import Manifest
 
 TRIALS, EPOCHS = SEARCH_TRIALS, SEARCH_EPOCHS

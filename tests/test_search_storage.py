@@ -22,7 +22,7 @@ import ray
 from fixtures import TINY_SEARCH
 
 from emohrnet.corpora.synthetic import write_wav
-from emohrnet.location import Location
+from emohrnet.io.location import Location
 from emohrnet.shards import build_shards
 from tune import search
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from emohrnet.metrics import is_better
+from emohrnet.inference.metrics import is_better
 from tune.search import parse_args, run_search
 
 EPOCHS = 8

@@ -10,12 +10,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from emohrnet.audio import load_audio
 from emohrnet.corpora import CorpusError, Utterance
-from emohrnet.data import load_examples
+from emohrnet.data.loading import load_examples
 from emohrnet.frontend import FeatureConfig, LogMel
+from emohrnet.io.audio import load_audio
+from emohrnet.io.storage import sha256_file
 from emohrnet.shards import Manifest, ShardError, build_shards
-from emohrnet.storage import sha256_file
 from shards.build import main
 
 FEATURES = FeatureConfig(n_mels=32)
@@ -242,7 +242,7 @@ def test_a_shard_member_named_as_a_path_is_refused(tree, tmp_path):
     import io
     import tarfile
 
-    from emohrnet.data import DamagedShardError
+    from emohrnet.data.loading import DamagedShardError
 
     out = tmp_path / "deep" / "er" / "shards"
     manifest = _build(tree, out).manifest

@@ -9,7 +9,7 @@ from corpus_trees import write_ravdess_tree
 from realdata import RAVDESS, needs_ravdess
 
 from emohrnet.corpora import get_corpus
-from emohrnet.splits import make_split, random_split, speaker_split
+from emohrnet.data.splits import make_split, random_split, speaker_split
 
 
 def _entries(utterances):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from emohrnet.location import Location
+from emohrnet.io.location import Location
 from tune.state import ExperimentBusy, ExperimentLock, Signatures, UntrustedState, state_key, verify_experiment
 
 

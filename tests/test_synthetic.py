@@ -15,12 +15,12 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from emohrnet import paths
-from emohrnet.audio import SAMPLE_RATE, load_audio
 from emohrnet.corpora import CorpusError, get_corpus
 from emohrnet.corpora import synthetic as synthetic_module
 from emohrnet.corpora.speech_synthesis import PROSODY, speaker_voice, synthesize
 from emohrnet.corpora.synthetic import MARKER, Synthetic
+from emohrnet.io import paths
+from emohrnet.io.audio import SAMPLE_RATE, load_audio
 
 SMALL = {"n_speakers": 4, "n_per_class": 3}
 N_SMALL = 4 * 4 * 3

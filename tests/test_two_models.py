@@ -13,11 +13,11 @@ import torch
 from corpus_trees import write_ravdess_tree
 from postgres import Unavailable, postgres_server
 
-from emohrnet.data import load_examples
+from emohrnet.data.loading import load_examples
+from emohrnet.data.wave_augment import origin_key
 from emohrnet.frontend import MfccConfig
 from emohrnet.shards import build_shards
-from emohrnet.train import check_features
-from emohrnet.wave_augment import origin_key
+from emohrnet.training.loop import check_features
 from tune.search import parse_args, run_search
 
 
@@ -42,7 +42,7 @@ def test_mfcc_shards_hold_copies_traced_to_their_origin(mfcc_shards):
 @pytest.fixture(scope="module")
 def logmel_speed_shards(tmp_path_factory):
     """Log-mel shards with speed-perturbed copies, built as a --space recipe search builds them."""
-    from emohrnet.experiment_config import DataConfig
+    from emohrnet.config.experiment import DataConfig
 
     root = tmp_path_factory.mktemp("speed_copies")
     write_ravdess_tree(root / "ravdess", actors=range(1, 7), emotions=(1, 3, 5, 6), seconds=0.5)
@@ -141,12 +141,12 @@ def test_search_between_the_two_models(tmp_path, ray_address, study_storage):
         acc.Reload()
         assert "ray/tune/val_ua" in acc.Tags()["scalars"]
     # predict and export on the checkpoints this real training wrote, for both models
-    from emohrnet import paths
-    from emohrnet.checkpoint import load_model
-    from emohrnet.export import export_checkpoint, max_difference
-    from emohrnet.predict import Predictor
-    from emohrnet.predict import main as predict_main
+    from emohrnet.inference.export import export_checkpoint, max_difference
+    from emohrnet.inference.predict import Predictor
+    from emohrnet.inference.predict import main as predict_main
+    from emohrnet.io import paths
     from emohrnet.shards import Manifest
+    from emohrnet.training.checkpoint import load_model
 
     wav = sorted((paths.corpora_dir() / "synthetic").rglob("*.wav"))[0]  # the corpus the search trained on
     for trial in summary["trials"]:

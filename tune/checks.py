@@ -14,9 +14,9 @@ import math
 import re
 from dataclasses import replace
 
+from emohrnet.config.experiment import ExperimentConfig, ResourcesConfig
 from emohrnet.corpora import check_options, corpus_class
-from emohrnet.data import check_global_batch
-from emohrnet.experiment_config import ExperimentConfig, ResourcesConfig
+from emohrnet.data.loading import check_global_batch
 from emohrnet.shards import Manifest, check_feature_args, parse_corpus_options
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -143,7 +143,7 @@ def shared_gpu_warning(resources: ResourcesConfig) -> str | None:
 
 def check_gpu_memory(config: ExperimentConfig, gpus: list[tuple[str, float]]) -> None:
     """Refuse a packing of workers on a GPU (``--gpus-per-worker`` below 1) whose estimated peak memory
-    (:func:`emohrnet.memory.estimate_worker_bytes`, the largest searched width) does not fit the GPU.
+    (:func:`emohrnet.training.memory.estimate_worker_bytes`, the largest searched width) does not fit the GPU.
 
     Args:
         config: the search's settings.
@@ -158,8 +158,8 @@ def check_gpu_memory(config: ExperimentConfig, gpus: list[tuple[str, float]]) ->
         return
     import torch
 
-    from emohrnet.memory import check_packing, estimate_worker_bytes
     from emohrnet.models import build_model
+    from emohrnet.training.memory import check_packing, estimate_worker_bytes
 
     data, features = config.data, config.data.features("logmel")
     frames = max(1, round(config.augmentation.segment_seconds * features.sample_rate / features.hop_length))
@@ -182,8 +182,8 @@ def check_gpu_memory(config: ExperimentConfig, gpus: list[tuple[str, float]]) ->
 
 def cluster_gpus(total: dict[str, float]) -> list[tuple[str, float]]:
     """``(name, bytes)`` of the GPU kinds in Ray's cluster resources (``accelerator_type:<name>``) whose
-    memory :data:`emohrnet.memory.GPU_MEMORY_GIB` knows."""
-    from emohrnet.memory import GPU_MEMORY_GIB
+    memory :data:`emohrnet.training.memory.GPU_MEMORY_GIB` knows."""
+    from emohrnet.training.memory import GPU_MEMORY_GIB
 
     kinds = [key.split(":", 1)[1] for key in total if key.startswith("accelerator_type:")]
     found = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from emohrnet.location import Location
+from emohrnet.io.location import Location
 
 from .files import CROSSFOLD_JSON, CROSSFOLD_MD
 

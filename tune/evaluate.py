@@ -44,15 +44,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from emohrnet.argtypes import float_above, int_at_least
+from emohrnet.config.argtypes import float_above, int_at_least
+from emohrnet.config.experiment import ExperimentConfig
 from emohrnet.corpora import CorpusError
-from emohrnet.data import check_global_batch
-from emohrnet.experiment_config import ExperimentConfig
-from emohrnet.location import Location
-from emohrnet.metrics import macro_f1
+from emohrnet.data.loading import check_global_batch
+from emohrnet.inference.metrics import macro_f1
+from emohrnet.io.location import Location
+from emohrnet.io.storage import storage_error, storage_failure
 from emohrnet.models import MODEL_SPECS
 from emohrnet.shards import Manifest, ShardError, build_shards
-from emohrnet.storage import storage_error, storage_failure
 
 from .crossfold_files import check_earlier, keep_in_own_folder, merge, read_earlier
 from .crossfold_text import format_markdown, format_table
@@ -104,7 +104,7 @@ def selection_folds(manifest: Manifest, protocol: str, search_fold: int, folds: 
         the subset of ``folds`` whose test part intersects the search's validation part.
 
     Raises:
-        ValueError: unknown protocol or a fold out of range (from :func:`emohrnet.splits.make_split`).
+        ValueError: unknown protocol or a fold out of range (from :func:`emohrnet.data.splits.make_split`).
     """
     search_val = set(manifest.split(protocol, search_fold).val)
     return {f for f in folds if search_val & set(manifest.split(protocol, f).test)}

@@ -1,5 +1,5 @@
 """An experiment of :mod:`tune.search`, in a local folder or a bucket (:class:`Experiment`): its files
-read through :class:`emohrnet.location.Location`, with typed accessors, and a local copy of what the
+read through :class:`emohrnet.io.location.Location`, with typed accessors, and a local copy of what the
 report reads, so ``python -m tune.report`` takes ``s3://`` and ``gs://`` experiments as well."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from emohrnet.experiment_config import ExperimentConfig
-from emohrnet.experiment_paths import in_experiment
-from emohrnet.location import Location
-from emohrnet.storage import atomic_write_bytes
+from emohrnet.config.experiment import ExperimentConfig
+from emohrnet.io.experiment_paths import in_experiment
+from emohrnet.io.location import Location
+from emohrnet.io.storage import atomic_write_bytes
 
 from .files import CONFIG, CROSSFOLD_JSON, SEARCH_ARGS, STUDY_DB, SUMMARY
 
@@ -94,7 +94,7 @@ class Experiment:
 
     def checkpoint(self, trial_id: str | None = None) -> Location:
         """The best trial's checkpoint folder (``trial_id``: that trial's), inside this experiment folder:
-        ``best.json`` names it relative to the folder (:func:`emohrnet.experiment_paths.in_experiment`).
+        ``best.json`` names it relative to the folder (:func:`emohrnet.io.experiment_paths.in_experiment`).
 
         Raises:
             FileNotFoundError: no ``best.json``, or it names no checkpoint for that trial.

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from emohrnet.checkpoint import SUMMARY_FILE
+from emohrnet.training.checkpoint import SUMMARY_FILE
 
 SUMMARY = SUMMARY_FILE
 """The search's summary: every trial, the best one (chosen on validation), its test UA, the protocol
-(``best.json``; :class:`emohrnet.predict.Predictor` finds the best checkpoint through it)."""
+(``best.json``; :class:`emohrnet.inference.predict.Predictor` finds the best checkpoint through it)."""
 CONFIG = "config.json"
-"""The experiment's settings (:class:`emohrnet.experiment_config.ExperimentConfig`), read back by
+"""The experiment's settings (:class:`emohrnet.config.experiment.ExperimentConfig`), read back by
 ``--resume``, :mod:`tune.evaluate` and :mod:`tune.report`."""
 SEARCH_ARGS = "search_args.json"
 """What experiments started before ``config.json`` existed kept instead: the search's options."""

@@ -21,9 +21,9 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from emohrnet import paths
-from emohrnet.orphans import still_running
-from emohrnet.storage import atomic_write_text
+from emohrnet.io import paths
+from emohrnet.io.orphans import still_running
+from emohrnet.io.storage import atomic_write_text
 
 RECORDS = "local-ray"
 """The folder under ``$EMOHRNET_HOME`` holding one record per running local search."""

@@ -1,5 +1,5 @@
 """The search's command line (:func:`parse_args`) and the one place its options become an experiment's
-settings (:func:`config_from_args`, an :class:`emohrnet.experiment_config.ExperimentConfig`).
+settings (:func:`config_from_args`, an :class:`emohrnet.config.experiment.ExperimentConfig`).
 
 Unset options take the dataset's profile (:data:`PROFILES`: the built-in synthetic corpus trains in
 minutes on a laptop CPU), else the paper's settings (:data:`DEFAULT_PROFILE`).
@@ -11,9 +11,8 @@ import argparse
 import os
 from typing import Any
 
-from emohrnet.argtypes import float_above, float_in, int_at_least, int_list
-from emohrnet.corpora import corpus_class, list_corpora
-from emohrnet.experiment_config import (
+from emohrnet.config.argtypes import float_above, float_in, int_at_least, int_list
+from emohrnet.config.experiment import (
     AugmentationConfig,
     DataConfig,
     ExperimentConfig,
@@ -23,6 +22,7 @@ from emohrnet.experiment_config import (
     ResourcesConfig,
     SearchConfig,
 )
+from emohrnet.corpora import corpus_class, list_corpora
 from emohrnet.models import SPACES, EmoHRNetConfig
 from emohrnet.shards import add_feature_args
 

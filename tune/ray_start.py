@@ -18,7 +18,7 @@ def init_ray(resources: Any, address: str | None = None) -> dict[str, float]:
     """Join the cluster at ``address`` (``--address``, else ``$RAY_ADDRESS``) or start a local Ray.
 
     ``resources`` is a trial's (anything with ``workers`` and ``cpus_per_worker``, e.g.
-    :class:`emohrnet.experiment_config.ResourcesConfig`).
+    :class:`emohrnet.config.experiment.ResourcesConfig`).
 
     A local Ray gets :func:`local_cpus` logical CPUs (the cores, or at least one trial's workers, plus
     a share for the trials' drivers), so the worker group starts on a 2-core machine; its dashboard binds
@@ -148,7 +148,7 @@ def max_concurrent(resources: Any, total: dict[str, float]) -> int:
     """Trials that fit at once: limited by CPUs (workers + :data:`tune.trial.DRIVER_CPUS` for the driver) and
     GPUs per trial. ``resources``
     has ``workers``, ``cpus_per_worker`` and ``gpus_per_worker`` (a
-    :class:`emohrnet.experiment_config.ResourcesConfig`, or the parsed options)."""
+    :class:`emohrnet.config.experiment.ResourcesConfig`, or the parsed options)."""
     from .trial import DRIVER_CPUS
 
     by_cpu = total.get("CPU", 1) // (resources.workers * resources.cpus_per_worker + DRIVER_CPUS)

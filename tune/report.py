@@ -35,9 +35,9 @@ import sys
 import time
 from pathlib import Path
 
-from emohrnet import paths
-from emohrnet.metrics import macro_f1
-from emohrnet.storage import atomic_write_bytes, storage_error, storage_failure
+from emohrnet.inference.metrics import macro_f1
+from emohrnet.io import paths
+from emohrnet.io.storage import atomic_write_bytes, storage_error, storage_failure
 
 from .crossfold_text import headline, markdown_table
 from .experiment import Experiment
@@ -78,7 +78,7 @@ __all__ = ["BEST_TRIAL_LOGDIR", "CONFUSION_TAG", "build_report", "load_summary",
 
 
 def _write(path: Path, data: bytes | str) -> None:
-    """Atomic write (with the usual permissions, see :func:`emohrnet.storage.atomic_write_bytes`)."""
+    """Atomic write (with the usual permissions, see :func:`emohrnet.io.storage.atomic_write_bytes`)."""
     atomic_write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 

@@ -13,7 +13,7 @@ to TensorBoard. Optuna and ASHA both work on the trial's best validation UA so f
 (``best_val_ua``: the figure the summary reports and the checkpoint it keeps), and a trial ASHA
 stops is told to the study as PRUNED with its per-epoch values (:class:`StudySearch`). At the end it
 prints the trials table (parameters, best val UA and its epoch), the test UA of the best trial
-(selected on validation only, :data:`emohrnet.metrics.SELECTION_RULE`) with the protocol named, and
+(selected on validation only, :data:`emohrnet.inference.metrics.SELECTION_RULE`) with the protocol named, and
 writes ``best.json`` in the experiment folder. The command line is parsed and turned into the
 experiment's settings in :mod:`tune.options`.
 """
@@ -31,13 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emohrnet import paths
+from emohrnet.config.experiment import ExperimentConfig
 from emohrnet.corpora import CorpusError
-from emohrnet.experiment_config import ExperimentConfig
-from emohrnet.location import Location
+from emohrnet.io import paths
+from emohrnet.io.location import Location
+from emohrnet.io.storage import storage_error, storage_failure
 from emohrnet.models import MODEL_SPECS
 from emohrnet.shards import Manifest, ShardError, build_shards
-from emohrnet.storage import storage_error, storage_failure
 
 from .checks import (
     ConfigError,

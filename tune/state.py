@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emohrnet import paths
-from emohrnet.location import Location
+from emohrnet.io import paths
+from emohrnet.io.location import Location
 
 from .files import ASHA_STOPS, CROSSFOLD_JSON, SUMMARY
 

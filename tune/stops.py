@@ -11,7 +11,7 @@ from typing import Any
 
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from emohrnet.location import Location
+from emohrnet.io.location import Location
 
 
 class RecordingASHA(ASHAScheduler):

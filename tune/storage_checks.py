@@ -20,7 +20,7 @@ import tempfile
 from contextlib import closing
 from pathlib import Path
 
-from emohrnet.location import Location
+from emohrnet.io.location import Location
 
 from .checks import ConfigError
 

@@ -18,10 +18,10 @@ import re
 import sqlite3
 from pathlib import Path, PurePosixPath
 
-from emohrnet import paths
-from emohrnet.experiment_config import ExperimentConfig
-from emohrnet.experiment_paths import OutsideExperiment
-from emohrnet.location import Location
+from emohrnet.config.experiment import ExperimentConfig
+from emohrnet.io import paths
+from emohrnet.io.experiment_paths import OutsideExperiment
+from emohrnet.io.location import Location
 
 from .files import STUDY_DB
 

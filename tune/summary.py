@@ -1,5 +1,5 @@
 """The search's summary: every trial's best validation epoch, the best trial (chosen on validation
-only, :data:`emohrnet.metrics.SELECTION_RULE`) and its test UA, as the dict saved in ``best.json`` and
+only, :data:`emohrnet.inference.metrics.SELECTION_RULE`) and its test UA, as the dict saved in ``best.json`` and
 as the text the search prints."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from emohrnet.experiment_config import ExperimentConfig
-from emohrnet.experiment_paths import in_experiment
-from emohrnet.location import Location
-from emohrnet.manifest import Manifest, data_warnings
-from emohrnet.metrics import SELECTION_RULE, selection_key
+from emohrnet.config.experiment import ExperimentConfig
+from emohrnet.inference.metrics import SELECTION_RULE, selection_key
+from emohrnet.io.experiment_paths import in_experiment
+from emohrnet.io.location import Location
 from emohrnet.models import MODEL_SPECS, SPACES
+from emohrnet.shards.manifest import Manifest, data_warnings
 
 from .files import TRAIN_RUNS
 from .trial import trial_train_config
@@ -37,7 +37,7 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
     """Collect every trial's best validation epoch; pick the best trial; score it on test, once.
 
     A trial's best epoch (counted from 1) is the one its training loop selected
-    (:data:`emohrnet.metrics.SELECTION_RULE`: highest validation UA, ties broken by the lower validation
+    (:data:`emohrnet.inference.metrics.SELECTION_RULE`: highest validation UA, ties broken by the lower validation
     loss), read from its last report; the best trial is chosen by the same rule over the trials. No
     trial scored its test part while the search ran; the chosen trial's checkpoint (the latest, which
     holds its best epoch's weights) is scored on test here, once, on the trials' resources
@@ -185,9 +185,9 @@ def _in_folder(exp_dir: Location, path: str) -> str | None:
 def score_checkpoint(checkpoint: str, shard_dir: str, manifest: Manifest, keys: list[str],
                      device: str = "cpu") -> dict[str, Any]:
     """Score a checkpoint's best weights on the utterances ``keys`` (whole utterances, on ``device``), through
-    :meth:`emohrnet.predict.Predictor.score_examples`, the way its run evaluated them."""
-    from emohrnet.data import load_examples
-    from emohrnet.predict import Predictor
+    :meth:`emohrnet.inference.predict.Predictor.score_examples`, the way its run evaluated them."""
+    from emohrnet.data.loading import load_examples
+    from emohrnet.inference.predict import Predictor
 
     return Predictor(checkpoint, device=device).score_examples(load_examples(shard_dir, manifest, keys))
 

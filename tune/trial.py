@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from emohrnet.experiment_config import ExperimentConfig
+from emohrnet.config.experiment import ExperimentConfig
 
 DRIVER_CPUS = 0.05
 """Logical CPUs a trial's driver (the Tune function trainable that starts and waits on its Ray Train run)
@@ -62,7 +62,7 @@ def trial_train_config(params: dict[str, Any], base: ExperimentConfig, shard_dir
     """The training config of a trial: the experiment's settings with the trial's parameters applied,
     reading the shards of the trial's model (so no model trains on features built for another).
     ``score_test``: the run scores its best epoch on test (a cross-fold fold); a search's trial does not."""
-    from emohrnet.train_config import TrainConfig
+    from emohrnet.training.config import TrainConfig
 
     trial = base.with_params(params)
     config = TrainConfig.from_experiment(trial, shard_dirs[trial.model.name]).to_dict()
@@ -88,7 +88,7 @@ def run_trial(params: dict[str, Any], resources: TrialResources, base: Experimen
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from emohrnet.train import checkpoint_config, train_loop_per_worker
+    from emohrnet.training.loop import checkpoint_config, train_loop_per_worker
 
     from .rendezvous import BoundTorchConfig
 

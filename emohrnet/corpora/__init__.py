@@ -1,6 +1,11 @@
 """Corpus readers and the registry that maps ``--dataset`` names to them.
 
 Use :func:`get_corpus` to build a reader by name and :func:`list_corpora` for the names.
+
+- :mod:`emohrnet.corpora.base` -- :class:`Corpus` (walks a folder, skips and de-duplicates files,
+  builds :class:`Utterance` records), :class:`Named` (a reader that parses file names).
+- One module per corpus: ``ravdess``, ``iemocap`` (sessions), ``emovo``, ``emodb``, ``cremad``,
+  ``tess``, ``savee``, and ``synthetic`` (the built-in corpus, whose audio ``speech_synthesis`` makes).
 """
 
 from __future__ import annotations
@@ -9,15 +14,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .base import AUDIO_SUFFIXES, Corpus, CorpusError, Named, ScanResult, Skipped, Utterance
-from .cremad import CremaD
-from .emodb import EmoDB
-from .emovo import Emovo
-from .iemocap import Iemocap
-from .ravdess import Ravdess
-from .savee import Savee
-from .synthetic import Synthetic
-from .tess import Tess
+from emohrnet.corpora.base import AUDIO_SUFFIXES, Corpus, CorpusError, Named, ScanResult, Skipped, Utterance
+from emohrnet.corpora.cremad import CremaD
+from emohrnet.corpora.emodb import EmoDB
+from emohrnet.corpora.emovo import Emovo
+from emohrnet.corpora.iemocap import Iemocap
+from emohrnet.corpora.ravdess import Ravdess
+from emohrnet.corpora.savee import Savee
+from emohrnet.corpora.synthetic import Synthetic
+from emohrnet.corpora.tess import Tess
 
 CORPORA: dict[str, type[Corpus]] = {
     c.name: c for c in (Synthetic, Ravdess, Iemocap, Emovo, EmoDB, CremaD, Tess, Savee)

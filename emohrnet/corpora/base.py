@@ -230,7 +230,7 @@ class Corpus:
 
         The default sorts the speakers and cuts them into ``n_folds`` consecutive groups of
         near-equal size (RAVDESS: 6 groups of 4 actors). Fold ``k`` tests on group ``k`` and
-        validates on group ``(k + 1) % n_folds``; the rest train (:mod:`emohrnet.splits`).
+        validates on group ``(k + 1) % n_folds``; the rest train (:mod:`emohrnet.data.splits`).
 
         Args:
             speakers: the speaker ids present in the corpus.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import Corpus, Named
+from emohrnet.corpora.base import Corpus, Named
 
 _NAME = re.compile(r"^(\d\d)([ab]\d\d)([A-Za-z])([a-z])$", re.IGNORECASE)
 

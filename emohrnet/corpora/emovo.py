@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import Corpus, Named
+from emohrnet.corpora.base import Corpus, Named
 
 _NAME = re.compile(r"^([a-z]{3})-([fm][1-3])-([a-z]+\d+)$", re.IGNORECASE)
 _SPEAKER_DIR = re.compile(r"^[fm][1-3]$", re.IGNORECASE)

@@ -27,8 +27,8 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..argtypes import strict_bool
-from .base import Corpus, CorpusError, ScanResult, Skipped, Utterance
+from emohrnet.config.argtypes import strict_bool
+from emohrnet.corpora.base import Corpus, CorpusError, ScanResult, Skipped, Utterance
 
 _SESSION_DIR = re.compile(r"^Session(\d+)$")
 _UTTERANCE = re.compile(r"^Ses(\d\d)([FM])_(.+)_([FM])(\d+)$")

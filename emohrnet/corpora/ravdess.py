@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..argtypes import strict_bool
-from .base import Corpus, Named
+from emohrnet.config.argtypes import strict_bool
+from emohrnet.corpora.base import Corpus, Named
 
 _NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 _ACTOR_DIR = re.compile(r"^Actor_(\d\d)$")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import Corpus, Named
+from emohrnet.corpora.base import Corpus, Named
 
 # Anchored, so ``sa01`` parses only as sa + 01; the two-letter codes come first all the same.
 _CODE = r"(sa|su|a|d|f|h|n)(\d\d)"

@@ -4,7 +4,7 @@ A deterministic generator of speech-like utterances in four emotion classes (neu
 angry, sad), written as 16 kHz mono 16-bit WAV files into a cache folder and then read back by
 the same code path as a real corpus: :meth:`Synthetic._scan` parses file names exactly as a
 real corpus reader does, and the shard builder decodes the files with
-:func:`emohrnet.audio.load_audio`. It lets the whole pipeline (shards, Ray Train, Ray Tune) run
+:func:`emohrnet.io.audio.load_audio`. It lets the whole pipeline (shards, Ray Train, Ray Tune) run
 without downloading a licensed corpus, and gives a task that a small model learns clearly
 above chance but not perfectly.
 
@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from .. import paths
-from .base import Corpus, CorpusError, Named, ScanResult
-from .speech_synthesis import SAMPLE_RATE, speaker_voice, synthesize
+from emohrnet.corpora.base import Corpus, CorpusError, Named, ScanResult
+from emohrnet.corpora.speech_synthesis import SAMPLE_RATE, speaker_voice, synthesize
+from emohrnet.io import paths
 
 log = logging.getLogger(__name__)
 

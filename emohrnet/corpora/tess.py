@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import Corpus, Named
+from emohrnet.corpora.base import Corpus, Named
 
 _SPEAKER_DIR = re.compile(r"^(OAF|YAF)_", re.IGNORECASE)
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from .logmel import FeatureConfig, LogMel
-from .mfcc import MFCC_NORMALIZATIONS, Mfcc, MfccConfig
-from .stft import StftSettings
+from emohrnet.frontend.logmel import FeatureConfig, LogMel
+from emohrnet.frontend.mfcc import MFCC_NORMALIZATIONS, Mfcc, MfccConfig
+from emohrnet.frontend.stft import StftSettings
 
 FeatureSpec = FeatureConfig | MfccConfig
 """Any front end's parameters."""

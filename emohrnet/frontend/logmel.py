@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 import torchaudio.transforms as T
 
-from .stft import StftSettings
+from emohrnet.frontend.stft import StftSettings
 
 
 @dataclass(frozen=True)

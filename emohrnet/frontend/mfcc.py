@@ -28,7 +28,7 @@ from typing import ClassVar
 import torch
 import torchaudio.transforms as T
 
-from .stft import StftSettings
+from emohrnet.frontend.stft import StftSettings
 
 MFCC_NORMALIZATIONS = ("utterance", "none")
 """Normalizations of :class:`Mfcc`: per-utterance per-coefficient CMVN, or none."""

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..audio import SAMPLE_RATE
+from emohrnet.io.audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,10 @@
   :data:`MODELS` (name -> class) and the training loop's and the search's lists of models are
   derived from it. :data:`EMOHRNET_PAPER`: EmoHRNet's published recipe, written once.
 - :func:`build_model`, :func:`count_parameters`.
+
+Modules: ``hrnet`` (EmoHRNet) with ``hrnet_blocks`` (residual blocks, the high-resolution module,
+transitions), ``cnn1d_attention`` (the 1D CNN), ``pooling`` (pooling over the valid frames of a
+padded batch), ``spec``, ``registry`` and ``settings``.
 """
 
 from __future__ import annotations

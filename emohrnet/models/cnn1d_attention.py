@@ -45,8 +45,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .pooling import masked_mean
-from .spec import LR_RANGE, RECIPE_LEVERS, RECIPE_LEVERS_OFF, Choice, ModelSpec, Uniform
+from emohrnet.models.pooling import masked_mean
+from emohrnet.models.spec import LR_RANGE, RECIPE_LEVERS, RECIPE_LEVERS_OFF, Choice, ModelSpec, Uniform
 
 CHANNEL_POOLINGS = ("avg_max", "avg")
 """Channel-attention descriptors: ``"avg_max"`` (CBAM, Woo et al. 2018) or ``"avg"`` (SE, Hu et al. 2018)."""
@@ -350,7 +350,7 @@ class CNN1DAttention(nn.Module):
             x: ``(batch, in_channels, frames)`` or ``(batch, 1, in_channels, frames)`` float32, any
                 ``frames >= 1``.
             lengths: ``(batch,)`` valid frames of each item of a zero-padded batch
-                (:func:`emohrnet.evaluation.eval_batches`): the global average pooling then covers only
+                (:func:`emohrnet.inference.evaluation.eval_batches`): the global average pooling then covers only
                 :meth:`output_frames` of them. ``None``: every frame is valid.
 
         Returns:

@@ -43,11 +43,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from emohrnet.augment import LB_FREQ_MASK, LB_TIME_MASK
-
-from .hrnet_blocks import BOTTLENECK_EXPANSION, Bottleneck, HighResolutionModule, conv1x1, conv_bn_relu, make_transition
-from .pooling import masked_mean
-from .spec import LR_RANGE, RECIPE_LEVERS, RECIPE_LEVERS_OFF, Choice, IntRange, ModelSpec, Uniform
+from emohrnet.data.augment import LB_FREQ_MASK, LB_TIME_MASK
+from emohrnet.models.hrnet_blocks import (
+    BOTTLENECK_EXPANSION,
+    Bottleneck,
+    HighResolutionModule,
+    conv1x1,
+    conv_bn_relu,
+    make_transition,
+)
+from emohrnet.models.pooling import masked_mean
+from emohrnet.models.spec import LR_RANGE, RECIPE_LEVERS, RECIPE_LEVERS_OFF, Choice, IntRange, ModelSpec, Uniform
 
 
 def width_preset(base: int) -> tuple[int, int, int, int]:
@@ -324,7 +330,7 @@ class EmoHRNet(nn.Module):
         Args:
             x: ``(batch, in_channels, n_mels, frames)`` float32, any ``n_mels, frames >= 1``.
             lengths: ``(batch,)`` valid frames of each item of a zero-padded batch
-                (:func:`emohrnet.evaluation.eval_batches`): the global average pooling then covers only the
+                (:func:`emohrnet.inference.evaluation.eval_batches`): the global average pooling then covers only the
                 fused map's columns of those frames (``ceil(length / 4)`` after the stem). ``None``:
                 every frame is valid.
 
@@ -373,7 +379,7 @@ blocks per branch, modules 1, 1, 4, 3); SpecAugment F = 27 and T = 100 (LibriSpe
 gives no F and T); none of the recipe levers (mixup, label smoothing, warm-up, dropout before the
 classifier: :data:`emohrnet.models.spec.RECIPE_LEVERS_OFF`); the HRNet-W18 structure is
 :class:`emohrnet.models.hrnet.EmoHRNetConfig`'s defaults.
-:class:`emohrnet.experiment_config.ExperimentConfig`'s defaults, the search's baseline trial and the
+:class:`emohrnet.config.experiment.ExperimentConfig`'s defaults, the search's baseline trial and the
 notes on how a run differs from the paper are taken from it."""
 
 

@@ -1,5 +1,5 @@
 """Global average pooling over the valid frames of a zero-padded batch (length-bucketed evaluation,
-:func:`emohrnet.evaluation.eval_batches`)."""
+:func:`emohrnet.inference.evaluation.eval_batches`)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 Each utterance becomes one sample of a tar shard: ``<key>.npy`` (float16 features,
 ``(n_features, frames)``), ``<key>.cls`` (label index) and ``<key>.json`` (its record). Shards hold
 one speaker each (split further past ``shard_size`` utterances), so a speaker-independent
-split reads whole shards. ``manifest.json`` beside the shards (:mod:`emohrnet.manifest`) records the
+split reads whole shards. ``manifest.json`` beside the shards (:mod:`emohrnet.shards.manifest`) records the
 feature parameters, class list, counts per class and speaker, the speaker folds, each shard with its
 sha256, every utterance's key/speaker/label/shard, every skipped file with its reason (``io_error``
 marks a file that could not be read at all, as opposed to bad audio) and the build's warnings (a class
@@ -15,7 +15,7 @@ shard's sha256; damaged shards are rebuilt), unless a file it could not read is 
 shards are written into a staging folder (``.building/``) and moved into place only when all are
 written, with the manifest last, so an interrupted or failed build (a full disk, say) leaves nothing
 a later run trusts and leaves an earlier build in the same folder intact. Feature workers end with
-the build, even one killed hard (:func:`emohrnet.orphans.exit_with_parent`).
+the build, even one killed hard (:func:`emohrnet.io.orphans.exit_with_parent`).
 """
 
 from __future__ import annotations
@@ -38,16 +38,16 @@ import torch
 import webdataset as wds
 from tqdm import tqdm
 
-from emohrnet import paths
-from emohrnet.audio import AudioError, load_audio
 from emohrnet.corpora import Skipped, Utterance, get_corpus
+from emohrnet.data.wave_augment import WaveAugmentConfig, augmented_copies
 from emohrnet.frontend import FeatureConfig, FeatureSpec, feature_kind, front_end
-from emohrnet.location import Location, is_uri
-from emohrnet.manifest import FORMAT_VERSION, Manifest, ShardError, data_warnings
-from emohrnet.orphans import exit_with_parent
+from emohrnet.io import paths
+from emohrnet.io.audio import AudioError, load_audio
+from emohrnet.io.location import Location, is_uri
+from emohrnet.io.orphans import exit_with_parent
+from emohrnet.io.storage import sha256_file
 from emohrnet.shards.folder import move_into_place, prepare_staging, publish, reusable_manifest
-from emohrnet.storage import sha256_file
-from emohrnet.wave_augment import WaveAugmentConfig, augmented_copies
+from emohrnet.shards.manifest import FORMAT_VERSION, Manifest, ShardError, data_warnings
 
 
 @dataclass
@@ -57,7 +57,7 @@ class BuildResult:
     Attributes:
         shard_dir: the folder holding the shards and ``manifest.json``: a local path, or an
             object-store URI string (``s3://...``) when the build was published there.
-        manifest: the manifest (:class:`emohrnet.manifest.Manifest`).
+        manifest: the manifest (:class:`emohrnet.shards.manifest.Manifest`).
         reused: ``True`` when an earlier build with the same inputs was reused.
     """
 
@@ -208,7 +208,7 @@ def build_shards(
         corpus_options: reader options (e.g. ``{"include_song": True}``).
         augment_copies: waveform-augmented copies stored per utterance (Lee & Nadeem 2025). Keys
             are ``<key>_aug<i>`` and each copy's record names its ``origin``; training loads
-            only the copies whose origin is in its fold's training part (:mod:`emohrnet.data`),
+            only the copies whose origin is in its fold's training part (:mod:`emohrnet.data.loading`),
             so no copy of a validation or test utterance reaches training.
         wave_augment: the augmentation (default :class:`WaveAugmentConfig`).
         augment_seed: seed of the copies.

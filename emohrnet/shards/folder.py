@@ -12,10 +12,10 @@ import re
 import shutil
 from pathlib import Path
 
-from emohrnet import audio
-from emohrnet.location import Location
-from emohrnet.manifest import MANIFEST, Manifest, ShardError, data_warnings
-from emohrnet.storage import atomic_write_text
+from emohrnet.io import audio
+from emohrnet.io.location import Location
+from emohrnet.io.storage import atomic_write_text
+from emohrnet.shards.manifest import MANIFEST, Manifest, ShardError, data_warnings
 
 STAGING = ".building"
 
@@ -57,7 +57,7 @@ def reusable_manifest(folder: Location, fp: str, redo: str, log) -> Manifest | N
 
 
 def _readable(path: str) -> bool:
-    """Whether ``path`` can be opened and read now (:func:`emohrnet.audio.check_readable`)."""
+    """Whether ``path`` can be opened and read now (:func:`emohrnet.io.audio.check_readable`)."""
     try:
         audio.check_readable(path)
     except OSError:

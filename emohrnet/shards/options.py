@@ -9,10 +9,9 @@ import argparse
 import json
 from typing import Any
 
-from emohrnet.argtypes import int_at_least
+from emohrnet.config.argtypes import int_at_least
 from emohrnet.frontend import FeatureConfig, MfccConfig
-
-from .build import FeatureSpec
+from emohrnet.shards.build import FeatureSpec
 
 
 def parse_corpus_options(pairs: list[str]) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from emohrnet.experiment_paths import below_experiment
-from emohrnet.location import Location
+from emohrnet.io.experiment_paths import below_experiment
+from emohrnet.io.location import Location
 
 from ..experiment import Experiment
 from ..files import STUDY_DB
@@ -26,7 +26,7 @@ def load_summary(exp_dir: str | Path) -> dict[str, Any]:
 
 def trial_dir(exp_dir: str | Path, trial: dict[str, Any]) -> Path:
     """A trial's Tune folder inside the experiment folder: ``<exp_dir>/trial_<id>``, else the ``path``
-    recorded in ``best.json`` read against ``exp_dir`` (:func:`emohrnet.experiment_paths.below_experiment`;
+    recorded in ``best.json`` read against ``exp_dir`` (:func:`emohrnet.io.experiment_paths.below_experiment`;
     a path outside it is not read: the trial then has no history here)."""
     local = Path(exp_dir) / f"trial_{trial.get('trial_id')}"
     if local.is_dir() or not trial.get("path"):

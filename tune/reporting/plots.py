@@ -96,10 +96,10 @@ def plot_confusion(confusion: list[list[int]], classes: list[str], title: str = 
 
 def recalls(confusion: list[list[int]]) -> list[float]:
     """Per-class recall from a ``(C, C)`` confusion matrix (``nan`` for a class with no reference);
-    :func:`emohrnet.metrics.per_class_recall` on a list."""
+    :func:`emohrnet.inference.metrics.per_class_recall` on a list."""
     import torch
 
-    from emohrnet.metrics import per_class_recall
+    from emohrnet.inference.metrics import per_class_recall
 
     return per_class_recall(torch.as_tensor(confusion))
 

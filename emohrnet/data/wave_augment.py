@@ -260,7 +260,7 @@ def augment_wave(
     added. The same wave, config and generator state always give the same result.
 
     Args:
-        wave: ``(samples,)`` float waveform at ``sample_rate`` (e.g. from :func:`emohrnet.audio.load_audio`).
+        wave: ``(samples,)`` float waveform at ``sample_rate`` (e.g. from :func:`emohrnet.io.audio.load_audio`).
         sample_rate: rate in Hz (a positive int). The operations are rate-independent (speed and
             pitch act on ratios, noise is white); the rate is checked and kept.
         config: what to apply and how strongly.

@@ -1,5 +1,5 @@
 """What ``python -m emohrnet.predict`` returns and writes: the per-window and per-file predictions
-(:class:`WindowPrediction`, :class:`FilePrediction`, re-exported by :mod:`emohrnet.predict`) and their output
+(:class:`WindowPrediction`, :class:`FilePrediction`, re-exported by :mod:`emohrnet.inference.predict`) and their output
 formats, an aligned table, JSON Lines and CSV, one row per file and (JSON Lines, CSV) one per window."""
 
 from __future__ import annotations

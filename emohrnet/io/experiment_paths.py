@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import posixpath
 
-from .location import Location, is_uri
+from emohrnet.io.location import Location, is_uri
 
 
 class OutsideExperiment(ValueError):

@@ -4,7 +4,7 @@ A search on a multi-node cluster keeps its shards, checkpoints and results where
 reach them: a shared file system (NFS) or an object-store bucket (``s3://bucket/prefix``,
 ``gs://bucket/prefix``, any URI ``pyarrow.fs.FileSystem.from_uri`` understands -- the same file
 systems Ray Train and Ray Tune use for ``storage_path``). :class:`Location` names such a folder
-and reads, writes and lists it; local folders keep atomic writes (:mod:`emohrnet.storage`), and
+and reads, writes and lists it; local folders keep atomic writes (:mod:`emohrnet.io.storage`), and
 an object store's single-object PUT is atomic by itself (a reader sees the old object or the new
 one, never half of one).
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from .storage import atomic_write_bytes
+from emohrnet.io.storage import atomic_write_bytes
 
 
 def is_uri(target: str | Path) -> bool:

@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from .experiment_paths import in_experiment
-from .location import Location
-from .storage import atomic_write_bytes
+from emohrnet.io.experiment_paths import in_experiment
+from emohrnet.io.location import Location
+from emohrnet.io.storage import atomic_write_bytes
 
 CHECKPOINT_FILE = "checkpoint.pt"
 SUMMARY_FILE = "best.json"
@@ -39,7 +39,7 @@ def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
     ``path`` may be the file, the checkpoint folder holding ``checkpoint.pt``, or a search's
     experiment folder or its ``best.json`` (the best trial's checkpoint, :func:`resolve_checkpoint`),
     on local disk or in an object store (``s3://bucket/.../checkpoint_000004``, see
-    :mod:`emohrnet.location`).
+    :mod:`emohrnet.io.location`).
 
     Raises:
         FileNotFoundError: no checkpoint there.
@@ -62,7 +62,7 @@ def resolve_checkpoint(path: str | Path | Location) -> Location:
     ``best.json`` or experiment folder (whose ``best.json`` names the best trial's checkpoint).
 
     ``best.json``'s checkpoint is read against the folder ``best.json`` is in now (a copied or moved
-    experiment uses its own checkpoint; :func:`emohrnet.experiment_paths.in_experiment`).
+    experiment uses its own checkpoint; :func:`emohrnet.io.experiment_paths.in_experiment`).
 
     Raises:
         FileNotFoundError: a ``best.json`` that names no checkpoint (the search ended without one).
@@ -88,7 +88,7 @@ def resolve_checkpoint(path: str | Path | Location) -> Location:
 
 
 def checkpoint_files(path: str | Path) -> list[tuple[Path, str]]:
-    """The local files a ``--checkpoint`` argument names, for :func:`emohrnet.storage.output_problem`:
+    """The local files a ``--checkpoint`` argument names, for :func:`emohrnet.io.storage.output_problem`:
     what was given (a ``checkpoint.pt`` or a ``best.json``) and the ``checkpoint.pt`` it resolves to,
     each with a description. A checkpoint that does not resolve is left out (loading it reports why)."""
     files = [(Path(path), "the --checkpoint")]
@@ -121,7 +121,7 @@ def load_model(path: str | Path, best: bool = True) -> tuple[torch.nn.Module, di
             config that does not fit the weights (an edited config or class list, a swapped model): one
             line naming the checkpoint and the first difference.
     """
-    from .models import MODELS, build_model
+    from emohrnet.models import MODELS, build_model
 
     state = load_checkpoint_file(path)
     config = dict(state["model_config"])

@@ -5,8 +5,8 @@ model, optimizer, augmentation, protocol and fold, resources, search.
 saves it as ``config.json`` in the experiment folder and reads it back on ``--resume``;
 ``tune.evaluate`` and ``tune.report`` read it too. A trial is the base config with the trial's
 parameters applied (:meth:`ExperimentConfig.with_params`, flat keys as Optuna takes them), and
-:meth:`emohrnet.train_config.TrainConfig.from_experiment` flattens it into the settings one training
-run gets: :class:`~emohrnet.train_config.TrainConfig` is made of the sections a run needs
+:meth:`emohrnet.training.config.TrainConfig.from_experiment` flattens it into the settings one training
+run gets: :class:`~emohrnet.training.config.TrainConfig` is made of the sections a run needs
 (:class:`ProtocolConfig`, :class:`OptimizerConfig`, :class:`AugmentationConfig`, :class:`SpeedConfig`),
 so each setting and its default is declared once, here. The defaults are EmoHRNet's published recipe
 (:data:`emohrnet.models.EMOHRNET_PAPER`, Muppidi & Radfar 2025, sec. 4.2), and
@@ -20,10 +20,10 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from .frontend import FeatureConfig, FeatureSpec, MfccConfig
-from .models import EMOHRNET_PAPER as PAPER
-from .models import MODEL_SPECS
-from .wave_augment import WaveAugmentConfig
+from emohrnet.data.wave_augment import WaveAugmentConfig
+from emohrnet.frontend import FeatureConfig, FeatureSpec, MfccConfig
+from emohrnet.models import EMOHRNET_PAPER as PAPER
+from emohrnet.models import MODEL_SPECS
 
 CONFIG_VERSION = 1
 """Written into ``config.json``; a file of a newer version is refused (:meth:`ExperimentConfig.from_dict`)."""
@@ -180,7 +180,7 @@ class SpeedConfig:
 
     Attributes:
         amp: mixed precision: ``"auto"`` (bf16 autocast where the device has native bf16), ``"bf16"``
-            or ``"off"`` (:meth:`emohrnet.train_config.TrainConfig.resolve_speed`).
+            or ``"off"`` (:meth:`emohrnet.training.config.TrainConfig.resolve_speed`).
         channels_last: ``"auto"`` (CPUs and capability-8.0+ GPUs), ``True`` or ``False``: model and
             batches in ``torch.channels_last`` memory format.
         compile: run the training forward/backward through ``torch.compile``.
@@ -247,7 +247,7 @@ SECTIONS = ("data", "model", "optimizer", "augmentation", "protocol", "resources
 class ExperimentConfig:
     """Every setting of an experiment, in sections (see the module's docstring).
 
-    Flat keys (a trial's parameters, a :class:`~emohrnet.train_config.TrainConfig` dict) map to the
+    Flat keys (a trial's parameters, a :class:`~emohrnet.training.config.TrainConfig` dict) map to the
     section that holds a field of that name; ``model`` names :attr:`ModelConfig.name` and a model's
     own setting (``width``, ``cnn_width``, ...) goes to that model's settings.
     """

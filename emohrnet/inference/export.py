@@ -42,9 +42,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import CHECKPOINT_FILE, checkpoint_files, load_usable_model
-from .frontend import feature_config, n_features
-from .storage import atomic_write_bytes, atomic_write_text, output_problem
+from emohrnet.frontend import feature_config, n_features
+from emohrnet.io.storage import atomic_write_bytes, atomic_write_text, output_problem
+from emohrnet.training.checkpoint import CHECKPOINT_FILE, checkpoint_files, load_usable_model
 
 FORMATS = ("onnx", "torchscript")
 """Export formats."""
@@ -177,7 +177,7 @@ def sidecar(state: dict[str, Any], fmt: str, model_file: str | Path, exporter: s
     kind = state.get("feature_kind", "logmel")
     features = feature_config(kind, state["features"])
     f = features
-    front = (features.recipe() + ". emohrnet.predict scores audio longer than 3 s in 3 s windows every 1.5 s "
+    front = (features.recipe() + ". emohrnet.inference.predict scores audio longer than 3 s in 3 s windows every 1.5 s "
              "(each normalized on its own) and averages the window probabilities.")
     return {
         "format": fmt,

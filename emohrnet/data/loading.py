@@ -22,9 +22,9 @@ the workers' confusion matrices are summed. Shard members are decoded in memory 
 without pickle); member names are never used as file paths.
 
 Training batches are fixed-length segments placed by the random time shift (the semantics of
-:func:`emohrnet.augment.random_segment`), cut for the whole batch at once from a cache of the
+:func:`emohrnet.data.augment.random_segment`), cut for the whole batch at once from a cache of the
 worker's whole training part on the training device (:class:`DeviceBatches`, on any device; the
-tests compare it with a per-example oracle). Evaluation batches: :mod:`emohrnet.evaluation`.
+tests compare it with a per-example oracle). Evaluation batches: :mod:`emohrnet.inference.evaluation`.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from typing import Any
 import torch
 import webdataset as wds
 
-from .location import Location
-from .manifest import Manifest
+from emohrnet.io.location import Location
+from emohrnet.shards.manifest import Manifest
 
 
 @dataclass
@@ -121,12 +121,12 @@ def load_examples(
     ``world`` shards holding the keys, worker ``rank`` reads only its shards; with fewer, every
     worker reads them all and keeps every ``world``-th utterance. Either way the workers' parts are
     disjoint and together cover ``keys``. The shards may sit on local
-    disk (NFS included) or in an object store (``s3://...``, see :mod:`emohrnet.location`);
+    disk (NFS included) or in an object store (``s3://...``, see :mod:`emohrnet.io.location`);
     each is checked against the manifest's sha256 as it is read.
 
     Args:
         shard_dir: folder of the shards and ``manifest.json`` (a path or a storage URI).
-        manifest: its manifest (:meth:`emohrnet.manifest.Manifest.read`).
+        manifest: its manifest (:meth:`emohrnet.shards.manifest.Manifest.read`).
         keys: utterance keys to load (a split's train, val or test part).
         rank, world: this worker's rank and the number of workers.
         with_copies: also load the waveform-augmented copies of exactly these utterances
@@ -252,7 +252,7 @@ class EpochPlan:
         variant: ``(N,)`` int64, ``-1`` for the example's own features, else the index into its
             ``variants``.
         offset: ``(N,)`` int64, frames: the first frame kept of a longer utterance, or where a shorter
-            one starts in its zero-padded segment (as in :func:`emohrnet.augment.place_segment`).
+            one starts in its zero-padded segment (as in :func:`emohrnet.data.augment.place_segment`).
         window: ``(N,)`` int64, the segment's first column in the packed cache (internal).
     """
 
@@ -270,7 +270,7 @@ class DeviceBatches:
     of ``max(0, segment_frames - frames)`` columns around each shorter utterance. A training segment
     is then always a window of ``segment_frames`` consecutive columns: inside the utterance for a
     longer one (a crop at a random offset), or the utterance with zeros on both sides for a shorter
-    one (zero-padding at a random offset): the semantics of :func:`emohrnet.augment.random_segment`
+    one (zero-padding at a random offset): the semantics of :func:`emohrnet.data.augment.random_segment`
     (EmoHRNet's random time shift, Muppidi & Radfar 2025, sec. 3.4). A batch is one ``index_select``
     of ``batch_size`` windows from a strided view of the cache, so an epoch does no I/O, no Python work
     per example and, on a GPU, no host-to-device copy besides one small tensor of window starts per epoch.

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .location import Location
-from .splits import Split, make_split
+from emohrnet.data.splits import Split, make_split
+from emohrnet.io.location import Location
 
 MANIFEST = "manifest.json"
 """The manifest's file name in a shard folder."""
@@ -154,7 +154,7 @@ class Manifest:
 
     def split(self, protocol: str = "speaker", fold: int = 0) -> Split:
         """The train/val/test split of ``protocol`` and ``fold`` over these utterances
-        (:func:`emohrnet.splits.make_split`).
+        (:func:`emohrnet.data.splits.make_split`).
 
         Raises:
             ValueError: unknown protocol, fold out of range, too few speakers.

@@ -1,7 +1,7 @@
 """The settings of one training run (:class:`TrainConfig`, the ``train_loop_config`` of
-:func:`emohrnet.train.train_loop_per_worker`) and what they resolve to on a device (bf16, channels_last).
+:func:`emohrnet.training.loop.train_loop_per_worker`) and what they resolve to on a device (bf16, channels_last).
 
-It is the flat, per-run view of an experiment's settings (:class:`emohrnet.experiment_config.ExperimentConfig`):
+It is the flat, per-run view of an experiment's settings (:class:`emohrnet.config.experiment.ExperimentConfig`):
 made of the sections a run needs (protocol, optimizer, augmentation, speed), whose fields and defaults
 are declared there once, plus the shard folder, the model and its own settings. A search builds it with
 :meth:`TrainConfig.from_experiment` from its config with a trial's parameters applied. The defaults are
@@ -18,9 +18,15 @@ from typing import Any
 
 import torch
 
-from .augment import AugmentConfig
-from .experiment_config import AugmentationConfig, ExperimentConfig, OptimizerConfig, ProtocolConfig, SpeedConfig
-from .models import MODEL_SPECS
+from emohrnet.config.experiment import (
+    AugmentationConfig,
+    ExperimentConfig,
+    OptimizerConfig,
+    ProtocolConfig,
+    SpeedConfig,
+)
+from emohrnet.data.augment import AugmentConfig
+from emohrnet.models import MODEL_SPECS
 
 
 @dataclass(kw_only=True)
@@ -35,16 +41,16 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
             (:class:`emohrnet.models.EmoHRNetConfig`: width, stem, blocks, modules;
             :class:`emohrnet.models.CNN1DAttentionConfig`: cnn_width, dropout); a dict or ``None``
             (the defaults) is turned into one.
-        protocol, fold, seed: :class:`emohrnet.experiment_config.ProtocolConfig`.
+        protocol, fold, seed: :class:`emohrnet.config.experiment.ProtocolConfig`.
         lr, beta1, beta2, weight_decay, lr_schedule, warmup_epochs, epochs, batch_size:
-            :class:`emohrnet.experiment_config.OptimizerConfig`; the learning rate of each epoch is
+            :class:`emohrnet.config.experiment.OptimizerConfig`; the learning rate of each epoch is
             :meth:`epoch_lr` (set per epoch, so a restart from a checkpoint continues it exactly).
         segment_seconds, time_shift, freq_mask, time_mask, aug_prob, mixup_alpha, label_smoothing:
-            :class:`emohrnet.experiment_config.AugmentationConfig`.
+            :class:`emohrnet.config.experiment.AugmentationConfig`.
         score_test: score the best epoch's weights on the test part after the last epoch (a cross-fold
             run's folds); a search's trials do not (they are chosen on validation only, and the chosen
             trial's checkpoint is scored once after the search, :mod:`tune.summary`).
-        amp, channels_last, compile, eval_batch: :class:`emohrnet.experiment_config.SpeedConfig`.
+        amp, channels_last, compile, eval_batch: :class:`emohrnet.config.experiment.SpeedConfig`.
 
     Raises:
         ValueError: no ``shard_dir``; an unknown ``model``, ``amp``, ``channels_last``, ``compile`` or
@@ -140,7 +146,7 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
         return self.architecture.arguments(n_features)
 
     def cross_entropy(self) -> dict[str, Any]:
-        """The training loss's settings for :func:`emohrnet.mixup.training_loss`: ``{"mixup_alpha",
+        """The training loss's settings for :func:`emohrnet.training.mixup.training_loss`: ``{"mixup_alpha",
         "label_smoothing"}`` (both 0: the paper's plain cross-entropy)."""
         return {"mixup_alpha": float(self.mixup_alpha), "label_smoothing": float(self.label_smoothing)}
 

@@ -35,11 +35,11 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from .audio import AudioError, load_audio
-from .checkpoint import checkpoint_files, load_usable_model
-from .frontend import feature_config, front_end
-from .prediction_output import FORMATS, FilePrediction, PredictionWriter, WindowPrediction
-from .storage import atomic_write_text, output_problem
+from emohrnet.frontend import feature_config, front_end
+from emohrnet.inference.prediction_output import FORMATS, FilePrediction, PredictionWriter, WindowPrediction
+from emohrnet.io.audio import AudioError, load_audio
+from emohrnet.io.storage import atomic_write_text, output_problem
+from emohrnet.training.checkpoint import checkpoint_files, load_usable_model
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 """Suffixes (case-insensitive) of the files taken from a folder given as input."""
@@ -234,12 +234,12 @@ class Predictor:
         trial reports equals this method's ``ua`` on the same test utterances.
 
         Args:
-            examples: :class:`emohrnet.data.Example` items (``mel`` ``(n_features, frames)``, ``label``).
+            examples: :class:`emohrnet.data.loading.Example` items (``mel`` ``(n_features, frames)``, ``label``).
 
         Returns:
-            ``{"loss", "ua", "wa", "n", "confusion"}`` as :func:`emohrnet.evaluation.evaluate` returns.
+            ``{"loss", "ua", "wa", "n", "confusion"}`` as :func:`emohrnet.inference.evaluation.evaluate` returns.
         """
-        from .evaluation import evaluate
+        from emohrnet.inference.evaluation import evaluate
 
         speed = self.state.get("speed") or {}
         same_kind = torch.device(speed.get("device", "cpu")).type == self.device.type

@@ -13,7 +13,7 @@ in checkpoints come from rank 0's data alone. emohrnet instead:
   is an exponential moving average, which is linear, so the average of the ranks' running means is
   the moving average of the global batch means (equal per-rank batches); the averaged running
   variance leaves out the spread of the ranks' batch means, which is small when every rank's
-  batches are drawn from the whole training part (:func:`emohrnet.data.rank_order`).
+  batches are drawn from the whole training part (:func:`emohrnet.data.loading.rank_order`).
 """
 
 from __future__ import annotations

@@ -3,13 +3,13 @@
 Distributed data parallel over N workers (gloo on CPU, NCCL on GPU, set up by Ray Train). The
 paper's settings are the defaults (Muppidi & Radfar 2025, sec. 4.2): Adam with lr 1e-3, betas
 (0.9, 0.999) and weight decay 1e-4; 100 epochs; batch 64; cross-entropy; SpecAugment and random
-time shifts on training batches only (:mod:`emohrnet.augment`). ``batch_size`` is the global
+time shifts on training batches only (:mod:`emohrnet.data.augment`). ``batch_size`` is the global
 batch: each of N workers takes ``batch_size // N`` per step.
 
-Data parallelism follows ``DistributedSampler`` semantics (:func:`emohrnet.data.rank_order`):
+Data parallelism follows ``DistributedSampler`` semantics (:func:`emohrnet.data.loading.rank_order`):
 every worker holds the whole training part and trains on its share of one seeded permutation per
 epoch, so every rank sees every training speaker and class. The global batch must divide by the
-number of workers. BatchNorm statistics are one set for all ranks (:mod:`emohrnet.distributed`):
+number of workers. BatchNorm statistics are one set for all ranks (:mod:`emohrnet.training.distributed`):
 SyncBatchNorm on CUDA, running statistics averaged over the ranks before every evaluation and
 checkpoint on CPU.
 
@@ -18,7 +18,7 @@ Every epoch reports ``train_loss``, ``val_loss``, ``val_ua``, ``val_wa`` and ``l
 ``best_val_loss`` and ``start_epoch``, the epochs done before this run of the worker group started:
 above 0 after a restart from a checkpoint) with a checkpoint. A run restored from the checkpoint of
 its last epoch (killed before Tune recorded it as finished) reports that epoch's stored result again
-and ends. The best epoch follows :data:`emohrnet.metrics.SELECTION_RULE` (highest validation
+and ends. The best epoch follows :data:`emohrnet.inference.metrics.SELECTION_RULE` (highest validation
 UA, ties broken by the lower validation loss); every checkpoint holds the best epoch's weights so
 far (``best_model``, or ``model`` when it is the best) beside the current ones, so the run keeps
 only the latest checkpoint (:func:`checkpoint_config`), which serves restarts and model selection
@@ -28,7 +28,7 @@ A search's trials do not score test at all: the chosen trial's checkpoint is sco
 search (:mod:`tune.summary`). Model selection never looks at the test set.
 
 Speed (:meth:`TrainConfig.resolve_speed`): each worker caches its decoded training part once on its
-device (:class:`emohrnet.data.DeviceBatches`) and cuts segments and applies SpecAugment there for
+device (:class:`emohrnet.data.loading.DeviceBatches`) and cuts segments and applies SpecAugment there for
 the whole batch, so epochs do no I/O and no per-example Python work. ``amp="auto"`` uses
 bf16 autocast (training and evaluation; losses and metrics in float32) where the device computes
 bf16 natively: CUDA compute capability 8.0 or newer, and CPUs with AVX-512 BF16 or AMX;
@@ -48,26 +48,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from .augment import SpecAugment
-from .checkpoint import CHECKPOINT_FILE, load_checkpoint_file, save_checkpoint_file
-from .data import DeviceBatches, check_global_batch, draw_seed, load_examples, steps_per_epoch
-from .distributed import (
+from emohrnet.data.augment import SpecAugment
+from emohrnet.data.loading import DeviceBatches, check_global_batch, draw_seed, load_examples, steps_per_epoch
+from emohrnet.frontend import n_features
+from emohrnet.inference.evaluation import EvalSet, evaluate
+from emohrnet.inference.metrics import is_better
+from emohrnet.models import MODEL_SPECS, build_model
+from emohrnet.shards.manifest import Manifest
+from emohrnet.training.checkpoint import CHECKPOINT_FILE, load_checkpoint_file, save_checkpoint_file
+from emohrnet.training.config import TrainConfig
+from emohrnet.training.distributed import (
     average_batchnorm_stats,
     check_replicas_agree,
     mean_over_workers,
 )
-from .evaluation import EvalSet, evaluate
-from .frontend import n_features
-from .manifest import Manifest
-from .metrics import is_better
-from .mixup import mixup_batch, training_loss
-from .models import MODEL_SPECS, build_model
-from .train_config import TrainConfig
+from emohrnet.training.mixup import mixup_batch, training_loss
 
 
 def checkpoint_config():
     """Keep only the latest checkpoint: it serves restarts and holds the best epoch's weights so far
-    (``best_model``), chosen by :data:`emohrnet.metrics.SELECTION_RULE`."""
+    (``best_model``), chosen by :data:`emohrnet.inference.metrics.SELECTION_RULE`."""
     from ray.train import CheckpointConfig
 
     return CheckpointConfig(num_to_keep=1)
@@ -99,17 +99,17 @@ def train_epoch(model: torch.nn.Module, batches: Any, specaug: torch.nn.Module,
                 label_smoothing: float = 0.0, rng: np.random.Generator | None = None) -> tuple[float, int]:
     """One epoch of training steps (what :func:`train_loop_per_worker` runs each epoch).
 
-    Per batch: move to ``device`` (a no-op for :class:`emohrnet.data.DeviceBatches`), SpecAugment on
-    the device for the whole batch, mixup when ``mixup_alpha > 0`` (:func:`emohrnet.mixup.mixup_batch`),
+    Per batch: move to ``device`` (a no-op for :class:`emohrnet.data.loading.DeviceBatches`), SpecAugment on
+    the device for the whole batch, mixup when ``mixup_alpha > 0`` (:func:`emohrnet.training.mixup.mixup_batch`),
     forward under bf16 autocast when ``amp``, cross-entropy in float32 (towards mixup's soft targets, or
-    the labels with ``label_smoothing``; :func:`emohrnet.mixup.training_loss`), backward, optimizer step.
+    the labels with ``label_smoothing``; :func:`emohrnet.training.mixup.training_loss`), backward, optimizer step.
     With both levers at 0 this is the paper's plain cross-entropy and draws nothing from ``rng``. The
     loss is summed on the device and read once at the end, so a GPU is not synchronized every step.
 
     Args:
         model: the model to train (possibly DDP-wrapped or compiled); put in train mode here.
         batches: iterable of ``(x, y)``, ``x`` ``(B, 1, n_mels, frames)`` float32, ``y`` ``(B,)`` int64.
-        specaug: applied to every ``x`` on the device (:class:`emohrnet.augment.SpecAugment`).
+        specaug: applied to every ``x`` on the device (:class:`emohrnet.data.augment.SpecAugment`).
         optimizer: stepped once per batch.
         device: the training device.
         amp: bf16 autocast of the forward pass.
@@ -147,7 +147,7 @@ def train_epoch(model: torch.nn.Module, batches: Any, specaug: torch.nn.Module,
 def training_batches(cfg: TrainConfig, manifest: Manifest, train_keys: list[str], rank: int, world: int,
                      device: torch.device | str = "cpu") -> DeviceBatches:
     """Rank ``rank``'s training batches: the whole training part read on this worker and cached on
-    ``device``, each epoch its share of one permutation (:func:`emohrnet.data.rank_order`,
+    ``device``, each epoch its share of one permutation (:func:`emohrnet.data.loading.rank_order`,
     ``DistributedSampler`` semantics).
 
     Args:
@@ -158,7 +158,7 @@ def training_batches(cfg: TrainConfig, manifest: Manifest, train_keys: list[str]
         device: the training device (where the cache lives and the batches are returned).
 
     Returns:
-        :class:`emohrnet.data.DeviceBatches` of ``batch_size // world`` examples per step and
+        :class:`emohrnet.data.loading.DeviceBatches` of ``batch_size // world`` examples per step and
         ``ceil(len(train_keys) / batch_size)`` steps per epoch (the last global batch padded).
 
     Raises:

@@ -11,7 +11,7 @@ segment: a longer utterance is cropped at a random offset, a shorter one is zero
 random offset (zero is the utterance mean after normalization).
 
 Both run on whole batches on the batch's device: :class:`SpecAugment` draws every example's masks
-at once and applies them with a multiply, and :class:`emohrnet.data.DeviceBatches` cuts every
+at once and applies them with a multiply, and :class:`emohrnet.data.loading.DeviceBatches` cuts every
 example's shifted segment with one gather. :func:`random_segment` is the per-example reference.
 """
 

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .data import Example
-from .distributed import sum_over_workers, world_size
-from .metrics import unweighted_accuracy, weighted_accuracy
+from emohrnet.data.loading import Example
+from emohrnet.inference.metrics import unweighted_accuracy, weighted_accuracy
+from emohrnet.training.distributed import sum_over_workers, world_size
 
 EVAL_BUCKET = 8
 """Evaluation pads each utterance to the next multiple of this many frames (:func:`eval_batches`).
@@ -67,7 +67,7 @@ def eval_batches(examples: Sequence[Example], max_batch: int = 32, bucket: int =
 
 class EvalSet:
     """An evaluation set held as ready batches (:func:`eval_batches`) on the device, built once and
-    scored every epoch by :func:`emohrnet.evaluation.evaluate` without a host copy per batch.
+    scored every epoch by :func:`emohrnet.inference.evaluation.evaluate` without a host copy per batch.
 
     Args:
         examples: the utterances.

@@ -1,0 +1,7 @@
+"""An experiment's settings.
+
+- :mod:`emohrnet.config.experiment` -- :class:`~emohrnet.config.experiment.ExperimentConfig`, one typed
+  tree of sections (data, model, optimizer, augmentation, protocol, resources, search), saved as
+  ``config.json``.
+- :mod:`emohrnet.config.argtypes` -- ``argparse`` types that refuse an out-of-range value in one line.
+"""
