@@ -231,6 +231,19 @@ def run(ctx: Context) -> Section:
         c = _cached_path(examples, "cpu", cached_steps, segment)
         o = _per_example_path(examples, steps, segment)
         g = _cached_path(examples, "cuda", cached_steps, segment) if cuda else None
+    paths = _shard_rows(sec, c, o, g, cached_steps, steps, load.s, mem.peak_mib, len(examples))
+    scan = get_corpus(corpus.dataset, corpus.data_root, **corpus.options).scan()
+    index = {c: i for i, c in enumerate(manifest.classes)}
+    dataset = AudioMelDataset([(u.path, index[u.label]) for u in scan.utterances], features, segment)
+    audio = _audio_rows(sec, dataset, ctx.cores, rounds)
+    _ratio_rows(sec, paths, audio)
+    return sec
+
+
+def _shard_rows(sec: Section, c: dict, o: dict, g: dict | None, cached_steps: int, steps: int, load_s: float,
+                peak_mib: float, n_examples: int) -> dict[str, dict]:
+    """The shard paths' rows: cached + batched on the CPU (``c``) and GPU (``g``), per example (``o``);
+    returns the paths by label for the ratios."""
     paths = {"cached (cpu)": c, "per example (before)": o}
     name = "shards, cached + batched on the CPU"
     sec.add(f"{name}: DeviceBatches + SpecAugment (training's default)", c["utt_s"], "utterances/s",
@@ -238,7 +251,7 @@ def run(ctx: Context) -> Section:
     sec.add(f"{name}: DeviceBatches alone (SpecAugment left out)", c["batches_utt_s"], "utterances/s",
             batches=cached_steps)
     sec.add(f"{name}: batched SpecAugment, per batch of 64", c["aug_ms"], "ms", batches=cached_steps)
-    sec.add(f"{name}: cache build (once per worker)", c["build_s"], "s", utterances=len(examples),
+    sec.add(f"{name}: cache build (once per worker)", c["build_s"], "s", utterances=n_examples,
             cache_mib=round(c["cache_mib"], 1))
     if g is not None:
         paths["cached (cuda)"] = g
@@ -259,14 +272,15 @@ def run(ctx: Context) -> Section:
     sec.add(f"{name}: per-example batches alone (SpecAugment left out)", o["batches_utt_s"], "utterances/s",
             batches=steps)
     sec.add(f"{name}: per-example SpecAugment, per batch of 64", o["aug_ms"], "ms", batches=steps)
-    sec.add("shards: load_examples (once per run, all utterances)", load.s, "s", utterances=len(examples))
-    sec.add("shards: peak RSS (all shard paths)", mem.peak_mib, "MiB")
+    sec.add("shards: load_examples (once per run, all utterances)", load_s, "s", utterances=n_examples)
+    sec.add("shards: peak RSS (all shard paths)", peak_mib, "MiB")
+    return paths
 
-    scan = get_corpus(corpus.dataset, corpus.data_root, **corpus.options).scan()
-    index = {c: i for i, c in enumerate(manifest.classes)}
-    dataset = AudioMelDataset([(u.path, index[u.label]) for u in scan.utterances], features, segment)
+
+def _audio_rows(sec: Section, dataset: AudioMelDataset, cores: int, rounds: int) -> dict[int, dict[str, float]]:
+    """The on-the-fly loader's rows with 0 and ``cores`` DataLoader workers; its figures by workers."""
     audio: dict[int, dict[str, float]] = {}
-    for workers in sorted({0, ctx.cores}):
+    for workers in sorted({0, cores}):
         batches = rounds * max(1, workers)
         with torch_threads(THREADS):
             a = audio[workers] = _audio_path(dataset, workers, rounds)
@@ -275,7 +289,11 @@ def run(ctx: Context) -> Section:
                 num_workers=workers)
         sec.add(f"on the fly: first batch incl. worker start-up, num_workers={workers}", a["first_s"], "s")
         sec.add(f"on the fly: peak RSS incl. workers, num_workers={workers}", a["peak_rss_mib"], "MiB")
+    return audio
 
+
+def _ratio_rows(sec: Section, paths: dict[str, dict], audio: dict[int, dict[str, float]]) -> None:
+    """Each shard path against the on-the-fly loader, the goal checked against its faster setting."""
     best_workers = max(audio, key=lambda w: audio[w]["utt_s"])
     for label, p in paths.items():
         for workers, a in sorted(audio.items()):
@@ -284,9 +302,9 @@ def run(ctx: Context) -> Section:
             if label == "cached (cpu)" and workers == best_workers:
                 note = f"goal >= {GOAL_RATIO:g}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'}"
             sec.add(f"ratio shards {label} / on the fly (num_workers={workers})", ratio, "x", note=note)
+    c, o = paths["cached (cpu)"], paths["per example (before)"]
     sec.add("gain cached + batched (cpu) / per example (before)", c["utt_s"] / o["utt_s"], "x")
     sec.notes.append(f"The goal is checked for the cached CPU path against the faster on-the-fly loader "
                      f"(num_workers={best_workers}). Every path delivers SpecAugment-ed batches (what a training "
                      "loop needs); the on-the-fly loader uses the batched SpecAugment too. Shards also pay "
                      "load_examples and the cache build once per run; the on-the-fly loader decodes every epoch.")
-    return sec

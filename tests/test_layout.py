@@ -55,3 +55,18 @@ def test_the_commands_keep_their_short_names(command):
     out = subprocess.run([sys.executable, "-m", command, "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"usage: python -m {command}")
+
+
+def test_no_function_runs_past_60_lines():
+    """Drivers are short steps (issue 26): no function or method over 60 lines (docstring included) in the
+    code a user runs, but the synthetic corpus's speech synthesizer."""
+    root = LIBRARY.parent
+    long = []
+    for package in ("emohrnet", "tune", "shards", "benchmarks"):
+        for f in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(f.read_text(), str(f))):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > 60 and (f.name, node.name) != ("speech_synthesis.py", "synthesize"):
+                        long.append(f"{f.relative_to(root)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []

@@ -40,7 +40,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +136,8 @@ def fold_statistics(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- command line
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line (see the module docstring)."""
+def parse_args(argv: list[str] | None = None) -> CrossfoldOptions:
+    """Parse the command line (see the module docstring) into typed options; a bad value exits 2."""
     p = argparse.ArgumentParser(prog="python -m tune.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", required=True, help="the corpus (must be the one best.json was searched on)")
     p.add_argument("--data-root", help="corpus folder, used only if the shards must be rebuilt "
@@ -163,7 +163,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.gpus_per_worker is not None and args.gpus_per_worker > 1:
         p.error(f"argument --gpus-per-worker: {args.gpus_per_worker:g} (allowed: up to 1; a worker trains on one "
                 "GPU: use more --workers)")
-    return args
+    return CrossfoldOptions(**vars(args))
 
 
 def parse_folds(spec: str, protocol: str, n_folds: int) -> list[int]:
@@ -247,7 +247,7 @@ def ensure_shards(summary: dict[str, Any], model: str, exp_dir: str | Path | Loc
 
 
 # --------------------------------------------------------------------------- the run
-def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
+def run_crossfold(options: CrossfoldOptions, log=print) -> dict[str, Any]:
     """Train ``best.json``'s configuration on every requested fold and summarise the folds.
 
     Starts a local Ray (or joins ``--address``/``$RAY_ADDRESS``) unless this process already has
@@ -275,86 +275,163 @@ def run_crossfold(args: argparse.Namespace, log=print) -> dict[str, Any]:
         ShardError, CorpusError: the shards are gone and cannot be rebuilt.
         RuntimeError: no fold finished.
     """
-    import ray
-    from ray import tune
+    plan = _plan(options, log)
+    _announce(plan, log)
+    rows = _train_folds(plan, options.address)
+    return _write_results(plan, rows, log)
 
-    from .ray_start import init_ray, max_concurrent
-    from .trial import TrialResources, launch_tuner, trainable, trial_train_config
 
-    config = Location(args.config)
+@dataclass
+class CrossfoldOptions:
+    """What a cross-fold run is asked for: the options of ``python -m tune.evaluate`` (see its ``--help``);
+    ``None`` takes the search's value (``epochs``, ``workers``, ``cpus_per_worker``, ``gpus_per_worker``)
+    or the documented default."""
+
+    dataset: str
+    config: str
+    data_root: str | None = None
+    folds: str = "all"
+    epochs: int | None = None
+    workers: int | None = None
+    cpus_per_worker: float | None = None
+    gpus_per_worker: float | None = None
+    storage_path: str | None = None
+    name: str | None = None
+    address: str | None = None
+    force: bool = False
+
+
+@dataclass
+class _Plan:
+    """A cross-fold run, resolved before Ray starts: the searched configuration, its shards, the folds
+    and which of them took part in selection, where the run goes and what it would merge with."""
+
+    summary: dict[str, Any]
+    exp_dir: Location
+    config_path: str
+    model: str
+    protocol: str
+    shard_dirs: dict[str, str]
+    manifest: Manifest
+    folds: list[int]
+    used: set[int]
+    resources: Any
+    base: ExperimentConfig
+    storage: Location
+    name: str
+    header: dict[str, Any]
+    earlier: dict[str, Any] | None
+    merge_into: dict[str, Any] | None
+
+    @property
+    def tune_dir(self) -> Location:
+        return self.storage / self.name
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.manifest.folds)
+
+
+def _plan(options: CrossfoldOptions, log=print) -> _Plan:
+    """Read ``best.json`` and the experiment's config, check the shards, folds and earlier results."""
+    from .trial import trial_train_config
+
+    config = Location(options.config)
     if not config.name.endswith(".json"):
         config = config / SUMMARY  # the experiment folder (or its bucket URI) was given
-    summary = read_search_summary(config, args.dataset)
+    summary = read_search_summary(config, options.dataset)
     exp_dir = config.parent
-    config_path = config.uri
     best_config = dict(summary["best_config"])
     model = best_config.get("model") or summary.get("best_model")
     protocol = summary["protocol"]
-    shard_dirs = ensure_shards(summary, model, exp_dir, args.data_root, log)
+    shard_dirs = ensure_shards(summary, model, exp_dir, options.data_root, log)
     manifest = Manifest.read(shard_dirs[model])
-    n_groups = len(manifest.folds)
-    folds = parse_folds(args.folds, protocol, n_groups)
+    folds = parse_folds(options.folds, protocol, len(manifest.folds))
     # the fold the search chose its configuration on (best.json's "fold"; older files: best_config's)
     search_fold = int(summary["fold"] if "fold" in summary else best_config["fold"])
-    used = selection_folds(manifest, protocol, search_fold, folds)
     saved = Experiment(exp_dir).config() or ExperimentConfig()  # a handmade best.json: the defaults
-    given = {k: getattr(args, k, None) for k in ("workers", "cpus_per_worker", "gpus_per_worker")}
-    run = replace(saved.resources, **{k: v for k, v in given.items() if v is not None})
-    check_global_batch(int(best_config.get("batch_size", 64)), int(run.workers))
+    given = {k: getattr(options, k) for k in ("workers", "cpus_per_worker", "gpus_per_worker")}
+    resources = replace(saved.resources, **{k: v for k, v in given.items() if v is not None})
+    check_global_batch(int(best_config.get("batch_size", 64)), int(resources.workers))
     base = saved.with_params({k: v for k, v in best_config.items() if k != "fold"})
-    base = base.with_params({"model": model, "protocol": protocol, "epochs": args.epochs or base.optimizer.epochs})
-    storage = Location(args.storage_path or exp_dir)
-    name = args.name or f"crossfold-{time.strftime('%Y%m%d-%H%M%S')}"
-    tune_dir = storage / name
+    base = base.with_params({"model": model, "protocol": protocol, "epochs": options.epochs or base.optimizer.epochs})
+    storage = Location(options.storage_path or exp_dir)
+    name = options.name or f"crossfold-{time.strftime('%Y%m%d-%H%M%S')}"
     run_config = trial_train_config({}, base, shard_dirs, score_test=True)
     header = {"dataset": summary["dataset"], "model": model, "best_trial": summary.get("best_trial"),
               "protocol": protocol, "search_fold": search_fold, "epochs": int(base.optimizer.epochs),
               "config": {k: v for k, v in run_config.items() if k != "fold"}}
-    force = bool(getattr(args, "force", False))
-    earlier = read_earlier(exp_dir, force)
-    merge_into = check_earlier(earlier, header, folds, tune_dir, exp_dir / CROSSFOLD_JSON, force)
-    pname = protocol_name(protocol, folds, n_groups if protocol == "speaker" else None)
-    log(f"Cross-fold evaluation of trial {summary.get('best_trial')} ({model}) on {args.dataset}: {pname}")
+    earlier = read_earlier(exp_dir, options.force)
+    merge_into = check_earlier(earlier, header, folds, storage / name, exp_dir / CROSSFOLD_JSON, options.force)
+    return _Plan(summary, exp_dir, config.uri, model, protocol, shard_dirs, manifest, folds,
+                 selection_folds(manifest, protocol, search_fold, folds), resources, base, storage, name, header,
+                 earlier, merge_into)
+
+
+def _announce(plan: _Plan, log=print) -> None:
+    """What the run will do: the protocol, the selection rule, the folds used in selection, TensorBoard."""
+    pname = protocol_name(plan.protocol, plan.folds, plan.n_groups if plan.protocol == "speaker" else None)
+    log(f"Cross-fold evaluation of trial {plan.summary.get('best_trial')} ({plan.model}) on "
+        f"{plan.summary['dataset']}: {pname}")
     log(f"Model selection: {MODEL_SELECTION}")
-    if used:
-        log(f"Used in selection (marked *, left out of the headline mean): {', '.join(map(str, sorted(used)))}: "
-            f"test utterances shared with the validation part of the search's {protocol} fold {search_fold}")
-    log(f"TensorBoard: tensorboard --logdir {tune_dir}")
+    if plan.used:
+        log(f"Used in selection (marked *, left out of the headline mean): {', '.join(map(str, sorted(plan.used)))}: "
+            f"test utterances shared with the validation part of the search's {plan.protocol} fold "
+            f"{plan.header['search_fold']}")
+    log(f"TensorBoard: tensorboard --logdir {plan.tune_dir}")
 
-    total = ray.cluster_resources() if ray.is_initialized() else init_ray(run, args.address)
-    concurrent = min(len(folds), max_concurrent(run, total))
-    resources = TrialResources(run.workers, run.cpus_per_worker, run.gpus_per_worker, (tune_dir / TRAIN_RUNS).uri)
-    tuner = launch_tuner(trainable(resources, base, shard_dirs, score_test=True), {"fold": tune.grid_search(folds)},
-                         name=name, storage=storage.uri, dirname=_fold_dirname, max_concurrent=concurrent)
-    grid = tuner.fit()
 
-    rows = []
-    for result in grid:
-        fold = int(result.config["fold"])
-        split = manifest.split(protocol, fold)
-        rows.append(fold_row(fold, split.describe(), result, used_in_selection=fold in used))
+def _train_folds(plan: _Plan, address: str | None) -> list[dict[str, Any]]:
+    """Train the configuration on every fold (a Tune grid over the folds); one row per fold, sorted.
+
+    Raises:
+        RuntimeError: no fold finished.
+    """
+    import ray
+    from ray import tune
+
+    from .ray_start import init_ray, max_concurrent
+    from .trial import TrialResources, launch_tuner, trainable
+
+    run = plan.resources
+    total = ray.cluster_resources() if ray.is_initialized() else init_ray(run, address)
+    concurrent = min(len(plan.folds), max_concurrent(run, total))
+    resources = TrialResources(run.workers, run.cpus_per_worker, run.gpus_per_worker,
+                               (plan.tune_dir / TRAIN_RUNS).uri)
+    tuner = launch_tuner(trainable(resources, plan.base, plan.shard_dirs, score_test=True),
+                         {"fold": tune.grid_search(plan.folds)}, name=plan.name, storage=plan.storage.uri,
+                         dirname=_fold_dirname, max_concurrent=concurrent)
+    rows = [fold_row(int(r.config["fold"]), plan.manifest.split(plan.protocol, int(r.config["fold"])).describe(), r,
+                     used_in_selection=int(r.config["fold"]) in plan.used) for r in tuner.fit()]
     rows.sort(key=lambda r: r["fold"])
     if not any(r["status"] == "completed" for r in rows):
-        raise RuntimeError(f"no fold finished; see the errors in {tune_dir}")
+        raise RuntimeError(f"no fold finished; see the errors in {plan.tune_dir}")
+    return rows
+
+
+def _write_results(plan: _Plan, rows: list[dict[str, Any]], log=print) -> dict[str, Any]:
+    """Write this run's own ``crossfold.json`` in its Tune folder, and the experiment's, merged with an
+    earlier run of the same configuration; return the experiment's."""
+    tune_dir, exp_dir = plan.tune_dir, plan.exp_dir
     this_run = {"tune_dir": tune_dir.uri, "folds": [r["fold"] for r in rows]}
-    common = {**header, "best_trial": summary.get("best_trial"), "protocol_note": summary.get("protocol_note", ""),
-              "model_selection": MODEL_SELECTION, "folds_requested": folds,
-              "n_folds_total": n_groups if protocol == "speaker" else None, "classes": manifest.classes,
-              "source": config_path, "experiment_dir": exp_dir.uri, "tune_dir": tune_dir.uri,
-              "tensorboard": f"tensorboard --logdir {tune_dir}"}
-    own = _result(common, rows, [this_run], n_groups)
+    common = {**plan.header, "protocol_note": plan.summary.get("protocol_note", ""),
+              "model_selection": MODEL_SELECTION, "folds_requested": plan.folds,
+              "n_folds_total": plan.n_groups if plan.protocol == "speaker" else None,
+              "classes": plan.manifest.classes, "source": plan.config_path, "experiment_dir": exp_dir.uri,
+              "tune_dir": tune_dir.uri, "tensorboard": f"tensorboard --logdir {tune_dir}"}
+    own = _result(common, rows, [this_run], plan.n_groups)
     _write_result(tune_dir, own)  # this run's own result, whatever happens to the experiment's
-    if merge_into is not None:
-        merged_rows, runs = merge(merge_into, rows, this_run)
-        out = _result(common, merged_rows, runs, n_groups)
+    if plan.merge_into is not None:
+        merged_rows, runs = merge(plan.merge_into, rows, this_run)
+        out = _result(common, merged_rows, runs, plan.n_groups)
         log(f"{exp_dir / CROSSFOLD_JSON}: this run's {_folds(rows)} merged with "
             f"{_folds([r for r in merged_rows if r['fold'] not in this_run['folds']])} of the earlier run(s) "
             f"{', '.join(Location(r['tune_dir']).name for r in runs[:-1])}")
     else:
-        if earlier is not None:
-            keep_in_own_folder(earlier, format_markdown(earlier))
+        if plan.earlier is not None:
+            keep_in_own_folder(plan.earlier, format_markdown(plan.earlier))
             log(f"{exp_dir / CROSSFOLD_JSON}: the earlier result (another configuration) is replaced (--force); "
-                f"it stays in {earlier.get('tune_dir')}")
+                f"it stays in {plan.earlier.get('tune_dir')}")
         out = own
     _write_result(exp_dir, out)
     log(format_table(out))

@@ -54,8 +54,44 @@ DEFAULT_PROFILE: dict[str, Any] = {"epochs": PAPER_FIXED["epochs"], "num_samples
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line; unset options take the dataset's profile defaults."""
+    """Parse the command line; unset options take the dataset's profile defaults.
+
+    A bad value, or a combination the search cannot run, exits 2 with the option and what it allows.
+    """
     p = argparse.ArgumentParser(prog="python -m tune.search", description=DESCRIPTION)
+    for add in (_data_options, _training_options, _model_options, _space_options, _lever_options, _run_options):
+        add(p)
+    add_feature_args(p)
+    p.set_defaults(n_mels=None, augment_copies=None)
+    args = p.parse_args(argv)
+    if args.stop_local and not args.name:
+        p.error("argument --stop-local: needs --name NAME, the search whose local Ray to stop")
+    if args.dataset not in list_corpora():
+        p.error(f"argument --dataset: {args.dataset!r} (allowed: {', '.join(list_corpora())})")
+    _fill_defaults(args)
+    check_args(p, args)
+    return args
+
+
+def _fill_defaults(args: argparse.Namespace) -> None:
+    """Options left unset take the dataset's profile (:data:`PROFILES`) or the CPU/GPU default."""
+    profile = PROFILES.get(args.dataset, DEFAULT_PROFILE)
+    for key in ("epochs", "num_samples", "n_mels", "segment_seconds", "batch_size"):
+        if getattr(args, key) is None:
+            setattr(args, key, profile[key])
+    args.widths = tuple(args.widths or profile["widths"])
+    if args.augment_copies is None:
+        args.augment_copies = 2  # waveform-augmented copies in the MFCC shards of cnn1d_attention
+    if args.speed_copies is None:
+        args.speed_copies = RECIPE_SPEED_COPIES if args.space == "recipe" else 0
+    if args.workers is None:
+        args.workers = CPU_WORKERS if not (args.gpus_per_worker or args.gpus_per_trial) else GPU_WORKERS
+    if args.protocol is None:
+        args.protocol = getattr(corpus_class(args.dataset), "default_protocol", "speaker")
+
+
+def _data_options(p: argparse.ArgumentParser) -> None:
+    """The corpus, the model and the corpus reader's options."""
     p.add_argument("--dataset", default="synthetic", help=f"corpus: {', '.join(list_corpora())} (default synthetic)")
     p.add_argument("--data-root", help="corpus folder (default: $EMOHRNET_<DATASET>_ROOT)")
     p.add_argument("--model", choices=(*MODELS, "any"), default="emohrnet",
@@ -63,6 +99,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "chooses between them (default emohrnet)")
     p.add_argument("--corpus-option", action="append", default=[], metavar="KEY=VALUE",
                    help="corpus reader option, e.g. classes=five for iemocap (repeatable)")
+
+
+def _training_options(p: argparse.ArgumentParser) -> None:
+    """Trials, epochs, resources and precision of each trial's training run."""
     p.add_argument("--num-samples", type=int_at_least(1), help="trials (default 20; synthetic 3)")
     p.add_argument("--epochs", type=int_at_least(1), help="epochs per trial (default 100, the paper's; synthetic 5)")
     p.add_argument("--workers", type=int_at_least(1),
@@ -87,6 +127,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="fold, 0 to the corpus's folds - 1 (random protocol: the split seed)")
     p.add_argument("--protocol", choices=("speaker", "random"),
                    help="speaker-independent folds (default) or the paper's likely random split")
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    """EmoHRNet's size: searched widths, stem, blocks, modules; batch and segment."""
     p.add_argument("--widths", type=int_list(), help="comma-separated HRNet widths to search "
                    "(default 12,18,24,32; synthetic 8,12,18)")
     p.add_argument("--stem-channels", type=int_at_least(1), default=PAPER_FIXED["stem_channels"],
@@ -98,9 +142,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int_at_least(1), help="global batch (default 64, the paper's; synthetic 16)")
     p.add_argument("--segment-seconds", type=float_above(0),
                    help="training segment length in s (default 3; synthetic 2)")
+
+
+def _space_options(p: argparse.ArgumentParser) -> None:
+    """The seed and the named search space."""
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the search and of training")
     p.add_argument("--space", choices=tuple(SPACES), default="paper",
                    help="the search space: " + "; ".join(f"{k}: {v}" for k, v in SPACES.items()) + " (default paper)")
+
+
+def _lever_options(p: argparse.ArgumentParser) -> None:
+    """The recipe levers (issue 23): fixed with --space paper, searched with --space recipe."""
     levers = p.add_argument_group("recipe levers", "fixed values (every trial) when --space paper; searched, from "
                                   "these off in the baseline trial, when --space recipe")
     levers.add_argument("--mixup-alpha", type=float_above(0, inclusive=True),
@@ -114,6 +166,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     levers.add_argument("--speed-copies", type=int_at_least(0),
                         help="speed-perturbed copies (factor 0.9-1.1) of every utterance in the log-mel shards, used "
                         "by training utterances only with probability aug_prob (default 0; --space recipe: 2)")
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """How the search runs: concurrency, ASHA, storage, name, Ray, resume, output, shards."""
     p.add_argument("--max-concurrent", type=int_at_least(1), help="trials at once (default: as resources allow)")
     p.add_argument("--grace-period", type=int_at_least(1), help="ASHA: epochs before a trial may be stopped")
     p.add_argument("--storage-path", help="experiments folder (default $EMOHRNET_HOME/experiments): on a "
@@ -136,28 +192,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shard-dir", help="use or build the shards in this folder (a path or a bucket URI)")
     p.add_argument("--build-workers", type=int_at_least(1), default=os.cpu_count() or 1,
                    help="processes building shards")
-    add_feature_args(p)
-    p.set_defaults(n_mels=None, augment_copies=None)
-    args = p.parse_args(argv)
-    if args.stop_local and not args.name:
-        p.error("argument --stop-local: needs --name NAME, the search whose local Ray to stop")
-    if args.dataset not in list_corpora():
-        p.error(f"argument --dataset: {args.dataset!r} (allowed: {', '.join(list_corpora())})")
-    profile = PROFILES.get(args.dataset, DEFAULT_PROFILE)
-    for key in ("epochs", "num_samples", "n_mels", "segment_seconds", "batch_size"):
-        if getattr(args, key) is None:
-            setattr(args, key, profile[key])
-    args.widths = tuple(args.widths or profile["widths"])
-    if args.augment_copies is None:
-        args.augment_copies = 2  # waveform-augmented copies in the MFCC shards of cnn1d_attention
-    if args.speed_copies is None:
-        args.speed_copies = RECIPE_SPEED_COPIES if args.space == "recipe" else 0
-    if args.workers is None:
-        args.workers = CPU_WORKERS if not (args.gpus_per_worker or args.gpus_per_trial) else GPU_WORKERS
-    if args.protocol is None:
-        args.protocol = getattr(corpus_class(args.dataset), "default_protocol", "speaker")
-    check_args(p, args)
-    return args
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:

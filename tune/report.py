@@ -33,7 +33,9 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from emohrnet.inference.metrics import macro_f1
 from emohrnet.io import paths
@@ -113,10 +115,44 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
     out_dir = (Path(out).expanduser().resolve() if out else exp_dir if shown is None
                else paths.home() / "reports" / experiment.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cf_path = exp_dir / CROSSFOLD_JSON
-    crossfold = json.loads(cf_path.read_text()) if cf_path.is_file() else None
+    found = _collect(exp_dir, summary)
+    pngs = {name: png_bytes(fig) for name, fig in _figures(summary, found).items()}
+    written: dict[str, Path] = {}
+    for name, data in pngs.items():
+        written[name] = out_dir / f"{name}.png"
+        _write(written[name], data)
+    tb_note = ""
+    if tensorboard and summary.get("test_confusion"):
+        logdir = log_confusion_to_tensorboard(exp_dir, summary)
+        tb_note = f"The best trial's test confusion matrix is logged as the image `{CONFUSION_TAG}` in {logdir}."
 
-    # ------------------------------------------------------------------ collect
+    title = f"EmoHRNet search report: {summary['dataset']} ({exp_dir.name})"
+    generated = time.strftime("%Y-%m-%d %H:%M:%S")
+    lead = [Bullets(_facts(summary, found.crossfold, shown or str(exp_dir), exp_dir))]
+    sections = _sections(summary, found, exp_dir, tb_note)
+    written["md"] = out_dir / "report.md"
+    written["html"] = out_dir / "report.html"
+    _write(written["md"], render_markdown(title, generated, lead, sections))
+    _write(written["html"], render_html(title, generated, lead, sections, pngs))
+    return written
+
+
+@dataclass
+class _Collected:
+    """What a report reads from an experiment besides ``best.json``: each trial's per-epoch history
+    (``missing``: trials without one), the parameter importances, the HParams count, the cross-fold result."""
+
+    histories: dict[str, Any]
+    missing: list[str]
+    importances: dict[str, float]
+    importance_message: str
+    with_hparams: int
+    with_events: int
+    crossfold: dict[str, Any] | None
+
+
+def _collect(exp_dir: Path, summary: dict[str, Any]) -> _Collected:
+    """Read the experiment folder (:mod:`tune.reporting.collect`)."""
     histories, missing = {}, []
     for t in summary["trials"]:
         df = trial_history(trial_dir(exp_dir, t))
@@ -125,30 +161,29 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
         else:
             histories[str(t["trial_id"])] = df
     importances, imp_message = param_importances(exp_dir, summary)
-    confusion = summary.get("test_confusion")
-    classes = summary.get("classes") or []
     with_hp, with_events = hparams_logged(exp_dir, summary)
+    cf_path = exp_dir / CROSSFOLD_JSON
+    crossfold = json.loads(cf_path.read_text()) if cf_path.is_file() else None
+    return _Collected(histories, missing, importances, imp_message, with_hp, with_events, crossfold)
 
-    # ------------------------------------------------------------------ plot
-    figures = {"learning_curves": plot_learning_curves(histories, str(summary.get("best_trial")))}
+
+def _figures(summary: dict[str, Any], found: _Collected) -> dict[str, Any]:
+    """The report's figures by name: learning curves; the confusion matrix and per-class recall of the
+    best trial's test (when it has one); the parameter importances (when there are some)."""
+    confusion, classes = summary.get("test_confusion"), summary.get("classes") or []
+    figures = {"learning_curves": plot_learning_curves(found.histories, str(summary.get("best_trial")))}
     if confusion:
         figures["confusion_matrix"] = plot_confusion(confusion, classes,
                                                      f"Test confusion matrix, best trial {summary.get('best_trial')}")
         figures["per_class_recall"] = plot_per_class_recall(confusion, classes)
-    if importances:
-        figures["param_importances"] = plot_importances(importances)
-    pngs = {name: png_bytes(fig) for name, fig in figures.items()}
-    written: dict[str, Path] = {}
-    for name, data in pngs.items():
-        written[name] = out_dir / f"{name}.png"
-        _write(written[name], data)
-    tb_note = ""
-    if tensorboard and confusion:
-        logdir = log_confusion_to_tensorboard(exp_dir, summary)
-        tb_note = f"The best trial's test confusion matrix is logged as the image `{CONFUSION_TAG}` in {logdir}."
+    if found.importances:
+        figures["param_importances"] = plot_importances(found.importances)
+    return figures
 
-    # ------------------------------------------------------------------ lay out
-    test_ua, test_wa = summary.get("test_ua"), summary.get("test_wa")
+
+def _facts(summary: dict[str, Any], crossfold: dict[str, Any] | None, shown: str, exp_dir: Path) -> list:
+    """The report's lead: corpus, model, protocol, the best trial, its test, where things are."""
+    confusion = summary.get("test_confusion")
     f1 = macro_f1(confusion) if confusion else None
     facts = [
         ("Corpus", summary["dataset"]),
@@ -157,15 +192,23 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
         ("Best trial (chosen on validation UA)",
          f"{summary.get('best_trial')}: val UA {_pct(summary.get('best_val_ua'))} % at epoch "
          f"{summary.get('best_epoch')} (from 1)"),
-        ("Test of the best trial", f"UA {_pct(test_ua)} %, WA {_pct(test_wa)} %, macro-F1 {_pct(f1)} %"),
+        ("Test of the best trial",
+         f"UA {_pct(summary.get('test_ua'))} %, WA {_pct(summary.get('test_wa'))} %, macro-F1 {_pct(f1)} %"),
         ("Test score source", str(summary.get("test_source", ""))),
-        ("Experiment folder", shown or str(exp_dir)),
+        ("Experiment folder", shown),
         ("TensorBoard", f"tensorboard --logdir {exp_dir}"),
     ]
     if summary.get("protocol_note"):
         facts.insert(3, ("Note on this corpus", summary["protocol_note"]))
     if crossfold:
         facts.insert(5, ("Cross-fold test UA", headline(crossfold)))
+    return facts
+
+
+def _sections(summary: dict[str, Any], found: _Collected, exp_dir: Path, tb_note: str) -> list[Section]:
+    """The report's sections, in order, for both renderings."""
+    crossfold, importances = found.crossfold, found.importances
+    confusion, classes = summary.get("test_confusion"), summary.get("classes") or []
     deviations = summary.get("baseline", {}).get("deviations_from_paper", [])
     protocols = [f"Ours: {summary['protocol']} protocol — {summary.get('split', '')}.", f"Papers: {PAPER_PROTOCOL}",
                  FIELD_PROTOCOL,
@@ -174,14 +217,15 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
     if crossfold:
         protocols.insert(1, f"Ours, cross-fold: {headline(crossfold)}.")
     hp_text = (f"TensorBoard's HParams view (plugin `hparams`, written by Ray Tune's TBX logger when a trial ends) "
-               f"holds every trial's parameters and final metrics: found in {with_hp} of {with_events} trials' "
-               f"event files. Open `tensorboard --logdir {exp_dir}` and choose HPARAMS. {tb_note}")
+               f"holds every trial's parameters and final metrics: found in {found.with_hparams} of "
+               f"{found.with_events} trials' event files. Open `tensorboard --logdir {exp_dir}` and choose HPARAMS. "
+               f"{tb_note}")
     imp_text = ("Importances of the searched parameters for validation UA, from "
                 "optuna.importance.get_param_importances (Optuna's default evaluator) on the search's study "
-                f"`{study_storage(exp_dir)}`. {imp_message}" if importances else imp_message)
+                f"`{study_storage(exp_dir)}`. {found.importance_message}" if importances else found.importance_message)
     curves_note = "Validation UA and train/validation loss per epoch of every trial (the best trial drawn thicker)."
-    if missing:
-        curves_note += f" No per-epoch history for trial(s) {', '.join(missing)}."
+    if found.missing:
+        curves_note += f" No per-epoch history for trial(s) {', '.join(found.missing)}."
 
     sections = [Section("Published numbers beside ours", [Table(*paper_table(summary, crossfold)), Bullets(protocols)])]
     if crossfold:
@@ -204,16 +248,7 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
     else:
         sections.append(Section("Test confusion matrix", [Text("The best trial has no test confusion matrix.")]))
     sections.append(Section("TensorBoard", [Text(hp_text)]))
-
-    # ------------------------------------------------------------------ render
-    title = f"EmoHRNet search report: {summary['dataset']} ({exp_dir.name})"
-    generated = time.strftime("%Y-%m-%d %H:%M:%S")
-    lead = [Bullets(facts)]
-    written["md"] = out_dir / "report.md"
-    written["html"] = out_dir / "report.html"
-    _write(written["md"], render_markdown(title, generated, lead, sections))
-    _write(written["html"], render_html(title, generated, lead, sections, pngs))
-    return written
+    return sections
 
 
 def main(argv: list[str] | None = None) -> int:

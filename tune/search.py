@@ -99,13 +99,7 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
     if args.storage_path and storage.is_local:
         check_writable(storage.local_path, "--storage-path", "choose a writable --storage-path")
     if args.resume:
-        exp_dir = find_experiment(storage, args)
-        signatures = verify_experiment(exp_dir)
-        config = Experiment(exp_dir).config()
-        # the study keeps the name of the folder the search started in (config.json's, so a copy or a move
-        # looks up the same study); experiments from before it was recorded were never copied by emohrnet
-        check_study_database(study_storage_url(config, exp_dir), config.search.study_name or exp_dir.name, exp_dir)
-        check_trial_folders(exp_dir)
+        exp_dir, config, signatures = _resumed(args, storage)
     else:
         config = config_from_args(args)
     if not address:
@@ -119,18 +113,7 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
         if config.search.study_storage and study_url != config.search.study_storage:
             config.search.study_storage = study_url  # recorded in config.json below, signed
     else:
-        name = args.name or f"{args.dataset}-{args.protocol}-fold{args.fold}-{time.strftime('%Y%m%d-%H%M%S')}"
-        exp_dir = storage / name
-        if exp_dir.iterdir():  # empty when it does not exist
-            raise ConfigError(f"--name {name}: {exp_dir} already holds an experiment; continue it with --resume "
-                              f"--name {name}, or choose another --name (nothing was changed)")
-        if config.search.study_storage:
-            check_study_storage(config.search.study_storage)
-        signatures = Signatures(exp_dir)
-        if not storage.is_local and not config.search.study_storage:
-            config.search.study_storage = local_study_url(exp_dir)
-            log(f"Optuna study: {config.search.study_storage} (SQLite cannot live in a bucket; on a cluster pass "
-                "--study-storage postgresql+psycopg2://... so any machine can resume the search)")
+        exp_dir, signatures = _new_experiment(args, storage, config, log)
     warning = shared_gpu_warning(config.resources)
     if warning:
         log(f"warning: {warning}")
@@ -143,6 +126,45 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
         if problem is None:
             raise
         raise SearchStorageFailed(_storage_message(problem, exp_dir, storage)) from None
+
+
+def _resumed(args: argparse.Namespace, storage: Location) -> tuple[Location, ExperimentConfig, Signatures]:
+    """The experiment ``--resume`` continues, its settings and signatures, once its signed state, its study
+    database and its trial folders are checked.
+
+    Raises:
+        ValueError: no such experiment, untrusted state, a study or trial folder that does not fit.
+    """
+    exp_dir = find_experiment(storage, args)
+    signatures = verify_experiment(exp_dir)
+    config = Experiment(exp_dir).config()
+    # the study keeps the name of the folder the search started in (config.json's, so a copy or a move
+    # looks up the same study); experiments from before it was recorded were never copied by emohrnet
+    check_study_database(study_storage_url(config, exp_dir), config.search.study_name or exp_dir.name, exp_dir)
+    check_trial_folders(exp_dir)
+    return exp_dir, config, signatures
+
+
+def _new_experiment(args: argparse.Namespace, storage: Location, config: ExperimentConfig,
+                    log) -> tuple[Location, Signatures]:
+    """A new search's experiment folder (not made yet) and signatures; an SQLite study beside it when the
+    folder is in a bucket and no ``--study-storage`` is given.
+
+    Raises:
+        ConfigError: the name holds an experiment already, or the study storage cannot be used.
+    """
+    name = args.name or f"{args.dataset}-{args.protocol}-fold{args.fold}-{time.strftime('%Y%m%d-%H%M%S')}"
+    exp_dir = storage / name
+    if exp_dir.iterdir():  # empty when it does not exist
+        raise ConfigError(f"--name {name}: {exp_dir} already holds an experiment; continue it with --resume "
+                          f"--name {name}, or choose another --name (nothing was changed)")
+    if config.search.study_storage:
+        check_study_storage(config.search.study_storage)
+    if not storage.is_local and not config.search.study_storage:
+        config.search.study_storage = local_study_url(exp_dir)
+        log(f"Optuna study: {config.search.study_storage} (SQLite cannot live in a bucket; on a cluster pass "
+            "--study-storage postgresql+psycopg2://... so any machine can resume the search)")
+    return exp_dir, Signatures(exp_dir)
 
 
 def _storage_message(problem: OSError, exp_dir: Location, storage: Location) -> str:
@@ -207,15 +229,11 @@ class SearchRun:
 
 def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
     """Start or join Ray, run the Tuner (new or restored), summarise; the local Ray is shut down at the end."""
-    import optuna
     import ray
-    from ray import tune
 
-    from .stops import RecordingASHA, read_stops
-    from .study import StudySearch, point_searcher_at
+    from .stops import read_stops
 
-    config, exp_dir, storage = run.config, run.exp_dir, run.storage
-    epochs, num_samples = config.optimizer.epochs, config.search.num_samples
+    config, exp_dir, epochs = run.config, run.exp_dir, run.config.optimizer.epochs
     started_ray = not ray.is_initialized() and not run.address
     environment = dict(os.environ)  # a local Ray's start changes it (shutdown_local_ray)
     try:
@@ -234,41 +252,10 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
         resources = TrialResources(r.workers, r.cpus_per_worker, r.gpus_per_worker, (exp_dir / TRAIN_RUNS).uri)
         trial = trainable(resources, config, run.shard_dirs)
         callbacks = [make_signer(run.signatures)] + ([make_progress(log, epochs)] if quiet else [])
-        if run.resume:
-            tuner = tune.Tuner.restore(exp_dir.uri, trainable=trial, resume_unfinished=True,
-                                       resume_errored=True)
-            tuner._local_tuner.get_run_config().callbacks = callbacks  # tuner.pkl holds no-op stand-ins
-            scheduler = tuner._local_tuner._tune_config.scheduler
-            if isinstance(scheduler, RecordingASHA):  # record where the experiment is now (a copy, a move)
-                scheduler.relocate(exp_dir / ASHA_STOPS)
-            point_searcher_at(tuner, study_storage_url(config, exp_dir))
-        else:
-            searcher = StudySearch(
-                metric=METRIC, mode=MODE, points_to_evaluate=baselines, seed=config.protocol.seed,
-                study_name=config.search.study_name or exp_dir.name,
-                storage=optuna.storages.RDBStorage(study_storage_url(config, exp_dir)), epochs=epochs,
-            )
-            scheduler = RecordingASHA(exp_dir / ASHA_STOPS, time_attr="training_iteration", max_t=epochs,
-                                      grace_period=config.search.grace_period or max(1, epochs // 4),
-                                      reduction_factor=3)
-            tuner = launch_tuner(trial, search_space(config.model.name, widths, space, epochs), name=exp_dir.name,
-                                 storage=storage.uri, dirname=_trial_dirname,
-                                 max_concurrent=r.max_concurrent or max_concurrent(r, total),
-                                 num_samples=num_samples, search_alg=searcher, scheduler=scheduler,
-                                 metric=METRIC, mode=MODE, callbacks=callbacks, fail_fast=True)
-            run.signatures.sign_file(TUNER_STATE)  # written by Tuner() straight into the experiment folder
+        tuner = (_restored_tuner(run, trial, callbacks) if run.resume
+                 else _new_tuner(run, trial, callbacks, baselines, total))
         grid = tuner.fit()  # the state Ray writes is signed before it is uploaded (make_signer)
-        failed = [r for r in grid if r.error is not None]
-        if failed:
-            raise SearchFailed(
-                f"trial {failed[0].metrics.get('trial_id') or Path(failed[0].path).name} failed, so the search "
-                f"stopped: {_first_line(failed[0].error)} (its log: {failed[0].path}/error.txt). Fix the cause, "
-                f"then continue with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
-        unfinished = max(0, num_samples - len(grid)) + sum(not r.metrics.get("done", False) for r in grid)
-        if unfinished:
-            raise SearchInterrupted(
-                f"the search stopped with {unfinished} of {num_samples} trials unfinished; its state is saved. "
-                f"Continue it with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
+        _check_finished(grid, run)
         summary = summarize(grid, config, exp_dir, baselines, deviations, run.shard_dirs, run.manifests, log,
                             stopped=read_stops(exp_dir / ASHA_STOPS))
         (exp_dir / SUMMARY).write_text(json.dumps(summary, indent=1, default=str))
@@ -280,6 +267,71 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
         if started_ray and ray.is_initialized():
             shutdown_local_ray(environment)
             forget_local_ray(exp_dir.name)
+
+
+def _restored_tuner(run: SearchRun, trial, callbacks: list):
+    """Ray Tune's Tuner of an interrupted search, restored from its experiment folder: unfinished and
+    errored trials run again, the ASHA record and the Optuna study are the folder's own."""
+    from ray import tune
+
+    from .stops import RecordingASHA
+    from .study import point_searcher_at
+
+    tuner = tune.Tuner.restore(run.exp_dir.uri, trainable=trial, resume_unfinished=True, resume_errored=True)
+    tuner._local_tuner.get_run_config().callbacks = callbacks  # tuner.pkl holds no-op stand-ins
+    scheduler = tuner._local_tuner._tune_config.scheduler
+    if isinstance(scheduler, RecordingASHA):  # record where the experiment is now (a copy, a move)
+        scheduler.relocate(run.exp_dir / ASHA_STOPS)
+    point_searcher_at(tuner, study_storage_url(run.config, run.exp_dir))
+    return tuner
+
+
+def _new_tuner(run: SearchRun, trial, callbacks: list, baselines: list[dict], total: dict[str, float]):
+    """A new search's Tuner: Optuna's TPE (the baselines first) over the search space, ASHA stopping weak
+    trials after the grace period, as many trials at once as ``total`` (the cluster's resources) allows
+    unless ``--max-concurrent`` says; its state (``tuner.pkl``) is signed."""
+    import optuna
+
+    from .stops import RecordingASHA
+    from .study import StudySearch
+
+    config, exp_dir = run.config, run.exp_dir
+    epochs, r = config.optimizer.epochs, config.resources
+    searcher = StudySearch(
+        metric=METRIC, mode=MODE, points_to_evaluate=baselines, seed=config.protocol.seed,
+        study_name=config.search.study_name or exp_dir.name,
+        storage=optuna.storages.RDBStorage(study_storage_url(config, exp_dir)), epochs=epochs,
+    )
+    scheduler = RecordingASHA(exp_dir / ASHA_STOPS, time_attr="training_iteration", max_t=epochs,
+                              grace_period=config.search.grace_period or max(1, epochs // 4), reduction_factor=3)
+    space = search_space(config.model.name, tuple(config.search.widths), config.search.space, epochs)
+    tuner = launch_tuner(trial, space, name=exp_dir.name, storage=run.storage.uri, dirname=_trial_dirname,
+                         max_concurrent=r.max_concurrent or max_concurrent(r, total),
+                         num_samples=config.search.num_samples, search_alg=searcher, scheduler=scheduler,
+                         metric=METRIC, mode=MODE, callbacks=callbacks, fail_fast=True)
+    run.signatures.sign_file(TUNER_STATE)  # written by Tuner() straight into the experiment folder
+    return tuner
+
+
+def _check_finished(grid, run: SearchRun) -> None:
+    """Raise unless every trial finished.
+
+    Raises:
+        SearchFailed: a trial failed (its error's last line and its log named).
+        SearchInterrupted: trials are unfinished; ``--resume`` continues.
+    """
+    exp_dir, storage, num_samples = run.exp_dir, run.storage, run.config.search.num_samples
+    failed = [r for r in grid if r.error is not None]
+    if failed:
+        raise SearchFailed(
+            f"trial {failed[0].metrics.get('trial_id') or Path(failed[0].path).name} failed, so the search "
+            f"stopped: {_first_line(failed[0].error)} (its log: {failed[0].path}/error.txt). Fix the cause, "
+            f"then continue with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
+    unfinished = max(0, num_samples - len(grid)) + sum(not r.metrics.get("done", False) for r in grid)
+    if unfinished:
+        raise SearchInterrupted(
+            f"the search stopped with {unfinished} of {num_samples} trials unfinished; its state is saved. "
+            f"Continue it with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
 
 
 def stop_on_sigterm() -> None:

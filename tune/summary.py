@@ -51,45 +51,13 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
     """
     stopped = stopped or {}
     searched = sorted({k for point in baselines for k in point})
-    trials = []
-    for result in grid:
-        df = result.metrics_dataframe
-        if df is None or df.empty or "best_epoch" not in df:
-            trials.append({"trial_id": result.metrics.get("trial_id", "?"), "status": "error",
-                           "error": str(result.error) if result.error else "no metrics"})
-            continue
-        last = df.iloc[-1]
-        best_row = df[df["epoch"] == int(last["best_epoch"])].iloc[-1]
-        train = trial_train_config(result.config, config, shard_dirs)
-        params = {k: result.config[k] for k in searched if k in result.config}
-        trial_id = str(last["trial_id"])
-        ran, planned = int(df["epoch"].max()), int(train["epochs"])
-        status = ("stopped early (ASHA)" if trial_id in stopped else
-                  f"interrupted ({ran} of {planned} epochs)" if ran < planned else "completed")
-        trials.append({
-            "trial_id": trial_id,
-            "model": train["model"],
-            "baseline": any(all(_same(params.get(k), v) for k, v in point.items()) for point in baselines),
-            "params": params,
-            "best_val_ua": float(best_row["val_ua"]),
-            "best_val_loss": float(best_row["val_loss"]),
-            "best_val_wa": float(best_row["val_wa"]),
-            "best_epoch": int(best_row["epoch"]),
-            "epochs_run": ran,
-            "epochs_planned": planned,
-            "status": status,
-            "checkpoint": checkpoint_in_experiment(exp_dir, last.get("checkpoint_path")),
-            "test_ua": None,
-            "config": train,
-            "path": trial_folder_in_experiment(exp_dir, result.path),
-        })
+    trials = [_trial_row(result, config, exp_dir, shard_dirs, baselines, searched, stopped) for result in grid]
     scored = [t for t in trials if "best_val_ua" in t]
     if not scored:
         raise RuntimeError(f"no trial reported metrics; see the errors in {exp_dir}")
     best = max(scored, key=lambda t: selection_key(t["best_val_ua"], t["best_val_loss"]))
     manifest = manifests[best["model"]]
-    protocol, fold = config.protocol.protocol, config.protocol.fold
-    split = manifest.split(protocol, fold)
+    split = manifest.split(config.protocol.protocol, config.protocol.fold)
     kept = in_experiment(best["checkpoint"], exp_dir, what="checkpoint") if best["checkpoint"] else None
     scores = score_on_trial_resources(kept.uri if kept else None, shard_dirs[best["model"]], manifest, split.test,
                                       config.resources)
@@ -97,37 +65,47 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
     best["test_confusion"] = scores["confusion"].tolist()
     log(f"Scored the chosen trial {best['trial_id']} on test, once: UA {scores['ua']:.2%}")
     return {
-        "dataset": config.data.dataset,
-        "model": config.model.name,
-        "protocol": protocol,
-        "fold": fold,
-        "split": split.describe(),
+        "dataset": config.data.dataset, "model": config.model.name, "protocol": config.protocol.protocol,
+        "fold": config.protocol.fold, "split": split.describe(),
         "protocol_note": manifest.corpus.get("protocol_note", ""),
-        "space": config.search.space,
-        "space_description": SPACES[config.search.space],
-        "searched": searched,
+        "space": config.search.space, "space_description": SPACES[config.search.space], "searched": searched,
         "baseline": {"points": baselines, "deviations_from_paper": deviations},
-        "best_trial": best["trial_id"],
-        "best_model": best["model"],
-        "best_is_baseline": best["baseline"],
-        "best_config": best["config"],
-        "best_val_ua": best["best_val_ua"],
-        "best_val_wa": best["best_val_wa"],
-        "best_val_loss": best["best_val_loss"],
-        "best_epoch": best["best_epoch"],
-        "epochs_counted_from": 1,
-        "selection_rule": SELECTION_RULE,
-        "test_ua": best["test_ua"],
-        "test_wa": best["test_wa"],
-        "test_confusion": best["test_confusion"],
-        "classes": manifest.classes,
-        "test_source": TEST_SOURCE,
+        "best_trial": best["trial_id"], "best_model": best["model"], "best_is_baseline": best["baseline"],
+        "best_config": best["config"], "best_val_ua": best["best_val_ua"], "best_val_wa": best["best_val_wa"],
+        "best_val_loss": best["best_val_loss"], "best_epoch": best["best_epoch"], "epochs_counted_from": 1,
+        "selection_rule": SELECTION_RULE, "test_ua": best["test_ua"], "test_wa": best["test_wa"],
+        "test_confusion": best["test_confusion"], "classes": manifest.classes, "test_source": TEST_SOURCE,
         "checkpoint": best["checkpoint"],
         "experiment_dir": str(exp_dir),  # where the search ran (information; paths above are relative to it)
-        "shard_dirs": shard_dirs,
-        "tensorboard": tensorboard_command(exp_dir),
-        "warnings": data_warnings(manifests.values()),
-        "trials": trials,
+        "shard_dirs": shard_dirs, "tensorboard": tensorboard_command(exp_dir),
+        "warnings": data_warnings(manifests.values()), "trials": trials,
+    }
+
+
+def _trial_row(result, config: ExperimentConfig, exp_dir: Location, shard_dirs: dict[str, str],
+               baselines: list[dict], searched: list[str], stopped: dict[str, int]) -> dict[str, Any]:
+    """One trial's row of ``best.json``'s ``trials`` from its Tune result: its best epoch's validation
+    scores, its status, checkpoint and folder (relative to the experiment), the config it ran."""
+    df = result.metrics_dataframe
+    if df is None or df.empty or "best_epoch" not in df:
+        return {"trial_id": result.metrics.get("trial_id", "?"), "status": "error",
+                "error": str(result.error) if result.error else "no metrics"}
+    last = df.iloc[-1]
+    best_row = df[df["epoch"] == int(last["best_epoch"])].iloc[-1]
+    train = trial_train_config(result.config, config, shard_dirs)
+    params = {k: result.config[k] for k in searched if k in result.config}
+    trial_id = str(last["trial_id"])
+    ran, planned = int(df["epoch"].max()), int(train["epochs"])
+    status = ("stopped early (ASHA)" if trial_id in stopped else
+              f"interrupted ({ran} of {planned} epochs)" if ran < planned else "completed")
+    return {
+        "trial_id": trial_id, "model": train["model"],
+        "baseline": any(all(_same(params.get(k), v) for k, v in point.items()) for point in baselines),
+        "params": params, "best_val_ua": float(best_row["val_ua"]), "best_val_loss": float(best_row["val_loss"]),
+        "best_val_wa": float(best_row["val_wa"]), "best_epoch": int(best_row["epoch"]), "epochs_run": ran,
+        "epochs_planned": planned, "status": status,
+        "checkpoint": checkpoint_in_experiment(exp_dir, last.get("checkpoint_path")), "test_ua": None,
+        "config": train, "path": trial_folder_in_experiment(exp_dir, result.path),
     }
 
 

@@ -235,29 +235,23 @@ class Iemocap(Corpus):
                     skipped.append(Skipped(str(path), f"duplicate of {seen[uid]}"))
                     continue
                 seen[uid] = str(path)
-                utterances.append(
-                    Utterance(
-                        path=str(path.resolve()),
-                        corpus=self.name,
-                        utterance_id=uid,
-                        speaker=f"Ses{sess}{sex}",
-                        label=keep[code],
-                        session=f"Ses{sess}",
-                        extra={
-                            "dialog": dialog,
-                            "improvised": improvised,
-                            "start": start,
-                            "end": end,
-                            "valence": valence,
-                            "arousal": arousal,
-                            "dominance": dominance,
-                            "code": code,
-                            "sex": "male" if sex == "M" else "female",
-                        },
-                    )
-                )
+                utterances.append(self._utterance(path, sess, sex, dialog, improvised, keep[code], label))
         self.left_out = left_out
         return ScanResult(utterances, skipped)
+
+    def _utterance(self, path: Path, sess: str, sex: str, dialog: str, improvised: bool, label: str,
+                   evaluation: tuple) -> Utterance:
+        """One kept utterance's record: speaker ``Ses<NN><F|M>``, session ``Ses<NN>``, and in ``extra`` its
+        dialog, improvised or scripted, its times in the dialog (seconds), its dimensional labels
+        (valence, arousal, dominance), its label code and the speaker's sex."""
+        code, start, end, valence, arousal, dominance = evaluation
+        return Utterance(
+            path=str(path.resolve()), corpus=self.name, utterance_id=path.stem, speaker=f"Ses{sess}{sex}",
+            label=label, session=f"Ses{sess}",
+            extra={"dialog": dialog, "improvised": improvised, "start": start, "end": end, "valence": valence,
+                   "arousal": arousal, "dominance": dominance, "code": code,
+                   "sex": "male" if sex == "M" else "female"},
+        )
 
     # ----------------------------------------------------------------------------- folds
     def fold_groups(self, speakers: list[str]) -> list[list[str]]:

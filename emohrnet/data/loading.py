@@ -152,17 +152,11 @@ def load_examples(
     if not urls:
         return []
     split_shards = len(urls) >= world
-    sha256 = manifest.shard_sha256()
-    stages = [wds.SimpleShardList(urls)]
-    if split_shards:
-        stages.append(partial(_rank_part, rank=rank, world=world))
-    stages += [partial(_open_verified, folder=Location(shard_dir), sha256=sha256),
-               wds.tariterators.tar_file_expander, _plain_members, wds.tariterators.group_by_keys,
-               wds.select(lambda sample: sample["__key__"] in wanted or sample["__key__"] in copies),
-               wds.decode()]
+    pipeline = _shard_pipeline(shard_dir, manifest, urls, rank if split_shards else None, world,
+                               lambda key: key in wanted or key in copies)
     examples: dict[str, Example] = {}
     variants: dict[str, list[tuple[str, torch.Tensor]]] = {}
-    for sample in wds.DataPipeline(*stages):
+    for sample in pipeline:
         key = sample["__key__"]
         if key in wanted:
             examples[key] = Example(key, torch.from_numpy(sample["npy"]), int(sample["cls"]))
@@ -173,6 +167,19 @@ def load_examples(
             examples[origin].variants = [mel for _, mel in sorted(found, key=lambda kv: kv[0])]
     ordered = [examples[k] for k in sorted(examples)]
     return ordered if split_shards else ordered[rank::world]
+
+
+def _shard_pipeline(shard_dir: str | Path | Location, manifest: Manifest, urls: list[str], rank: int | None,
+                    world: int, keep) -> wds.DataPipeline:
+    """The samples of shards ``urls`` (of ``rank``'s share of them, unless ``rank`` is ``None``) whose key
+    ``keep`` accepts, decoded; each shard checked against the manifest's sha256 as it is read."""
+    stages = [wds.SimpleShardList(urls)]
+    if rank is not None:
+        stages.append(partial(_rank_part, rank=rank, world=world))
+    stages += [partial(_open_verified, folder=Location(shard_dir), sha256=manifest.shard_sha256()),
+               wds.tariterators.tar_file_expander, _plain_members, wds.tariterators.group_by_keys,
+               wds.select(lambda sample: keep(sample["__key__"])), wds.decode()]
+    return wds.DataPipeline(*stages)
 
 
 def steps_per_epoch(num_utterances: int, batch_size: int) -> int:

@@ -108,6 +108,38 @@ class EmoHRNetConfig:
 _W18 = EmoHRNetConfig()
 
 
+def _checked_config(num_classes, widths, blocks_per_branch, modules, stem_channels, stage1_blocks, fuse_channels,
+                    dropout, in_channels) -> dict[str, Any]:
+    """:class:`EmoHRNet`'s arguments checked and as plain values (its ``config``; ``fuse_channels``
+    ``None``: the sum of the widths).
+
+    Raises:
+        ValueError: a count that is not a positive integer, fewer than 2 branches, not one module count
+            per stage, a dropout outside [0, 1).
+    """
+    _check_positive_int("num_classes", num_classes)
+    widths = _check_int_list("widths", widths)
+    modules = _check_int_list("modules", modules)
+    if len(widths) < 2:
+        raise ValueError(f"EmoHRNet: widths needs at least 2 branches (2 stages), got {widths}")
+    if len(modules) != len(widths):
+        raise ValueError(
+            f"EmoHRNet: len(modules) ({len(modules)}) must equal len(widths) ({len(widths)}): "
+            "one module count per stage"
+        )
+    for name, value in (("blocks_per_branch", blocks_per_branch), ("stem_channels", stem_channels),
+                        ("stage1_blocks", stage1_blocks), ("in_channels", in_channels)):
+        _check_positive_int(name, value)
+    if fuse_channels is None:
+        fuse_channels = sum(widths)
+    _check_positive_int("fuse_channels", fuse_channels)
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"EmoHRNet: dropout must be a float in [0, 1), got {dropout!r}")
+    return {"num_classes": int(num_classes), "widths": list(widths), "blocks_per_branch": int(blocks_per_branch),
+            "modules": list(modules), "stem_channels": int(stem_channels), "stage1_blocks": int(stage1_blocks),
+            "fuse_channels": int(fuse_channels), "dropout": float(dropout), "in_channels": int(in_channels)}
+
+
 class EmoHRNet(nn.Module):
     """EmoHRNet: an HRNet over a normalized log-mel spectrogram, giving emotion-class logits.
 
@@ -169,40 +201,12 @@ class EmoHRNet(nn.Module):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
-        _check_positive_int("num_classes", num_classes)
-        widths = _check_int_list("widths", widths)
-        modules = _check_int_list("modules", modules)
-        if len(widths) < 2:
-            raise ValueError(f"EmoHRNet: widths needs at least 2 branches (2 stages), got {widths}")
-        if len(modules) != len(widths):
-            raise ValueError(
-                f"EmoHRNet: len(modules) ({len(modules)}) must equal len(widths) ({len(widths)}): "
-                "one module count per stage"
-            )
-        _check_positive_int("blocks_per_branch", blocks_per_branch)
-        _check_positive_int("stem_channels", stem_channels)
-        _check_positive_int("stage1_blocks", stage1_blocks)
-        _check_positive_int("in_channels", in_channels)
-        if fuse_channels is None:
-            fuse_channels = sum(widths)
-        _check_positive_int("fuse_channels", fuse_channels)
-        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"EmoHRNet: dropout must be a float in [0, 1), got {dropout!r}")
-
-        self.config: dict[str, Any] = {
-            "num_classes": int(num_classes),
-            "widths": list(widths),
-            "blocks_per_branch": int(blocks_per_branch),
-            "modules": list(modules),
-            "stem_channels": int(stem_channels),
-            "stage1_blocks": int(stage1_blocks),
-            "fuse_channels": int(fuse_channels),
-            "dropout": float(dropout),
-            "in_channels": int(in_channels),
-        }
-        num_classes, blocks_per_branch = int(num_classes), int(blocks_per_branch)
-        stem_channels, stage1_blocks = int(stem_channels), int(stage1_blocks)
-        fuse_channels, in_channels = int(fuse_channels), int(in_channels)
+        self.config: dict[str, Any] = _checked_config(num_classes, widths, blocks_per_branch, modules, stem_channels,
+                                                      stage1_blocks, fuse_channels, dropout, in_channels)
+        c = self.config
+        widths, modules, num_classes = c["widths"], c["modules"], c["num_classes"]
+        blocks_per_branch, stem_channels, stage1_blocks = c["blocks_per_branch"], c["stem_channels"], c["stage1_blocks"]
+        fuse_channels, in_channels, dropout = c["fuse_channels"], c["in_channels"], c["dropout"]
         self.widths = tuple(widths)
         self.in_channels = in_channels
 

@@ -38,7 +38,7 @@ import torch
 import webdataset as wds
 from tqdm import tqdm
 
-from emohrnet.corpora import Skipped, Utterance, get_corpus
+from emohrnet.corpora import Corpus, Skipped, Utterance, get_corpus
 from emohrnet.data.wave_augment import WaveAugmentConfig, augmented_copies
 from emohrnet.frontend import FeatureConfig, FeatureSpec, feature_kind, front_end
 from emohrnet.io import paths
@@ -179,21 +179,10 @@ def default_out(dataset: str, kind: str, fp: str) -> Path:
 
 
 def build_shards(
-    dataset: str,
-    data_root: str | Path | None = None,
-    out: str | Path | None = None,
-    *,
-    workers: int = 1,
-    features: FeatureSpec | None = None,
-    corpus_options: dict[str, Any] | None = None,
-    augment_copies: int = 0,
-    wave_augment: WaveAugmentConfig | None = None,
-    augment_seed: int = 0,
-    shard_size: int = 256,
-    force: bool = False,
-    progress: bool = True,
-    publish_root: str | None = None,
-    log=print,
+    dataset: str, data_root: str | Path | None = None, out: str | Path | None = None, *, workers: int = 1,
+    features: FeatureSpec | None = None, corpus_options: dict[str, Any] | None = None, augment_copies: int = 0,
+    wave_augment: WaveAugmentConfig | None = None, augment_seed: int = 0, shard_size: int = 256,
+    force: bool = False, progress: bool = True, publish_root: str | None = None, log=print,
 ) -> BuildResult:
     """Build (or reuse) the shards of a corpus.
 
@@ -226,37 +215,78 @@ def build_shards(
         CorpusError: the data root is not the corpus.
         ShardError: the output folder cannot be written, or no utterance could be decoded.
     """
-    features = features or FeatureConfig()
+    features, wave_augment = features or FeatureConfig(), wave_augment or WaveAugmentConfig()
     corpus = get_corpus(dataset, data_root, **(corpus_options or {}))
     scan = corpus.scan()
     utterances, dupes = _dedupe(scan.utterances)
-    info = corpus.describe()
-    kind = feature_kind(features)
-    wave_augment = wave_augment or WaveAugmentConfig()
     augmentation = ({"copies": augment_copies, "config": wave_augment.to_dict(), "seed": augment_seed}
                     if augment_copies else None)
-    fp = fingerprint(dataset, corpus.root.resolve(), utterances, info, features, shard_size, augmentation)
-    if out is None and publish_root:
-        out = (Location(publish_root) / default_out(dataset, kind, fp).name).uri
-    remote = Location(out) if out is not None and is_uri(out) else None
-    if remote is not None and not force:
-        old = reusable_manifest(remote, fp, "publishing the shards again", log)
-        if old is not None:
-            return BuildResult(remote.uri, old, True)
-    # a build for an object store is made in the local default folder, then published
-    shard_dir = Path(out).expanduser().resolve() if out and remote is None else default_out(dataset, kind, fp)
-    old = None if force else reusable_manifest(Location(shard_dir), fp, "rebuilding shards", log)
-    if old is not None:
-        return _finish(shard_dir, old, True, remote, log)
+    fp = fingerprint(dataset, corpus.root.resolve(), utterances, corpus.describe(), features, shard_size,
+                     augmentation)
+    reused, shard_dir, remote = _reuse_or_place(dataset, feature_kind(features), fp, out, publish_root, force, log)
+    if reused is not None:
+        return reused
 
     staging = prepare_staging(shard_dir)
     skipped = list(scan.skipped) + dupes
-    plan = plan_shards(utterances, shard_size)
+    job = _Job(features.to_dict(), feature_kind(features), augment_copies, wave_augment.to_dict(), augment_seed)
+    shards, entries, copies = _write_shards(dataset, corpus, plan_shards(utterances, shard_size), job, workers,
+                                            progress, staging, skipped)
+    manifest = _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped)
+    manifest.augmentation, manifest.augmented = augmentation, copies
+    manifest.warnings = data_warnings([manifest])
+    move_into_place(staging, shard_dir, manifest)
+    _log_build(manifest, shard_dir, skipped, log)
+    return _finish(shard_dir, manifest, False, remote, log)
+
+
+def _log_build(manifest: Manifest, shard_dir: Path, skipped: list[Skipped], log) -> None:
+    """Say what a build skipped and warns of, and what it wrote where."""
+    for s in skipped:
+        log(f"skipped {s.path}: {s.reason}")
+    for line in manifest.warnings:
+        log(f"warning: {line}")
+    log(f"wrote {len(manifest.utterances)} utterances in {len(manifest.shards)} shards to {shard_dir}"
+        + (f" ({len(skipped)} files skipped)" if skipped else ""))
+
+
+def _reuse_or_place(dataset: str, kind: str, fp: str, out: str | Path | None, publish_root: str | None, force: bool,
+                    log) -> tuple[BuildResult | None, Path, Location | None]:
+    """Where the build goes, and a finished build with fingerprint ``fp`` to reuse there (unless ``force``).
+
+    Returns:
+        The reused build (or ``None``), the local shard folder, and the object-store folder it is
+        published to (``None`` for a local ``out``). A build for an object store is made in the local
+        default folder, then published.
+    """
+    if out is None and publish_root:
+        out = (Location(publish_root) / default_out(dataset, kind, fp).name).uri
+    remote = Location(out) if out is not None and is_uri(out) else None
+    shard_dir = Path(out).expanduser().resolve() if out and remote is None else default_out(dataset, kind, fp)
+    if force:
+        return None, shard_dir, remote
+    if remote is not None:
+        old = reusable_manifest(remote, fp, "publishing the shards again", log)
+        if old is not None:
+            return BuildResult(remote.uri, old, True), shard_dir, remote
+    old = reusable_manifest(Location(shard_dir), fp, "rebuilding shards", log)
+    return (None if old is None else _finish(shard_dir, old, True, remote, log)), shard_dir, remote
+
+
+def _write_shards(dataset: str, corpus: Corpus, plan: list[list[Utterance]], job: _Job, workers: int,
+                  progress: bool, staging: Path, skipped: list[Skipped]) -> tuple[list, list, list]:
+    """Compute the features of every planned utterance (``workers`` processes) and write the shards into
+    ``staging``; files that fail are added to ``skipped``.
+
+    Returns:
+        The shards (file, sha256, count, speakers), the utterance entries, the augmented copies.
+
+    Raises:
+        ShardError: no utterance could be decoded (``staging`` is removed).
+    """
     order = [u for group in plan for u in group]
-    job = _Job(features.to_dict(), kind, augment_copies, wave_augment.to_dict(), augment_seed)
     results = _map_features([(u.path, u.key) for u in order], job, workers)
-    bar = tqdm(total=len(order), desc=f"{dataset} features", unit="file", disable=not progress,
-               file=sys.stderr)
+    bar = tqdm(total=len(order), desc=f"{dataset} features", unit="file", disable=not progress, file=sys.stderr)
     class_index = {c: i for i, c in enumerate(corpus.classes)}
     shards, entries, copies = [], [], []
     try:
@@ -276,17 +306,7 @@ def build_shards(
         shutil.rmtree(staging, ignore_errors=True)
         raise ShardError(f"{corpus.root}: no utterance could be decoded; see the reasons: "
                          + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]))
-    manifest = _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped)
-    manifest.augmentation, manifest.augmented = augmentation, copies
-    manifest.warnings = data_warnings([manifest])
-    move_into_place(staging, shard_dir, manifest)
-    for s in skipped:
-        log(f"skipped {s.path}: {s.reason}")
-    for line in manifest.warnings:
-        log(f"warning: {line}")
-    log(f"wrote {len(entries)} utterances in {len(shards)} shards to {shard_dir}"
-        + (f" ({len(skipped)} files skipped)" if skipped else ""))
-    return _finish(shard_dir, manifest, False, remote, log)
+    return shards, entries, copies
 
 
 def _finish(shard_dir: Path, manifest: Manifest, reused: bool, remote: Location | None, log) -> BuildResult:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 import socket
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,54 @@ def training_batches(cfg: TrainConfig, manifest: Manifest, train_keys: list[str]
                          device=device, world=world)
 
 
+@dataclass
+class _Best:
+    """The best epoch so far under the selection rule: its validation UA and loss, its number (from 1;
+    0 before any) and a CPU copy of its weights."""
+
+    val_ua: float = -math.inf
+    val_loss: float = math.inf
+    epoch: int = 0
+    state: dict[str, torch.Tensor] | None = None
+
+
+@dataclass
+class _Run:
+    """One worker's training run as :func:`_build` sets it up: the settings, the rank, the data, the
+    model (``core``, and ``model``: the DDP-wrapped, maybe compiled one that trains), the optimizer."""
+
+    cfg: TrainConfig
+    rank: int
+    world: int
+    device: torch.device
+    speed: dict[str, Any]
+    manifest: Manifest
+    split: Any
+    batches: DeviceBatches
+    val_set: EvalSet
+    core: torch.nn.Module
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    specaug: SpecAugment
+
+    @property
+    def amp(self) -> bool:
+        return self.speed["amp"] == "bf16"
+
+    @property
+    def sync_bn(self) -> bool:
+        return self.speed["batchnorm"] == "SyncBatchNorm"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.manifest.classes)
+
+    def evaluate(self, examples: Any) -> dict[str, Any]:
+        """Score ``examples`` (an :class:`EvalSet` or a list of examples) with the current weights."""
+        return evaluate(self.core, examples, self.num_classes, self.device, self.cfg.eval_batch, amp=self.amp,
+                        channels_last=self.speed["channels_last"])
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Ray Train worker function: train, validate each epoch, test the best epoch once.
 
@@ -180,14 +229,47 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         config: :class:`TrainConfig` fields as a dict.
 
     Raises:
-        ValueError: bad settings (unknown protocol, fold out of range, no shard folder).
+        ValueError: bad settings (unknown protocol, fold out of range, no shard folder, an empty part).
         ShardError: the shard folder holds no finished build.
     """
     import ray.train
-    import ray.train.torch
-    from ray.train import Checkpoint
 
-    cfg = TrainConfig.from_dict(config)
+    run = _build(TrainConfig.from_dict(config))
+    cfg = run.cfg
+    start, best, last_report = _resume(run)
+    if start >= cfg.epochs:  # restored from its last epoch's checkpoint: report that epoch again, end
+        ray.train.report(_restored_report(run, start, best, last_report), checkpoint=None)
+        return
+    # which host runs each rank, and where it starts (a restarted worker group resumes at its checkpoint)
+    print(f"rank {run.rank} of {run.world} on host {socket.gethostname()} ({ray.util.get_node_ip_address()}), "
+          f"{'resuming after' if start else 'starting at'} epoch {start if start else 1} of {cfg.epochs}",
+          flush=True)
+    torch.manual_seed(cfg.seed * 7919 + run.rank)  # masks differ between workers
+    for epoch in range(start + 1, cfg.epochs + 1):  # counted from 1, as everywhere a person reads them
+        train_loss = _train_one_epoch(run, epoch)
+        val = run.evaluate(run.val_set)
+        improved = is_better(val["ua"], val["loss"], best.val_ua, best.val_loss)
+        if improved:
+            best = _Best(val["ua"], val["loss"], epoch, _cpu_state(run.core))
+        metrics = {"epoch": epoch, "epochs": cfg.epochs, "train_loss": train_loss, "val_loss": val["loss"],
+                   "val_ua": val["ua"], "val_wa": val["wa"], "lr": run.optimizer.param_groups[0]["lr"],
+                   "best_val_ua": best.val_ua, "best_val_loss": best.val_loss, "best_epoch": best.epoch,
+                   "start_epoch": start, "global_batch": cfg.batch_size, "workers": run.world}
+        if epoch == cfg.epochs and cfg.score_test:
+            metrics.update(_test_best(run, best))
+        _checkpoint_and_report(run, epoch, metrics, val, best, improved)
+
+
+def _build(cfg: TrainConfig) -> _Run:
+    """Read the shards of this worker's run and build its model and optimizer (step 1 of the loop).
+
+    Raises:
+        ValueError: the global batch does not divide by the workers, the features do not fit the
+            model, or a part of the split is empty.
+    """
+    import ray.train
+    import ray.train.torch
+
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
@@ -196,7 +278,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     manifest = Manifest.read(cfg.shard_dir)
     check_features(cfg.model, manifest, cfg.shard_dir)
-    classes = manifest.classes
     split = manifest.split(cfg.protocol, cfg.fold)
     for part in ("train", "val", "test"):
         if not getattr(split, part):
@@ -205,10 +286,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     # built once and kept on the device
     val_set = EvalSet(load_examples(cfg.shard_dir, manifest, split.val, rank, world), device, cfg.eval_batch)
 
-    amp = speed["amp"] == "bf16"
     torch.manual_seed(cfg.seed)
     n_in = n_features(manifest.feature_kind, manifest.features)
-    core = build_model(cfg.model, len(classes), **cfg.model_kwargs(n_in))
+    core = build_model(cfg.model, len(manifest.classes), **cfg.model_kwargs(n_in))
     sync_bn = device.type == "cuda" and world > 1
     if sync_bn:
         core = torch.nn.SyncBatchNorm.convert_sync_batchnorm(core)
@@ -224,76 +304,85 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                                  weight_decay=cfg.weight_decay)
     specaug = SpecAugment(cfg.augment(), inplace=True)  # every batch is a fresh tensor
-    features = manifest.features
-    meta = {"model_name": cfg.model, "model_config": core.config, "classes": classes,
-            "feature_kind": manifest.feature_kind,
-            "features": features, "train_config": cfg.to_dict(), "split": split.describe(),
-            "dataset": manifest.dataset, "speed": speed, "workers": world}
-    start = 0  # epochs done (the next epoch's index)
-    best = {"val_ua": -math.inf, "val_loss": math.inf, "epoch": 0, "state": None}
+    return _Run(cfg, rank, world, device, speed, manifest, split, batches, val_set, core, model, optimizer, specaug)
+
+
+def _resume(run: _Run) -> tuple[int, _Best, dict[str, Any] | None]:
+    """Restore the weights and optimizer from Ray Train's checkpoint, if the run restarted (step 2).
+
+    Returns:
+        The epochs done (0 on a fresh start), the best epoch so far, and the last epoch's stored report.
+    """
+    import ray.train
+
     resumed = ray.train.get_checkpoint()
-    last_report = None
-    if resumed:
-        with resumed.as_directory() as d:
-            state = load_checkpoint_file(Path(d) / CHECKPOINT_FILE)
-        core.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = checkpoint_epoch(state)
-        best = {"val_ua": state["best_val_ua"], "val_loss": state.get("best_val_loss", math.inf),
-                "epoch": checkpoint_epoch(state, "best_epoch"), "state": state.get("best_model") or state["model"]}
-        last_report = state.get("report")
+    if not resumed:
+        return 0, _Best(), None
+    with resumed.as_directory() as d:
+        state = load_checkpoint_file(Path(d) / CHECKPOINT_FILE)
+    run.core.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    best = _Best(state["best_val_ua"], state.get("best_val_loss", math.inf), checkpoint_epoch(state, "best_epoch"),
+                 state.get("best_model") or state["model"])
+    return checkpoint_epoch(state), best, state.get("report")
 
-    if start >= cfg.epochs:
-        # restored from the checkpoint of the last epoch (the run was killed before Tune recorded it as
-        # finished): report that epoch's stored result again, so the trial ends with its metrics
-        metrics = dict(last_report or {"epoch": start, "best_val_ua": best["val_ua"],
-                                       "best_val_loss": best["val_loss"], "best_epoch": best["epoch"]})
-        metrics.update(start_epoch=start, restored_finished=True)
-        if cfg.score_test and "test_ua" not in metrics:
-            metrics.update(_test_best(cfg, manifest, split.test, core, best["state"], best["epoch"],
-                                      rank, world, device, speed))
-        ray.train.report(metrics, checkpoint=None)
-        return
 
-    # which host runs each rank, and where it starts (a restarted worker group resumes at its checkpoint)
-    print(f"rank {rank} of {world} on host {socket.gethostname()} ({ray.util.get_node_ip_address()}), "
-          f"{'resuming after' if start else 'starting at'} epoch {start if start else 1} of {cfg.epochs}", flush=True)
-    torch.manual_seed(cfg.seed * 7919 + rank)  # masks differ between workers
-    for epoch in range(start + 1, cfg.epochs + 1):  # counted from 1, as everywhere a person reads them
-        for group in optimizer.param_groups:
-            group["lr"] = cfg.epoch_lr(epoch - 1)
-        rng = np.random.default_rng(draw_seed(cfg.seed, epoch, rank))  # mixup's draws (none when it is off)
-        total, count = train_epoch(model, batches.epoch(epoch - 1), specaug, optimizer, device, amp,
-                                   speed["channels_last"], len(classes), rng=rng, **cfg.cross_entropy())
-        train_loss = mean_over_workers(total, count, device)
-        check_replicas_agree(core)  # gradient synchronisation kept every rank's weights equal
-        if not sync_bn:
-            average_batchnorm_stats(core)  # one set of statistics for evaluation and the checkpoint
-        val = evaluate(core, val_set, len(classes), device, cfg.eval_batch, amp=amp,
-                       channels_last=speed["channels_last"])
-        improved = is_better(val["ua"], val["loss"], best["val_ua"], best["val_loss"])
-        if improved:
-            best = {"val_ua": val["ua"], "val_loss": val["loss"], "epoch": epoch, "state": _cpu_state(core)}
-        metrics = {"epoch": epoch, "epochs": cfg.epochs, "train_loss": train_loss, "val_loss": val["loss"],
-                   "val_ua": val["ua"], "val_wa": val["wa"], "lr": optimizer.param_groups[0]["lr"],
-                   "best_val_ua": best["val_ua"], "best_val_loss": best["val_loss"], "best_epoch": best["epoch"],
-                   "start_epoch": start, "global_batch": cfg.batch_size, "workers": world}
-        if epoch == cfg.epochs and cfg.score_test:
-            metrics.update(_test_best(cfg, manifest, split.test, core, best["state"], best["epoch"],
-                                      rank, world, device, speed))
-        with tempfile.TemporaryDirectory() as tmp:
-            checkpoint = None
-            if rank == 0:
-                weights = best["state"] if improved else _cpu_state(core)  # improved: already copied
-                state = {"model": weights, "optimizer": optimizer.state_dict(), "epoch": epoch,
-                         "epoch_base": 1, "best_val_ua": best["val_ua"], "best_val_loss": best["val_loss"],
-                         "best_epoch": best["epoch"], "val_ua": val["ua"], "val_wa": val["wa"],
-                         "report": _plain(metrics), **meta}
-                if not improved:
-                    state["best_model"] = best["state"]
-                save_checkpoint_file(Path(tmp) / CHECKPOINT_FILE, state)
-                checkpoint = Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=checkpoint)
+def _restored_report(run: _Run, start: int, best: _Best, last_report: dict[str, Any] | None) -> dict[str, Any]:
+    """The report of a run restored from the checkpoint of its last epoch (killed before Tune recorded it
+    as finished): that epoch's stored result again, so the trial ends with its metrics."""
+    metrics = dict(last_report or {"epoch": start, "best_val_ua": best.val_ua, "best_val_loss": best.val_loss,
+                                   "best_epoch": best.epoch})
+    metrics.update(start_epoch=start, restored_finished=True)
+    if run.cfg.score_test and "test_ua" not in metrics:
+        metrics.update(_test_best(run, best))
+    return metrics
+
+
+def _train_one_epoch(run: _Run, epoch: int) -> float:
+    """Train epoch ``epoch`` (from 1) at its scheduled learning rate; the training loss averaged over the
+    workers. Afterwards every rank holds the same weights and BatchNorm statistics (step 3)."""
+    cfg = run.cfg
+    for group in run.optimizer.param_groups:
+        group["lr"] = cfg.epoch_lr(epoch - 1)
+    rng = np.random.default_rng(draw_seed(cfg.seed, epoch, run.rank))  # mixup's draws (none when it is off)
+    total, count = train_epoch(run.model, run.batches.epoch(epoch - 1), run.specaug, run.optimizer, run.device,
+                               run.amp, run.speed["channels_last"], run.num_classes, rng=rng, **cfg.cross_entropy())
+    train_loss = mean_over_workers(total, count, run.device)
+    check_replicas_agree(run.core)  # gradient synchronisation kept every rank's weights equal
+    if not run.sync_bn:
+        average_batchnorm_stats(run.core)  # one set of statistics for evaluation and the checkpoint
+    return train_loss
+
+
+def _checkpoint_and_report(run: _Run, epoch: int, metrics: dict[str, Any], val: dict[str, Any], best: _Best,
+                           improved: bool) -> None:
+    """Report the epoch's metrics to Ray Train with rank 0's checkpoint: the current weights, the
+    optimizer, the best epoch's weights (``best_model`` unless they are the current ones) and what is
+    needed to use the model without any other file (step 4)."""
+    import ray.train
+    from ray.train import Checkpoint
+
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = None
+        if run.rank == 0:
+            weights = best.state if improved else _cpu_state(run.core)  # improved: already copied
+            state = {"model": weights, "optimizer": run.optimizer.state_dict(), "epoch": epoch,
+                     "epoch_base": 1, "best_val_ua": best.val_ua, "best_val_loss": best.val_loss,
+                     "best_epoch": best.epoch, "val_ua": val["ua"], "val_wa": val["wa"],
+                     "report": _plain(metrics), **_checkpoint_meta(run)}
+            if not improved:
+                state["best_model"] = best.state
+            save_checkpoint_file(Path(tmp) / CHECKPOINT_FILE, state)
+            checkpoint = Checkpoint.from_directory(tmp)
+        ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def _checkpoint_meta(run: _Run) -> dict[str, Any]:
+    """What a checkpoint carries besides weights: the model, classes, front end, settings, split, speed."""
+    m = run.manifest
+    return {"model_name": run.cfg.model, "model_config": run.core.config, "classes": m.classes,
+            "feature_kind": m.feature_kind, "features": m.features, "train_config": run.cfg.to_dict(),
+            "split": run.split.describe(), "dataset": m.dataset, "speed": run.speed, "workers": run.world}
 
 
 def checkpoint_epoch(state: dict[str, Any], key: str = "epoch") -> int:
@@ -314,14 +403,13 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
             for k, v in model.state_dict().items()}
 
 
-def _test_best(cfg, manifest, test_keys, core, best_state, best_epoch, rank, world, device,
-               speed: dict[str, Any]) -> dict[str, float]:
-    """Score the best epoch's weights on the test set (once, after the last epoch)."""
-    test_ex = load_examples(cfg.shard_dir, manifest, test_keys, rank, world)
-    current = _cpu_state(core)
-    core.load_state_dict(best_state)
-    result = evaluate(core, test_ex, len(manifest.classes), device, cfg.eval_batch,
-                      amp=speed["amp"] == "bf16", channels_last=speed["channels_last"])
-    core.load_state_dict(current)
+def _test_best(run: _Run, best: _Best) -> dict[str, Any]:
+    """Score the best epoch's weights on the test part (once, after the last epoch); the current weights
+    are put back afterwards."""
+    test_ex = load_examples(run.cfg.shard_dir, run.manifest, run.split.test, run.rank, run.world)
+    current = _cpu_state(run.core)
+    run.core.load_state_dict(best.state)
+    result = run.evaluate(test_ex)
+    run.core.load_state_dict(current)
     return {"test_ua": result["ua"], "test_wa": result["wa"], "test_loss": result["loss"],
-            "test_epoch": best_epoch, "test_confusion": result["confusion"].tolist()}
+            "test_epoch": best.epoch, "test_confusion": result["confusion"].tolist()}
