@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from emohrnet.config.registry import registry
 from emohrnet.corpora.base import AUDIO_SUFFIXES, Corpus, CorpusError, Named, ScanResult, Skipped, Utterance
 from emohrnet.corpora.cremad import CremaD
 from emohrnet.corpora.emodb import EmoDB
@@ -24,9 +25,9 @@ from emohrnet.corpora.savee import Savee
 from emohrnet.corpora.synthetic import Synthetic
 from emohrnet.corpora.tess import Tess
 
-CORPORA: dict[str, type[Corpus]] = {
-    c.name: c for c in (Synthetic, Ravdess, Iemocap, Emovo, EmoDB, CremaD, Tess, Savee)
-}
+CORPORA: dict[str, type[Corpus]] = registry((Synthetic, Ravdess, Iemocap, Emovo, EmoDB, CremaD, Tess, Savee),
+                                             "name", "corpus")
+"""Every corpus reader by its ``--dataset`` name (:func:`emohrnet.config.registry.registry`)."""
 
 
 def list_corpora() -> list[str]:

@@ -5,8 +5,8 @@ and ``"mfcc"`` (the 1D CNN with attention's MFCCs, :mod:`.mfcc`), over shared ST
 Shard manifests and checkpoints record the kind (``feature_kind``) and the front end's parameters;
 :func:`feature_config` and :func:`front_end` rebuild the front end from them. A new front end is a
 module here with a frozen-dataclass config (a :class:`StftSettings` that names its ``kind`` and says
-how many ``n_features`` rows it gives) and a ``torch.nn.Module``, plus an entry in
-:data:`FRONT_ENDS`.
+how many ``n_features`` rows it gives), a ``torch.nn.Module`` and its ``SPEC`` (a :class:`FrontEnd`),
+plus an entry in :data:`FRONT_ENDS`' tuple.
 """
 
 from __future__ import annotations
@@ -15,18 +15,17 @@ from typing import Any
 
 import torch
 
+from emohrnet.config.registry import registry
+from emohrnet.frontend import logmel, mfcc
 from emohrnet.frontend.logmel import FeatureConfig, LogMel
 from emohrnet.frontend.mfcc import MFCC_NORMALIZATIONS, Mfcc, MfccConfig
-from emohrnet.frontend.stft import StftSettings
+from emohrnet.frontend.stft import FrontEnd, StftSettings
 
 FeatureSpec = FeatureConfig | MfccConfig
 """Any front end's parameters."""
 
-FRONT_ENDS: dict[str, tuple[type, type[torch.nn.Module]]] = {
-    FeatureConfig.kind: (FeatureConfig, LogMel),
-    MfccConfig.kind: (MfccConfig, Mfcc),
-}
-"""Kind -> (config class, module class)."""
+FRONT_ENDS: dict[str, FrontEnd] = registry((logmel.SPEC, mfcc.SPEC), "kind", "front end")
+"""Every front end by its kind (:func:`emohrnet.config.registry.registry`)."""
 
 FEATURE_KINDS = tuple(FRONT_ENDS)
 """The kinds a shard or checkpoint may record."""
@@ -46,7 +45,7 @@ def feature_config(kind: str, features: dict[str, Any]) -> FeatureSpec:
     """
     if kind not in FRONT_ENDS:
         raise ValueError(f"unknown feature kind {kind!r}; known: {', '.join(FEATURE_KINDS)}")
-    return FRONT_ENDS[kind][0].from_dict(features)
+    return FRONT_ENDS[kind].config.from_dict(features)
 
 
 def front_end(kind: str, features: dict[str, Any]) -> torch.nn.Module:
@@ -55,7 +54,7 @@ def front_end(kind: str, features: dict[str, Any]) -> torch.nn.Module:
     Raises:
         ValueError, TypeError: see :func:`feature_config`.
     """
-    return FRONT_ENDS[kind][1](feature_config(kind, features))
+    return FRONT_ENDS[kind].module(feature_config(kind, features))
 
 
 def n_features(kind: str, features: dict[str, Any]) -> int:
@@ -63,5 +62,5 @@ def n_features(kind: str, features: dict[str, Any]) -> int:
     return feature_config(kind, features).n_features
 
 
-__all__ = ["FEATURE_KINDS", "FRONT_ENDS", "MFCC_NORMALIZATIONS", "FeatureConfig", "FeatureSpec", "LogMel", "Mfcc",
-           "MfccConfig", "StftSettings", "feature_config", "feature_kind", "front_end", "n_features"]
+__all__ = ["FEATURE_KINDS", "FRONT_ENDS", "FrontEnd", "MFCC_NORMALIZATIONS", "FeatureConfig", "FeatureSpec", "LogMel",
+           "Mfcc", "MfccConfig", "StftSettings", "feature_config", "feature_kind", "front_end", "n_features"]

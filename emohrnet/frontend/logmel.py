@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 import torchaudio.transforms as T
 
-from emohrnet.frontend.stft import StftSettings
+from emohrnet.frontend.stft import FrontEnd, StftSettings
 
 
 @dataclass(frozen=True)
@@ -81,3 +81,7 @@ class LogMel(torch.nn.Module):
             std = spec.std(dim=dims, keepdim=True).clamp_min(1e-5)
             spec = (spec - mean) / std
         return spec
+
+
+SPEC = FrontEnd(FeatureConfig.kind, FeatureConfig, LogMel)
+"""This front end's registry entry (:data:`emohrnet.frontend.FRONT_ENDS`)."""

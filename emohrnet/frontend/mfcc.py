@@ -28,7 +28,7 @@ from typing import ClassVar
 import torch
 import torchaudio.transforms as T
 
-from emohrnet.frontend.stft import StftSettings
+from emohrnet.frontend.stft import FrontEnd, StftSettings
 
 MFCC_NORMALIZATIONS = ("utterance", "none")
 """Normalizations of :class:`Mfcc`: per-utterance per-coefficient CMVN, or none."""
@@ -148,3 +148,7 @@ class Mfcc(torch.nn.Module):
             std = coeffs.std(dim=-1, keepdim=True, correction=0).clamp_min(1e-5)
             coeffs = (coeffs - mean) / std
         return coeffs
+
+
+SPEC = FrontEnd(MfccConfig.kind, MfccConfig, Mfcc)
+"""This front end's registry entry (:data:`emohrnet.frontend.FRONT_ENDS`)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 
@@ -71,3 +71,13 @@ class StftSettings:
     def frames(self, samples: int) -> int:
         """Number of frames a waveform of ``samples`` samples gives (centered STFT)."""
         return samples // self.hop_length + 1
+
+
+class FrontEnd(NamedTuple):
+    """A registered front end (:data:`emohrnet.frontend.FRONT_ENDS`): its ``kind`` (the registry key,
+    recorded as the shards' ``feature_kind``), its parameters' class and its ``torch.nn.Module`` (waveform
+    ``(samples,)`` at 16 kHz to ``(n_features, frames)``). Each front-end module declares its ``SPEC``."""
+
+    kind: str
+    config: type[StftSettings]
+    module: type[torch.nn.Module]

@@ -2,39 +2,33 @@
 library and the search know of it (class, front end, source, settings class, SpecAugment or not,
 search space, baseline point and its note).
 
-Each module of this package that defines a module-level ``SPEC`` is a registered model: adding a
-model is one new module under ``emohrnet/models/`` (the ``nn.Module``, its settings dataclass, its
-``SPEC``) plus its tests; nothing else names it.
+Each model module declares its ``SPEC``, and :data:`MODEL_SPECS` lists them
+(:func:`emohrnet.config.registry.registry`, the registration style of models, corpora and front ends):
+adding a model is one new module under ``emohrnet/models/`` (the ``nn.Module``, its settings
+dataclass, its ``SPEC``), one entry in :data:`MODEL_SPECS`' tuple, and its tests.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from collections.abc import Iterable
 
+from emohrnet.config.registry import registry
+from emohrnet.models import cnn1d_attention, hrnet
 from emohrnet.models.spec import ModelSpec
 
 
-def discover(package: str = "emohrnet.models") -> dict[str, ModelSpec]:
-    """Every ``SPEC`` declared by a module of ``package``, by name, in ``(order, name)`` order.
+def model_registry(specs: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
+    """``specs`` by name, in ``(order, name)`` order (the search's order).
 
     Raises:
-        ValueError: two modules declare the same name, or a ``SPEC`` is not a :class:`ModelSpec`.
+        ValueError: two specs share a name, or an entry is not a :class:`ModelSpec`.
     """
-    found: dict[str, ModelSpec] = {}
-    root = importlib.import_module(package)
-    for info in pkgutil.iter_modules(root.__path__):
-        module = importlib.import_module(f"{package}.{info.name}")
-        spec = getattr(module, "SPEC", None)
-        if spec is None:
-            continue
+    specs = list(specs)
+    for spec in specs:
         if not isinstance(spec, ModelSpec):
-            raise ValueError(f"{module.__name__}.SPEC is a {type(spec).__name__}, not a ModelSpec")
-        if spec.name in found:
-            raise ValueError(f"model {spec.name!r} is declared twice ({module.__name__} and another module)")
-        found[spec.name] = spec
-    return dict(sorted(found.items(), key=lambda item: (item[1].order, item[0])))
+            raise ValueError(f"{spec!r} is a {type(spec).__name__}, not a ModelSpec")
+    return registry(sorted(specs, key=lambda s: (s.order, s.name)), "name", "model")
 
 
-MODEL_SPECS: dict[str, ModelSpec] = discover()
+MODEL_SPECS: dict[str, ModelSpec] = model_registry((hrnet.SPEC, cnn1d_attention.SPEC))
 """The model registry, in the search's order (``--model any`` lists the baselines in this order)."""
