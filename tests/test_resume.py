@@ -111,11 +111,13 @@ def test_killed_search_resumes(tmp_path, monkeypatch, ray_address):
 def test_state_is_signed_before_ray_copies_it_into_the_experiment(tmp_path, monkeypatch, ray_address):
     """Ray writes its state into a local staging folder, then copies it into the experiment folder.
     A kill can come right after the copy, so each version must be signed before it (the signer runs
-    inside Ray's save), not some time after: checked at every save, just before the copy."""
+    inside Ray's save), not some time after: checked at every save, just before the copy. A resume's
+    staging folder starts with copies of our own files: ASHA's stops recorded after the resume survive."""
     import ray
     from ray import tune
 
     from emohrnet.io.location import Location
+    from tune.files import ASHA_STOPS
     from tune.state import Signatures, make_signer, staging_folders, verify_experiment
 
     monkeypatch.setenv("EMOHRNET_HOME", str(tmp_path / "home"))
@@ -130,6 +132,8 @@ def test_state_is_signed_before_ray_copies_it_into_the_experiment(tmp_path, monk
             with open(checks, "a") as out:
                 for folder in staging_folders("signed"):
                     out.write(json.dumps(signed.unsigned(folder)) + "\n")
+            if (tmp_path / "fixed").exists():  # the resumed run: ASHA records a stop in the experiment folder
+                (exp / ASHA_STOPS).write_text(json.dumps({"before": 2, "after": 3}))
 
     def trainable(config):
         for step in range(3):
@@ -146,6 +150,7 @@ def test_state_is_signed_before_ray_copies_it_into_the_experiment(tmp_path, monk
         signatures.sign_file("tuner.pkl")
         tuner.fit()
         first = len(checks.read_text().splitlines())
+        (exp / ASHA_STOPS).write_text(json.dumps({"before": 2}))  # a stop recorded before the interruption
         (tmp_path / "fixed").touch()
         time.sleep(1.0)  # a new session's state files are named by the second
         # a resume: Ray starts its staging folder as a copy of the experiment folder, signatures included
@@ -155,8 +160,22 @@ def test_state_is_signed_before_ray_copies_it_into_the_experiment(tmp_path, monk
         restored.fit()
     finally:
         ray.shutdown()
+    # Ray's staging folder started with a copy of the record; uploading it would have dropped the new stop
+    assert json.loads((exp / ASHA_STOPS).read_text()) == {"before": 2, "after": 3}
     checked = [json.loads(line) for line in checks.read_text().splitlines()]
     assert first >= 5 and len(checked) > first and all(files == [] for files in checked), checked
     signatures = verify_experiment(exp)
     assert len([name for name in signatures.files if name.startswith("experiment_state-")]) == 2
     assert any(name.startswith("trial_") and name.endswith("params.pkl") for name in signatures.files)
+
+
+def test_a_trial_that_ran_its_epochs_before_the_interruption_counts_as_finished():
+    """Ray's saved state of a trial that ended on its own before a search was interrupted has no ``done``
+    (RAVDESS search-gain run, issue 23: a resumed search with all 16 trials ended raised SearchInterrupted,
+    "1 of 16 trials unfinished"); one stopped mid-way is unfinished."""
+    from tune.search import trial_finished
+
+    assert trial_finished({"done": False, "epoch": 15, "epochs": 15, "training_iteration": 15})
+    assert trial_finished({"done": True, "epoch": 10, "epochs": 30})  # ASHA's stop
+    assert not trial_finished({"done": False, "epoch": 10, "epochs": 15})
+    assert not trial_finished({})  # no result at all

@@ -327,11 +327,21 @@ def _check_finished(grid, run: SearchRun) -> None:
             f"trial {failed[0].metrics.get('trial_id') or Path(failed[0].path).name} failed, so the search "
             f"stopped: {_first_line(failed[0].error)} (its log: {failed[0].path}/error.txt). Fix the cause, "
             f"then continue with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
-    unfinished = max(0, num_samples - len(grid)) + sum(not r.metrics.get("done", False) for r in grid)
+    unfinished = max(0, num_samples - len(grid)) + sum(not trial_finished(r.metrics) for r in grid)
     if unfinished:
         raise SearchInterrupted(
             f"the search stopped with {unfinished} of {num_samples} trials unfinished; its state is saved. "
             f"Continue it with: python -m tune.search --resume --name {exp_dir.name} --storage-path {storage}")
+
+
+def trial_finished(metrics: dict[str, Any]) -> bool:
+    """Whether a trial's last result ends it: Ray's ``done`` (ASHA stopped it, or it ended while this
+    process watched), or every planned epoch run. A trial that ran all its epochs before a search was
+    interrupted and resumed comes back from Ray's saved state without ``done``."""
+    if metrics.get("done"):
+        return True
+    epoch, planned = metrics.get("epoch"), metrics.get("epochs")
+    return epoch is not None and planned is not None and int(epoch) >= int(planned)
 
 
 def stop_on_sigterm() -> None:

@@ -34,7 +34,7 @@ from typing import Any
 from emohrnet.io import paths
 from emohrnet.io.location import Location
 
-from .files import ASHA_STOPS, CROSSFOLD_JSON, SUMMARY
+from .files import ASHA_STOPS, CONFIG, CROSSFOLD_JSON, SUMMARY
 
 KEY_FILE = "state.key"
 SIGNATURES = "state-signatures.json"
@@ -43,6 +43,10 @@ UNSIGNED_JSON = (SUMMARY, CROSSFOLD_JSON, SIGNATURES, ASHA_STOPS)
 """Top-level JSON files of an experiment that no search step unpickles (written by the search,
 ``tune.evaluate``, the signing itself and ASHA's record of the trials it stopped, read as
 ``{trial_id: epoch}`` only)."""
+WRITTEN_BY_US = (SIGNATURES, ASHA_STOPS, CONFIG, SUMMARY, CROSSFOLD_JSON)
+"""Top-level JSON files that emohrnet writes into the experiment folder itself while Ray runs. A resume's
+staging folder starts as Ray's download of every ``.json`` there; Ray would upload those stale copies
+over the current files (ASHA's stops recorded after the resume, a ``config.json`` rewritten by it)."""
 _KEEP = 16  # signatures kept per file name: every version Ray may have uploaded since the last sweep
 
 
@@ -213,8 +217,9 @@ def make_signer(signatures: Signatures, staging=None):
     callback's :meth:`get_state`) and only then copies the folder to the experiment folder. This
     callback's ``get_state`` signs every state file in the staging folder and saves the signatures
     in the experiment folder, so no version of a state file reaches the experiment folder unsigned.
-    A resume's staging folder starts as a download of the experiment folder, signatures included;
-    that copy is deleted, so Ray never uploads stale signatures over the current ones. Nothing is signed from the
+    A resume's staging folder starts as a download of the experiment folder's JSON files, ours included;
+    those copies (:data:`WRITTEN_BY_US`) are deleted, so Ray never uploads stale signatures, ASHA stops or
+    settings over the current ones. Nothing is signed from the
     experiment folder itself: a file planted there while the search runs stays unsigned.
 
     Args:
@@ -235,11 +240,13 @@ def make_signer(signatures: Signatures, staging=None):
             # called by Ray after it wrote its state to the staging folder and before the upload
             folders = find()
             for folder in folders:
-                # a resume's staging folder starts with a copy of the signatures, which Ray would upload
-                # over the current ones: the file lives in the experiment folder only
-                stale = folder / SIGNATURES
-                if stale.exists():
-                    stale.delete_file()
+                # a resume's staging folder starts with copies of our own files (the signatures, ASHA's
+                # stops, config.json), which Ray would upload over the current ones: they live in the
+                # experiment folder only
+                for name in WRITTEN_BY_US:
+                    stale = folder / name
+                    if stale.exists():
+                        stale.delete_file()
             if any([signatures.sign_folder(folder) for folder in folders]):
                 signatures.save()
             return None  # nothing of this callback's own is saved
