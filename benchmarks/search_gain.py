@@ -153,10 +153,18 @@ def stage_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
             "trials": [{k: t.get(k) for k in keep} for t in summary["trials"]]}
 
 
-def stage_chosen(args: argparse.Namespace, search: dict[str, Any], log=print) -> dict[str, Any]:
-    """Stage (c): the chosen configuration on every fold, as the baseline was trained."""
+def stage_chosen(args: argparse.Namespace, search: dict[str, Any], baseline: dict[str, Any] | None,
+                 log=print) -> dict[str, Any]:
+    """Stage (c): the chosen configuration on every fold, as the baseline was trained. When the search chose
+    its baseline trial (the same settings, seed and epochs as stage (a)), stage (a)'s folds are that
+    configuration's folds: nothing is trained again, and the result says so (``same_as_baseline``)."""
     params = dict(search["chosen_params"])
-    return {"params": params, "folds": run_on_folds(params, args, "chosen", log)}
+    if baseline is not None and search.get("best_is_baseline") and params == baseline["params"]:
+        log("chosen: the search chose its baseline trial, whose settings stage (a) trained on every fold: "
+            "its folds are reused, not trained again")
+        return {"params": params, "folds": baseline["folds"], "same_as_baseline": True,
+                "trained_at_commit": baseline["commit"]}
+    return {"params": params, "folds": run_on_folds(params, args, "chosen", log), "same_as_baseline": False}
 
 
 def stage_classical(args: argparse.Namespace, log=print) -> dict[str, Any]:
@@ -208,7 +216,7 @@ def run(args: argparse.Namespace, log=print) -> dict[str, Any]:
             continue
         log(f"{stage}: running")
         start = time.perf_counter()
-        result = (stage_chosen(args, done["search"], log) if stage == "chosen"
+        result = (stage_chosen(args, done["search"], done.get("baseline"), log) if stage == "chosen"
                   else {"baseline": stage_baseline, "search": stage_search,
                         "classical": stage_classical}[stage](args, log))
         result.update(commit=git_commit(), wall_s=round(time.perf_counter() - start, 1),
