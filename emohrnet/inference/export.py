@@ -44,7 +44,7 @@ import torch
 
 from emohrnet.frontend import feature_config, n_features
 from emohrnet.io.storage import atomic_write_bytes, atomic_write_text, output_problem
-from emohrnet.training.checkpoint import CHECKPOINT_FILE, checkpoint_files, load_usable_model
+from emohrnet.training.checkpoint import CHECKPOINT_FILE, CHECKPOINT_HELP, checkpoint_files, load_usable_model
 
 FORMATS = ("onnx", "torchscript")
 """Export formats."""
@@ -288,12 +288,10 @@ def max_difference(model: torch.nn.Module, path: str | Path, fmt: str, n_mels: i
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser of ``python -m emohrnet.export``."""
-    p = argparse.ArgumentParser(
-        prog="python -m emohrnet.export",
-        description="Export a checkpoint's best model to ONNX or TorchScript, with a JSON sidecar.",
-    )
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder or its checkpoint.pt, or a search's "
-                   "experiment folder or its best.json (the best trial's checkpoint)")
+    p = argparse.ArgumentParser(prog="python -m emohrnet.export",
+                                description="Export a checkpoint's best model to ONNX or TorchScript, with a JSON "
+                                "sidecar.")
+    p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     p.add_argument("--format", choices=FORMATS, default="onnx", help="default onnx")
     p.add_argument("--out", type=Path,
                    help=f"model file (default {' / '.join(DEFAULT_NAMES.values())} next to {CHECKPOINT_FILE})")

@@ -39,7 +39,7 @@ from emohrnet.frontend import feature_config, front_end
 from emohrnet.inference.prediction_output import FORMATS, FilePrediction, PredictionWriter, WindowPrediction
 from emohrnet.io.audio import AudioError, load_audio
 from emohrnet.io.storage import atomic_write_text, output_problem
-from emohrnet.training.checkpoint import checkpoint_files, load_usable_model
+from emohrnet.training.checkpoint import CHECKPOINT_HELP, checkpoint_files, load_usable_model
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 """Suffixes (case-insensitive) of the files taken from a folder given as input."""
@@ -298,12 +298,9 @@ def find_audio(inputs: Iterable[str | Path], errors: TextIO | None = None) -> li
 # --------------------------------------------------------------------------- command line
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser of ``python -m emohrnet.predict``."""
-    p = argparse.ArgumentParser(
-        prog="python -m emohrnet.predict",
-        description="Predict the emotion of audio files with a trained emohrnet checkpoint.",
-    )
-    p.add_argument("--checkpoint", required=True, help="a checkpoint folder or its checkpoint.pt, or a search's "
-                   "experiment folder or its best.json (the best trial's checkpoint)")
+    p = argparse.ArgumentParser(prog="python -m emohrnet.predict",
+                                description="Predict the emotion of audio files with a trained emohrnet checkpoint.")
+    p.add_argument("--checkpoint", required=True, help=CHECKPOINT_HELP)
     p.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files, or folders (every .wav/.flac below)")
     p.add_argument("--format", choices=FORMATS, default="table",
                    help="table: one row per file; jsonl/csv: a row per file and per window (default table)")

@@ -57,6 +57,12 @@ def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
     return state
 
 
+CHECKPOINT_HELP = ("a checkpoint folder or its checkpoint.pt, or a search's experiment folder or its best.json "
+                   "(the best trial's checkpoint)")
+"""The ``--checkpoint`` option's help in every command that reads a checkpoint (what :func:`resolve_checkpoint`
+accepts)."""
+
+
 def resolve_checkpoint(path: str | Path | Location) -> Location:
     """The ``checkpoint.pt`` that ``path`` names: the file itself, a checkpoint folder, or a search's
     ``best.json`` or experiment folder (whose ``best.json`` names the best trial's checkpoint).
