@@ -28,8 +28,8 @@ MOVED: dict[str, str] = {
         "experiment_config": "config.experiment", "argtypes": "config.argtypes",
     }.items()
 }
-"""Old module name -> the module that holds it now. ``emohrnet.data`` is a package now (its old
-module is ``emohrnet.data.loading``), so only attribute lookups that the package lacks reach it."""
+"""Old module name -> the module that holds it now. ``emohrnet.data`` is the name of a package now, so
+it is the one old name not aliased: its old module's names import from ``emohrnet.data.loading``."""
 
 
 class _Alias(importlib.abc.Loader):
