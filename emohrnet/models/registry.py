@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from emohrnet.config.registry import registry
-from emohrnet.models import cnn1d_attention, hrnet
+from emohrnet.models.cnn1d_attention import SPEC as CNN1D_ATTENTION
+from emohrnet.models.hrnet import SPEC as EMOHRNET
 from emohrnet.models.spec import ModelSpec
 
 
@@ -30,5 +31,5 @@ def model_registry(specs: Iterable[ModelSpec]) -> dict[str, ModelSpec]:
     return registry(sorted(specs, key=lambda s: (s.order, s.name)), "name", "model")
 
 
-MODEL_SPECS: dict[str, ModelSpec] = model_registry((hrnet.SPEC, cnn1d_attention.SPEC))
+MODEL_SPECS: dict[str, ModelSpec] = model_registry((EMOHRNET, CNN1D_ATTENTION))
 """The model registry, in the search's order (``--model any`` lists the baselines in this order)."""
