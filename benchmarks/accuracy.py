@@ -385,6 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data_root.is_dir():
         print(f"error: {args.data_root}: no RAVDESS folder; pass --data-root", file=sys.stderr)
         return 2
+    if args.work_dir is not None:
+        try:
+            args.work_dir.mkdir(parents=True, exist_ok=True)  # a new scratch folder inside it
+        except OSError as err:
+            print(f"error: --work-dir {args.work_dir}: {err.strerror or err}; choose a writable folder",
+                  file=sys.stderr)
+            return 2
     work = Path(tempfile.mkdtemp(prefix="emohrnet-accuracy-", dir=args.work_dir))
     report = run_all(args, work)
     _write(report, args.out)
