@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from emohrnet.config.argtypes import float_above, int_at_least
-from emohrnet.config.experiment import ExperimentConfig
+from emohrnet.config.experiment import ExperimentConfig, ResourcesConfig
 from emohrnet.corpora import CorpusError
 from emohrnet.data.loading import check_global_batch
 from emohrnet.inference.metrics import macro_f1
@@ -309,19 +309,25 @@ class _Plan:
     summary: dict[str, Any]
     exp_dir: Location
     config_path: str
-    model: str
-    protocol: str
     shard_dirs: dict[str, str]
     manifest: Manifest
     folds: list[int]
     used: set[int]
-    resources: Any
+    resources: ResourcesConfig
     base: ExperimentConfig
     storage: Location
     name: str
     header: dict[str, Any]
     earlier: dict[str, Any] | None
     merge_into: dict[str, Any] | None
+
+    @property
+    def model(self) -> str:
+        return self.header["model"]
+
+    @property
+    def protocol(self) -> str:
+        return self.header["protocol"]
 
     @property
     def tune_dir(self) -> Location:
@@ -363,7 +369,7 @@ def _plan(options: CrossfoldOptions, log=print) -> _Plan:
               "config": {k: v for k, v in run_config.items() if k != "fold"}}
     earlier = read_earlier(exp_dir, options.force)
     merge_into = check_earlier(earlier, header, folds, storage / name, exp_dir / CROSSFOLD_JSON, options.force)
-    return _Plan(summary, exp_dir, config.uri, model, protocol, shard_dirs, manifest, folds,
+    return _Plan(summary, exp_dir, config.uri, shard_dirs, manifest, folds,
                  selection_folds(manifest, protocol, search_fold, folds), resources, base, storage, name, header,
                  earlier, merge_into)
 
@@ -401,8 +407,11 @@ def _train_folds(plan: _Plan, address: str | None) -> list[dict[str, Any]]:
     tuner = launch_tuner(trainable(resources, plan.base, plan.shard_dirs, score_test=True),
                          {"fold": tune.grid_search(plan.folds)}, name=plan.name, storage=plan.storage.uri,
                          dirname=_fold_dirname, max_concurrent=concurrent)
-    rows = [fold_row(int(r.config["fold"]), plan.manifest.split(plan.protocol, int(r.config["fold"])).describe(), r,
-                     used_in_selection=int(r.config["fold"]) in plan.used) for r in tuner.fit()]
+    rows = []
+    for result in tuner.fit():
+        fold = int(result.config["fold"])
+        split = plan.manifest.split(plan.protocol, fold).describe()
+        rows.append(fold_row(fold, split, result, used_in_selection=fold in plan.used))
     rows.sort(key=lambda r: r["fold"])
     if not any(r["status"] == "completed" for r in rows):
         raise RuntimeError(f"no fold finished; see the errors in {plan.tune_dir}")

@@ -43,7 +43,7 @@ UNSIGNED_JSON = (SUMMARY, CROSSFOLD_JSON, SIGNATURES, ASHA_STOPS)
 """Top-level JSON files of an experiment that no search step unpickles (written by the search,
 ``tune.evaluate``, the signing itself and ASHA's record of the trials it stopped, read as
 ``{trial_id: epoch}`` only)."""
-WRITTEN_BY_US = (SIGNATURES, ASHA_STOPS, CONFIG, SUMMARY, CROSSFOLD_JSON)
+WRITTEN_BY_US = (*UNSIGNED_JSON, CONFIG)
 """Top-level JSON files that emohrnet writes into the experiment folder itself while Ray runs. A resume's
 staging folder starts as Ray's download of every ``.json`` there; Ray would upload those stale copies
 over the current files (ASHA's stops recorded after the resume, a ``config.json`` rewritten by it)."""

@@ -217,19 +217,19 @@ def build_shards(
     """
     features, wave_augment = features or FeatureConfig(), wave_augment or WaveAugmentConfig()
     corpus = get_corpus(dataset, data_root, **(corpus_options or {}))
-    scan = corpus.scan()
+    scan, kind = corpus.scan(), feature_kind(features)
     utterances, dupes = _dedupe(scan.utterances)
     augmentation = ({"copies": augment_copies, "config": wave_augment.to_dict(), "seed": augment_seed}
                     if augment_copies else None)
     fp = fingerprint(dataset, corpus.root.resolve(), utterances, corpus.describe(), features, shard_size,
                      augmentation)
-    reused, shard_dir, remote = _reuse_or_place(dataset, feature_kind(features), fp, out, publish_root, force, log)
+    reused, shard_dir, remote = _reuse_or_place(dataset, kind, fp, out, publish_root, force, log)
     if reused is not None:
         return reused
 
     staging = prepare_staging(shard_dir)
     skipped = list(scan.skipped) + dupes
-    job = _Job(features.to_dict(), feature_kind(features), augment_copies, wave_augment.to_dict(), augment_seed)
+    job = _Job(features.to_dict(), kind, augment_copies, wave_augment.to_dict(), augment_seed)
     shards, entries, copies = _write_shards(dataset, corpus, plan_shards(utterances, shard_size), job, workers,
                                             progress, staging, skipped)
     manifest = _manifest(dataset, corpus, fp, features, shard_size, shards, entries, skipped)

@@ -203,6 +203,8 @@ class _Run:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     specaug: SpecAugment
+    meta: dict[str, Any]
+    """What every checkpoint carries besides weights (:func:`_checkpoint_meta`), built once."""
 
     @property
     def amp(self) -> bool:
@@ -304,7 +306,9 @@ def _build(cfg: TrainConfig) -> _Run:
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                                  weight_decay=cfg.weight_decay)
     specaug = SpecAugment(cfg.augment(), inplace=True)  # every batch is a fresh tensor
-    return _Run(cfg, rank, world, device, speed, manifest, split, batches, val_set, core, model, optimizer, specaug)
+    meta = _checkpoint_meta(cfg, manifest, split, core, speed, world)
+    return _Run(cfg, rank, world, device, speed, manifest, split, batches, val_set, core, model, optimizer, specaug,
+                meta)
 
 
 def _resume(run: _Run) -> tuple[int, _Best, dict[str, Any] | None]:
@@ -369,7 +373,7 @@ def _checkpoint_and_report(run: _Run, epoch: int, metrics: dict[str, Any], val: 
             state = {"model": weights, "optimizer": run.optimizer.state_dict(), "epoch": epoch,
                      "epoch_base": 1, "best_val_ua": best.val_ua, "best_val_loss": best.val_loss,
                      "best_epoch": best.epoch, "val_ua": val["ua"], "val_wa": val["wa"],
-                     "report": _plain(metrics), **_checkpoint_meta(run)}
+                     "report": _plain(metrics), **run.meta}
             if not improved:
                 state["best_model"] = best.state
             save_checkpoint_file(Path(tmp) / CHECKPOINT_FILE, state)
@@ -377,12 +381,12 @@ def _checkpoint_and_report(run: _Run, epoch: int, metrics: dict[str, Any], val: 
         ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def _checkpoint_meta(run: _Run) -> dict[str, Any]:
+def _checkpoint_meta(cfg: TrainConfig, manifest: Manifest, split: Any, core: torch.nn.Module,
+                     speed: dict[str, Any], world: int) -> dict[str, Any]:
     """What a checkpoint carries besides weights: the model, classes, front end, settings, split, speed."""
-    m = run.manifest
-    return {"model_name": run.cfg.model, "model_config": run.core.config, "classes": m.classes,
-            "feature_kind": m.feature_kind, "features": m.features, "train_config": run.cfg.to_dict(),
-            "split": run.split.describe(), "dataset": m.dataset, "speed": run.speed, "workers": run.world}
+    return {"model_name": cfg.model, "model_config": core.config, "classes": manifest.classes,
+            "feature_kind": manifest.feature_kind, "features": manifest.features, "train_config": cfg.to_dict(),
+            "split": split.describe(), "dataset": manifest.dataset, "speed": speed, "workers": world}
 
 
 def checkpoint_epoch(state: dict[str, Any], key: str = "epoch") -> int:
