@@ -32,9 +32,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .common import DEFAULT_DATA_ROOT, Context, Section
+
+if TYPE_CHECKING:
+    from tune.results import FoldRow
 
 TITLE = "6. Accuracy on real speech: RAVDESS, both models, every speaker-independent fold"
 
@@ -133,7 +136,7 @@ def build(model: str, data_root: Path, out: Path | None = None, log=print):
 
 def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], storage: Path, workers: int,
               cpus_per_worker: float, epochs: int | None = None, train: dict[str, Any] | None = None,
-              selection_fold: int | None = None, name: str | None = None) -> list[dict[str, Any]]:
+              selection_fold: int | None = None, name: str | None = None) -> list[FoldRow]:
     """Train ``model``'s recipe on each fold of ``protocol`` (a Ray Tune grid, one Ray Train run per
     fold, as many at once as the CPUs allow) and return one row per fold.
 
@@ -178,14 +181,14 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
                         result, used_in_selection=fold in used)
         df = result.metrics_dataframe
         if df is not None and not df.empty:
-            row["curves"] = {k: [round(float(v), 5) for v in df[k]] for k in ("epoch", "train_loss", "val_loss",
-                                                                            "val_ua") if k in df}
-            row["wall_s"] = round(float(df["time_total_s"].iloc[-1]), 1) if "time_total_s" in df else None
+            row.extra["curves"] = {k: [round(float(v), 5) for v in df[k]]
+                                   for k in ("epoch", "train_loss", "val_loss", "val_ua") if k in df}
+            row.extra["wall_s"] = round(float(df["time_total_s"].iloc[-1]), 1) if "time_total_s" in df else None
         rows.append(row)
-    return sorted(rows, key=lambda r: r["fold"])
+    return sorted(rows, key=lambda r: r.fold)
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(rows: list[FoldRow]) -> dict[str, Any]:
     """Mean and sample std (ddof=1) of the completed folds' test UA, WA and macro-F1 (fractions).
 
     ``<metric>_mean``/``_std`` average every completed fold (the 6-fold figure); ``<metric>_mean_clean``/
@@ -195,8 +198,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from tune.evaluate import fold_statistics
 
     stats = fold_statistics(rows)
-    out: dict[str, Any] = {"folds": rows, "n_completed": stats["n_completed"], "n_clean": stats["n_clean"],
-                           "selection_folds": stats["selection_folds"]}
+    out: dict[str, Any] = {"folds": [r.to_dict() for r in rows], "n_completed": stats["n_completed"],
+                           "n_clean": stats["n_clean"], "selection_folds": stats["selection_folds"]}
     for key, name in (("test_ua", "test_ua"), ("test_wa", "test_wa"), ("test_macro_f1", "test_macro_f1"),
                       ("best_val_ua", "val_ua")):
         out[f"{name}_mean"], out[f"{name}_std"] = stats["mean_all"][key], stats["std_all"][key]

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from emohrnet.training.checkpoint import SUMMARY_FILE
+from tune.experiment import Experiment
 
 from .common import DEFAULT_DATA_ROOT
 
@@ -154,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = resolve_checkpoint(source)
         model, state = load_usable_model(checkpoint.path, "the evaluation benchmark")
         model.eval()
-        summary_file = Path(source) / SUMMARY_FILE
-        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-        shard_dir = next(iter((summary.get("shard_dirs") or {}).values()), None) or state.get("shard_dir")
+        searched = (Path(source) / SUMMARY_FILE).is_file()
+        shard_dirs = Experiment(source).summary().shard_dirs if searched else {}
+        shard_dir = next(iter(shard_dirs.values()), None) or state.get("shard_dir")
         if not shard_dir:
             raise SystemExit("the checkpoint names no shard folder: pass a search's experiment folder")
         manifest = Manifest.read(shard_dir)

@@ -19,9 +19,12 @@ worker per trial, no early stopping, eight trials each.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .common import Context, Section, Timer, quiet, small_corpus
+
+if TYPE_CHECKING:
+    from tune.results import Summary
 
 TITLE = "5. Search: wall time and trials of one fixed small search"
 
@@ -72,11 +75,11 @@ def run(ctx: Context) -> Section:
         finally:
             ray.shutdown()
         walls[label] = t.s
-        trials = summary["trials"]
-        completed = sum(tr.get("status") == "completed" for tr in trials)
-        stopped = sum(tr.get("status", "").startswith("stopped early") for tr in trials)
-        errors = sum(tr.get("status") == "error" for tr in trials)
-        epochs = sum(tr.get("epochs_run", 0) for tr in trials)
+        trials = summary.trials
+        completed = sum(tr.status == "completed" for tr in trials)
+        stopped = sum(tr.status.startswith("stopped early") for tr in trials)
+        errors = sum(tr.status == "error" for tr in trials)
+        epochs = sum(tr.epochs_run or 0 for tr in trials)
         note = f"grace period {args.grace_period}" + (" = epochs: ASHA cannot stop a trial early"
                                                       if grace is None else "")
         sec.add(f"{label}: wall time", t.s, "s", note=note, grace_period=args.grace_period)
@@ -84,7 +87,7 @@ def run(ctx: Context) -> Section:
         sec.add(f"{label}: trials stopped early by ASHA", stopped, "trials", errors=errors)
         sec.add(f"{label}: epochs trained, all trials", epochs, "epochs",
                 of=args.num_samples * args.epochs)
-        sec.add(f"{label}: best val UA", summary["best_val_ua"], "fraction", trial=summary["best_trial"])
+        sec.add(f"{label}: best val UA", summary.best_val_ua, "fraction", trial=summary.best_trial)
     sec.add("wall time with ASHA / without", walls["with ASHA"] / walls["without ASHA"], "x")
     if ctx.device == "cuda":
         packing(ctx, sec, small)
@@ -93,7 +96,7 @@ def run(ctx: Context) -> Section:
     return sec
 
 
-def trials_per_hour(argv: list[str]) -> tuple[float, dict[str, Any], Any, int]:
+def trials_per_hour(argv: list[str]) -> tuple[float, Summary, Any, int]:
     """Run one search (``argv``: its command line) and return ``(trials per hour, summary, timer, trials
     run to their last epoch)``; the search's local Ray is shut down after it."""
     import ray
@@ -105,7 +108,7 @@ def trials_per_hour(argv: list[str]) -> tuple[float, dict[str, Any], Any, int]:
             summary = run_search(parse_args(argv), log=quiet)
     finally:
         ray.shutdown()
-    done = sum(tr.get("status") == "completed" for tr in summary["trials"])
+    done = sum(tr.status == "completed" for tr in summary.trials)
     return done / (t.s / 3600), summary, t, done
 
 
@@ -118,7 +121,7 @@ def cpu_layouts(ctx: Context, sec: Section, small: dict[str, Any]) -> None:
             "--workers", str(workers), "--num-samples", "6", "--epochs", "4", "--grace-period", "4"])
         layout = "one trial at a time, 2 DDP workers" if workers == 2 else "1-worker trials side by side"
         sec.add(f"--workers {workers} ({layout}): trials per hour", rates[workers], "trials/h",
-                wall_s=t.s, trials=done, of=6, best_val_ua=summary["best_val_ua"])
+                wall_s=t.s, trials=done, of=6, best_val_ua=summary.best_val_ua)
     sec.add("side by side against one at a time (--workers 1 / --workers 2)", rates[1] / rates[2], "x")
 
 

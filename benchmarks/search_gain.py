@@ -117,8 +117,9 @@ def run_on_folds(train: dict[str, Any], args: argparse.Namespace, name: str, log
     shards = shard_dir(args.data_root, log)
     start_local_ray(local_cpus(ResourcesConfig(workers=args.workers)))
     try:
-        return run_folds("emohrnet", shards, "speaker", args.folds, args.work_dir / "runs", args.workers, 1.0,
+        rows = run_folds("emohrnet", shards, "speaker", args.folds, args.work_dir / "runs", args.workers, 1.0,
                          train={**SIZE, **train}, selection_fold=SEARCH_FOLD, name=name)
+        return [r.to_dict() for r in rows]  # as crossfold.json holds them: a stage's result file
     finally:
         ray.shutdown()
 
@@ -145,12 +146,12 @@ def stage_search(args: argparse.Namespace, log=print) -> dict[str, Any]:
             "--storage-path", str(args.work_dir / "experiments"), "--name", name, "--build-workers", "2"]
     summary = run_search(search_args(argv), log=log, quiet=True)
     keep = ("trial_id", "baseline", "params", "best_val_ua", "best_epoch", "epochs_run", "status", "test_ua")
-    return {"command": ["python", "-m", "tune.search", *argv], "space": summary["space"],
-            "best_trial": summary["best_trial"], "best_is_baseline": summary["best_is_baseline"],
-            "chosen_params": next(t["params"] for t in summary["trials"] if t["trial_id"] == summary["best_trial"]),
-            "best_val_ua": summary["best_val_ua"], "best_epoch": summary["best_epoch"],
-            "test_ua_fold0_scored_once": summary["test_ua"],
-            "trials": [{k: t.get(k) for k in keep} for t in summary["trials"]]}
+    return {"command": ["python", "-m", "tune.search", *argv], "space": summary.space,
+            "best_trial": summary.best_trial, "best_is_baseline": summary.best_is_baseline,
+            "chosen_params": summary.trial(summary.best_trial).params,
+            "best_val_ua": summary.best_val_ua, "best_epoch": summary.best_epoch,
+            "test_ua_fold0_scored_once": summary.test_ua,
+            "trials": [{k: getattr(t, k) for k in keep} for t in summary.trials]}
 
 
 def stage_chosen(args: argparse.Namespace, search: dict[str, Any], baseline: dict[str, Any] | None,

@@ -114,7 +114,7 @@ def tiny_search(tmp_path_factory, ray_address):
                        "--grace-period", "1", "--storage-path", str(out), "--name", "tiny",
                        "--address", ray_address])
     try:
-        summary = run_search(args, log=lambda *a: None)
+        summary = run_search(args, log=lambda *a: None).to_dict()  # best.json's form
     finally:
         ray.shutdown()
     return summary, out / "tiny"

@@ -8,12 +8,13 @@ import statistics
 import pytest
 
 from benchmarks.accuracy import RECIPES, markdown, parse_args, random_split_overlap, summarize
+from tune.results import FoldRow
 
 
 def _row(fold, ua, used=False, status="completed"):
     shift = (lambda d: None) if ua is None else (lambda d: ua + d)
-    return {"fold": fold, "status": status, "used_in_selection": used, "test_ua": ua, "test_wa": shift(0.01),
-            "test_macro_f1": shift(-0.01), "best_val_ua": shift(0.05)}
+    return FoldRow(fold=fold, status=status, used_in_selection=used, test_ua=ua, test_wa=shift(0.01),
+                   test_macro_f1=shift(-0.01), best_val_ua=shift(0.05))
 
 
 def test_means_over_all_folds_and_without_the_selection_fold():

@@ -124,7 +124,7 @@ def test_the_search_summary_warns_about_a_class_without_utterances(tree, tmp_pat
                              metrics={**metrics, "test_ua": 0.4, "test_wa": 0.4}, path=str(tmp_path / "t1"))
     shard_dirs, manifests = {"emohrnet": str(built.shard_dir)}, {"emohrnet": built.manifest}
     summary = summarize([result], config, Location(tmp_path / "exp"), [], [], shard_dirs, manifests)
-    assert summary["warnings"] == built.manifest.warnings
+    assert summary.warnings == built.manifest.warnings
     text = format_summary(summary)
     assert f"warning: {built.manifest.warnings[0]}" in text.splitlines()
 

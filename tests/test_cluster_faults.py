@@ -109,7 +109,7 @@ def test_killed_worker_restarts_from_last_checkpoint(tmp_path, ray_address):
     try:
         start = time.time()
         killer.start()
-        summary = run_search(args, log=lambda *a: None)
+        summary = run_search(args, log=lambda *a: None).to_dict()
     finally:
         killer.join(timeout=60)
         ray.shutdown()

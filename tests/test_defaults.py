@@ -41,10 +41,10 @@ def test_the_papers_fixed_settings():
     paper = {"beta1": 0.9, "beta2": 0.999, "weight_decay": 1e-4, "epochs": 100, "batch_size": 64}
     assert {k: PAPER_FIXED[k] for k in paper} == paper
     cfg = TrainConfig(shard_dir="shards")
-    assert {k: getattr(cfg, k) for k in paper} == paper
-    arch = cfg.architecture
-    assert (cfg.lr, cfg.freq_mask, cfg.time_mask, arch.width, arch.stem_channels, arch.blocks_per_branch,
-            arch.modules, cfg.lr_schedule) == (1e-3, 27, 100, 18, 64, 4, [1, 1, 4, 3], "constant")
+    assert {k: getattr(cfg.optimizer, k) for k in paper} == paper
+    arch, aug = cfg.architecture, cfg.augmentation
+    assert (cfg.optimizer.lr, aug.freq_mask, aug.time_mask, arch.width, arch.stem_channels, arch.blocks_per_branch,
+            arch.modules, cfg.optimizer.lr_schedule) == (1e-3, 27, 100, 18, 64, 4, [1, 1, 4, 3], "constant")
     assert TrainConfig(shard_dir="shards").architecture.modules is not arch.modules  # each config its own list
 
 

@@ -261,7 +261,7 @@ def _mock_devices(monkeypatch, cpu_bf16: bool, amx: bool = False, cuda_major: in
 
 def test_train_config_speed_defaults_and_resolution(monkeypatch):
     cfg = TrainConfig(shard_dir="shards")
-    assert (cfg.amp, cfg.channels_last, cfg.compile) == ("auto", "auto", False)
+    assert (cfg.speed.amp, cfg.speed.channels_last, cfg.speed.compile) == ("auto", "auto", False)
     _mock_devices(monkeypatch, cpu_bf16=True, cuda_major=8)  # AVX-512 BF16 CPU, an Ampere GPU
     assert cfg.resolve_speed("cpu") == {"device": "cpu", "amp": "bf16", "channels_last": True, "compile": False}
     assert cfg.resolve_speed("cuda")["amp"] == "bf16" and cfg.resolve_speed("cuda")["channels_last"] is True
@@ -272,12 +272,12 @@ def test_train_config_speed_defaults_and_resolution(monkeypatch):
     assert cfg.resolve_speed("cpu")["amp"] == "off" and cfg.resolve_speed("cpu")["channels_last"] is True
     forced = TrainConfig.from_dict({"shard_dir": "s", "amp": True, "channels_last": "false", "compile": "1",
                                     "device_cache": "off"})  # a key of older checkpoints, ignored
-    assert (forced.amp, forced.channels_last, forced.compile) == ("bf16", False, True)
+    assert (forced.speed.amp, forced.speed.channels_last, forced.speed.compile) == ("bf16", False, True)
     assert forced.resolve_speed("cuda")["channels_last"] is False
-    assert TrainConfig(shard_dir="s", amp="off").resolve_speed("cuda")["amp"] == "off"
+    assert TrainConfig.from_dict({"shard_dir": "s", "amp": "off"}).resolve_speed("cuda")["amp"] == "off"
     for bad in ({"amp": "fp8"}, {"channels_last": "maybe"}, {"compile": "sometimes"}):
         with pytest.raises(ValueError):
-            TrainConfig(shard_dir="s", **bad)
+            TrainConfig.from_dict({"shard_dir": "s", **bad})
 
 
 @pytest.mark.parametrize("amp,channels_last", [(False, False), (True, True)])

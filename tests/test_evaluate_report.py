@@ -112,17 +112,17 @@ def test_missing_shards_are_rebuilt_with_the_search_settings(tmp_path):
     Experiment(exp_dir).write_config(config_from_args(args))
     summary = {"shard_dirs": {"emohrnet": str(tmp_path / "gone")}}
     logs: list[str] = []
-    rebuilt = evaluate.ensure_shards(summary, "emohrnet", exp_dir, log=logs.append)["emohrnet"]
+    rebuilt = evaluate.ensure_shards(summary["shard_dirs"], "emohrnet", exp_dir, log=logs.append)["emohrnet"]
     assert rebuilt != str(tmp_path / "gone") and "rebuilding" in logs[0]
     manifest = Manifest.read(rebuilt)
     assert manifest.features["n_mels"] == 24 and manifest.num_utterances == 6 * 4 * 2
     assert manifest.corpus["options"]["n_speakers"] == 6
     logs.clear()
-    assert evaluate.ensure_shards({"shard_dirs": {"emohrnet": rebuilt}}, "emohrnet", exp_dir,
+    assert evaluate.ensure_shards({"emohrnet": rebuilt}, "emohrnet", exp_dir,
                                   log=logs.append) == {"emohrnet": rebuilt}
     assert logs[0].startswith("reusing")
     with pytest.raises(evaluate.ShardError, match="no config.json to rebuild them"):
-        evaluate.ensure_shards(summary, "emohrnet", tmp_path, log=logs.append)
+        evaluate.ensure_shards(summary["shard_dirs"], "emohrnet", tmp_path, log=logs.append)
 
 
 def test_report_of_a_handmade_experiment(tmp_path):
@@ -130,7 +130,7 @@ def test_report_of_a_handmade_experiment(tmp_path):
     summary = fake_experiment(exp_dir)
     history = report.trial_history(exp_dir / "trial_abc123")
     assert list(history["val_ua"]) == pytest.approx([0.3, 0.4, 0.5])
-    imp, message = report.param_importances(exp_dir, summary)
+    imp, message = report.param_importances(exp_dir, summary["experiment_dir"])
     assert imp is None and message.startswith("not enough trials")
 
     assert report.main([str(exp_dir), "--out", str(tmp_path / "out")]) == 0
@@ -151,10 +151,10 @@ def test_importances_need_two_complete_trials(tmp_path):
     exp_dir.mkdir()
     study = optuna.create_study(study_name="one", storage=f"sqlite:///{exp_dir / 'optuna.db'}", direction="maximize")
     study.optimize(lambda t: t.suggest_float("lr", 1e-4, 1e-2), n_trials=1)
-    imp, message = report.param_importances(exp_dir, {"experiment_dir": str(exp_dir)})
+    imp, message = report.param_importances(exp_dir, str(exp_dir))
     assert imp is None and "1 complete" in message and message.startswith("not enough trials")
     study.optimize(lambda t: t.suggest_float("lr", 1e-4, 1e-2), n_trials=3)
-    imp, _ = report.param_importances(exp_dir, {"experiment_dir": str(exp_dir)})
+    imp, _ = report.param_importances(exp_dir, str(exp_dir))
     assert imp is not None and set(imp) == {"lr"} and sum(imp.values()) == pytest.approx(1.0)
 
 

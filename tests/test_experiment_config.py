@@ -56,8 +56,9 @@ def test_a_trial_is_the_base_with_its_parameters_applied():
     run = TrainConfig.from_experiment(trial, "shards/mfcc")
     assert TrainConfig.from_dict(run.to_dict()) == run  # the flat dict a Ray Train run gets reads back the same
     assert run.architecture == CNN1DAttentionConfig(cnn_width=32, dropout=0.1)
-    assert (run.shard_dir, run.model, run.fold, run.epochs, run.lr_schedule, run.seed, run.aug_prob) == (
-        "shards/mfcc", "cnn1d_attention", 3, 7, "cosine", 5, 0.25)
+    assert (run.shard_dir, run.model, run.protocol.fold, run.optimizer.epochs, run.optimizer.lr_schedule,
+            run.protocol.seed, run.augmentation.aug_prob) == ("shards/mfcc", "cnn1d_attention", 3, 7, "cosine", 5, 0.25)
+    assert run.optimizer is not trial.optimizer  # the run holds its own sections, the trial's stay as they are
     with pytest.raises(ValueError, match="a training run needs one of emohrnet, cnn1d_attention"):
         TrainConfig.from_experiment(base, "shards")  # "any" is not a model a run can train
 
@@ -123,3 +124,48 @@ def test_every_searched_parameter_reaches_the_trials_training_run():
         run = trial_train_config({"model": name, **point}, ExperimentConfig(), {name: f"shards-{name}"})
         assert {k: run[k] for k in point} == point
         assert (run["model"], run["shard_dir"]) == (name, f"shards-{name}")
+
+
+def test_one_table_files_flat_keys_into_the_sections_of_a_run():
+    """A trial's flat parameters reach the training run through PARAMS: each in its section, cast to its
+    field's type (Tune hands over numpy numbers), and the run's flat dict reads back to the same run."""
+    import numpy as np
+
+    from emohrnet.config.experiment import PARAMS
+
+    run = TrainConfig.from_dict({"shard_dir": "s", "epochs": np.int64(7), "lr": np.float64(5e-4), "fold": 2.0,
+                                 "mixup_alpha": 0, "amp": "off", "width": 6, "num_samples": 9, "shard_dirs": {}})
+    assert (run.optimizer.epochs, run.optimizer.lr, run.protocol.fold) == (7, 5e-4, 2)
+    assert type(run.optimizer.epochs) is int and type(run.protocol.fold) is int and type(run.optimizer.lr) is float
+    assert type(run.augmentation.mixup_alpha) is float and run.speed.amp == "off" and run.architecture.width == 6
+    assert TrainConfig.from_dict(run.to_dict()) == run
+    slots = (PARAMS["lr"].section, PARAMS["fold"].section, PARAMS["width"].model)
+    assert slots == ("optimizer", "protocol", "emohrnet")
+    assert "num_samples" not in PARAMS  # the search's own settings are not the library's
+    with pytest.raises(ValueError, match="epochs='many': expected an integer"):
+        TrainConfig.from_dict({"shard_dir": "s", "epochs": "many"})
+
+
+def test_the_search_space_refuses_a_parameter_no_section_holds(monkeypatch):
+    """A searched key the config does not hold would be drawn by Optuna and silently ignored by every trial."""
+    from emohrnet.models import MODEL_SPECS, Uniform
+    from tune.space import search_space_keys
+
+    spec = MODEL_SPECS["emohrnet"]
+    monkeypatch.setitem(spec.space, "momentum", Uniform(0.8, 0.99))
+    with pytest.raises(ValueError, match="'momentum' is no setting of the experiment config"):
+        search_space_keys("emohrnet")
+    monkeypatch.delitem(spec.space, "momentum")
+    monkeypatch.setitem(spec.space, "freq_mask", Uniform(0.0, 40.0))
+    with pytest.raises(ValueError, match="'freq_mask' is an integer setting"):
+        search_space_keys("emohrnet")
+
+
+def test_the_search_settings_live_with_the_search():
+    from tune.search_config import SearchExperimentConfig
+
+    assert "search" not in ExperimentConfig.sections()
+    assert SearchExperimentConfig.sections()[-1] == "search"
+    with pytest.raises(ValueError, match="unknown config section"):
+        ExperimentConfig.from_dict({"search": {"num_samples": 3}})  # the library does not read a search's section
+    assert SearchExperimentConfig.from_dict({"search": {"num_samples": 3}}).search.num_samples == 3

@@ -149,7 +149,7 @@ def test_crossfold_of_an_experiment_in_the_bucket(s3, tmp_path, monkeypatch):
         args = evaluate.parse_args(["--dataset", "synthetic", "--config", config, "--folds", "all", "--name", "cf",
                                     "--force"])  # the second run replaces the first one's folds
         result = evaluate.run_crossfold(args, log=logs.append)
-        assert result["source"] == (exp / "best.json").uri and result["tune_dir"] == (exp / "cf").uri
+        assert result.source == (exp / "best.json").uri and result.tune_dir == (exp / "cf").uri
     assert runs[-1].storage_path == exp.uri and runs[-1].name == "cf"  # the folds' Tune run is in the bucket
     saved = json.loads((exp / "crossfold.json").read_text())
     assert [r["fold"] for r in saved["folds"]] == [0, 1, 2, 3] and saved["selection_folds"] == [1]
@@ -223,7 +223,7 @@ def test_search_with_its_storage_in_the_bucket(s3, tmp_path, ray_address):
     finally:
         ray.shutdown()
     summary = json.loads((exp / "best.json").read_text())
-    assert returned["best_trial"] == summary["best_trial"]
+    assert returned.best_trial == summary["best_trial"]
     assert f"Summary written to {exp / 'best.json'}" in logs
     assert len(summary["trials"]) == 2 and summary["protocol"] == "random" and summary["fold"] == 1
     assert summary["trials"][0]["trial_id"] == finished[0]  # kept, not run again

@@ -48,12 +48,13 @@ def test_without_levers_the_loss_is_exactly_plain_cross_entropy():
 
 
 def test_warmup_then_cosine_learning_rate():
-    cfg = TrainConfig(shard_dir="x", lr=1e-3, epochs=10, warmup_epochs=2, lr_schedule="cosine")
+    cfg = TrainConfig.from_dict({"shard_dir": "x", "lr": 1e-3, "epochs": 10, "warmup_epochs": 2,
+                                 "lr_schedule": "cosine"})
     lrs = [cfg.epoch_lr(e) for e in range(10)]
     assert lrs[:2] == pytest.approx([1e-3 / 3, 2e-3 / 3])  # linear rise, below the peak
     assert lrs[2] == pytest.approx(1e-3)  # the schedule starts at the peak after the warm-up
     assert lrs[2:] == pytest.approx([1e-3 * 0.5 * (1 + math.cos(math.pi * k / 8)) for k in range(8)])
-    plain = TrainConfig(shard_dir="x", lr=1e-3, epochs=10, lr_schedule="cosine")
+    plain = TrainConfig.from_dict({"shard_dir": "x", "lr": 1e-3, "epochs": 10, "lr_schedule": "cosine"})
     assert [plain.epoch_lr(e) for e in range(10)] == [1e-3 * 0.5 * (1 + math.cos(math.pi * e / 10)) for e in range(10)]
 
 
@@ -61,7 +62,7 @@ def test_warmup_then_cosine_learning_rate():
                                  {"aug_prob": 1.5}])
 def test_train_config_refuses_levers_out_of_range(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
-        TrainConfig(shard_dir="x", **bad)
+        TrainConfig.from_dict({"shard_dir": "x", **bad})
 
 
 def test_recipe_space_adds_the_levers_and_its_baseline_switches_them_off():

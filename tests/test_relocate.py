@@ -182,7 +182,7 @@ def test_a_search_saved_with_its_database_inside_is_refused_elsewhere(tmp_path):
     or a moved experiment refuses it, naming the database, before Ray unpickles anything."""
     from ray.tune.search.optuna import OptunaSearch
 
-    from emohrnet.config.experiment import ExperimentConfig
+    from tune.search_config import SearchExperimentConfig
     from tune.study_storage import resume_study_url, saved_study_urls
 
     original = tmp_path / "a" / "exp"
@@ -191,7 +191,7 @@ def test_a_search_saved_with_its_database_inside_is_refused_elsewhere(tmp_path):
     old = OptunaSearch(metric="best_val_ua", mode="max", study_name="exp", storage=optuna.storages.RDBStorage(url))
     (original / "tuner.pkl").write_bytes(pickle.dumps(old))
     assert saved_study_urls((original / "tuner.pkl").read_bytes()) == {url}
-    config = ExperimentConfig()
+    config = SearchExperimentConfig()
     assert resume_study_url(config, Location(original), log=lambda *a: None) == url  # where it was made
     copy = tmp_path / "b" / "exp"
     shutil.copytree(original, copy)
@@ -209,9 +209,9 @@ def test_a_copy_of_a_bucket_experiment_reads_its_own_checkpoint_and_study(s3_end
     in a folder of its own, and the original's is left as it is."""
     import boto3
 
-    from emohrnet.config.experiment import ExperimentConfig
     from emohrnet.io import paths
     from tune.experiment import Experiment
+    from tune.search_config import SearchExperimentConfig
     from tune.study_storage import local_study_url, resume_study_url
 
     boto3.client("s3").create_bucket(Bucket="relocate-test")
@@ -223,7 +223,7 @@ def test_a_copy_of_a_bucket_experiment_reads_its_own_checkpoint_and_study(s3_end
             (exp / str(f.relative_to(local))).write_bytes(f.read_bytes())
     assert resolve_checkpoint(copy) == copy / CHECKPOINT / "checkpoint.pt" and _seed(copy.uri) == 5
 
-    config = ExperimentConfig()
+    config = SearchExperimentConfig()
     config.search.study_storage = url = local_study_url(original)  # what the search chose for the original
     assert url == f"sqlite:///{paths.home()}/studies/relocate-test/runs/exp/optuna.db"
     study = optuna.create_study(study_name="exp", storage=url)

@@ -94,7 +94,7 @@ def test_killed_search_resumes(tmp_path, monkeypatch, ray_address):
     finally:
         ray.shutdown()
     summary = json.loads((exp_dir / "best.json").read_text())
-    assert summary["best_trial"] == returned["best_trial"]
+    assert summary["best_trial"] == returned.best_trial
     assert len(summary["trials"]) == TRIALS
     assert summary["fold"] == 1
     assert summary["split"].startswith("speaker-independent fold 1: test speakers spk03,spk04;")

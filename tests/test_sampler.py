@@ -35,7 +35,8 @@ def corpus(tmp_path_factory):
 
 
 def _epoch_keys(built, split, world, epoch, seed=0, batch=6):
-    cfg = TrainConfig(shard_dir=str(built.shard_dir), batch_size=batch, seed=seed, segment_seconds=0.2)
+    cfg = TrainConfig.from_dict({"shard_dir": str(built.shard_dir), "batch_size": batch, "seed": seed,
+                                 "segment_seconds": 0.2})
     out = []
     for rank in range(world):
         b = training_batches(cfg, built.manifest, split.train, rank, world)

@@ -51,6 +51,12 @@ def test_summary_has_val_and_test_ua_with_protocol(search):
     assert (exp_dir / saved["checkpoint"]).is_dir()  # named inside the experiment folder
     assert "lowest validation loss" in saved["selection_rule"]
     assert saved["tensorboard"] == f"tensorboard --logdir {exp_dir}"
+    # the typed form reads the real file and writes it back unchanged, every trial's row included
+    from tune.results import Summary
+
+    typed = Summary.from_dict(saved)
+    assert typed.to_dict() == saved and not typed.extra and not any(t.extra for t in typed.trials)
+    assert typed.trial(typed.best_trial).test_ua == saved["test_ua"]
 
 
 def _progress(exp_dir: Path, trial_id: str) -> pd.DataFrame:

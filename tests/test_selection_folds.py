@@ -17,6 +17,7 @@ from fixtures import canned_tuner, fake_experiment
 from emohrnet.shards import Manifest
 from tune import crossfold_text, evaluate, report
 from tune.reporting.render import _md_to_html_table
+from tune.results import CrossfoldResult, Summary
 
 
 # --------------------------------------------------------------------------- folds used in selection (no Ray)
@@ -46,7 +47,12 @@ def _crossfold(manifest: Manifest, protocol: str, search_fold: int, test_ua: dic
     return {"dataset": dataset, "model": "emohrnet", "best_trial": "abc123", "protocol": protocol,
             "protocol_name": evaluate.protocol_name(protocol, folds, n_total), "protocol_note": "",
             "model_selection": evaluate.MODEL_SELECTION, "n_folds_total": n_total, "search_fold": search_fold,
-            "folds": rows, "epochs": 4, "source": "best.json", **evaluate.fold_statistics(rows)}
+            "folds": [r.to_dict() for r in rows], "epochs": 4, "source": "best.json", **evaluate.fold_statistics(rows)}
+
+
+def _typed(cf: dict) -> CrossfoldResult:
+    """A crossfold.json's content as the text functions take it."""
+    return CrossfoldResult.from_dict(cf)
 
 
 SPEAKER_UA = {0: 0.60, 1: 0.90, 2: 0.50, 3: 0.55}
@@ -72,7 +78,7 @@ def test_speaker_protocol_marks_the_fold_the_search_validated_on():
     assert cf["mean_all"]["test_ua"] == pytest.approx(statistics.fmean(SPEAKER_UA.values()))
     assert cf["std_all"]["test_ua"] == pytest.approx(statistics.stdev(SPEAKER_UA.values()))
     assert cf["mean"]["test_ua"] != pytest.approx(cf["mean_all"]["test_ua"])
-    head = crossfold_text.headline(cf)
+    head = crossfold_text.headline(_typed(cf))
     assert head.startswith(f"UA {100 * statistics.fmean(clean):.2f} ± {100 * statistics.stdev(clean):.2f} %")
     assert "3 folds not used in selection" in head and "left out: fold 1" in head
     assert json.loads(json.dumps(cf))["folds"][1]["used_in_selection"] is True  # crossfold.json keeps the flag
@@ -87,7 +93,7 @@ def test_random_protocol_marks_every_seed_but_the_searchs_own():
     assert cf["selection_folds"] == [1, 2, 3, 4] and cf["n_clean"] == 1
     assert cf["mean"]["test_ua"] == pytest.approx(0.7) and cf["std"]["test_ua"] is None
     assert cf["mean_all"]["test_ua"] == pytest.approx(statistics.fmean([0.7, 0.9, 0.85, 0.8, 0.95]))
-    text = crossfold_text.format_table(cf)
+    text = crossfold_text.format_table(_typed(cf))
     assert "mean ± std over the 1 seed not used in selection (headline)" in text
     assert "every seed other than the search's own (seed 0)" in text and "only that seed is clean" in text
 
@@ -95,12 +101,12 @@ def test_random_protocol_marks_every_seed_but_the_searchs_own():
     cf = _crossfold(manifest, "random", 0, {1: 0.9, 2: 0.85})
     assert cf["n_clean"] == 0 and cf["mean"]["test_ua"] is None and cf["std"]["test_ua"] is None
     assert cf["mean_all"]["test_ua"] == pytest.approx(0.875)
-    head = crossfold_text.headline(cf)
+    head = crossfold_text.headline(_typed(cf))
     assert head.startswith("UA n/a") and "every completed seed (1, 2) took part in choosing" in head
-    for table in (crossfold_text.format_table(cf), crossfold_text.markdown_table(cf)):
+    for table in (crossfold_text.format_table(_typed(cf)), crossfold_text.markdown_table(_typed(cf))):
         assert "no unbiased cross-fold figure and the headline is n/a" in table
         assert "include the search's own seed 0" in table
-    assert "**n/a**" in crossfold_text.markdown_table(cf)
+    assert "**n/a**" in crossfold_text.markdown_table(_typed(cf))
 
 
 def test_tables_show_both_means_and_mark_the_selection_fold():
@@ -112,7 +118,7 @@ def test_tables_show_both_means_and_mark_the_selection_fold():
     all_label = ("mean ± std over all 4 folds (includes fold 1, whose test speakers were the search's validation "
                  "speakers)")
 
-    text = crossfold_text.format_table(cf)
+    text = crossfold_text.format_table(_typed(cf))
     assert re.search(r"^ +1\* s02,s03 ", text, re.M) and re.search(r"^ +0  s00,s01 ", text, re.M)
     assert f"{head_label} (%): val UA" in text and f"{all_label} (%): val UA" in text
     head_line = next(ln for ln in text.splitlines() if ln.startswith(head_label))
@@ -120,20 +126,20 @@ def test_tables_show_both_means_and_mark_the_selection_fold():
     assert f"test UA {pm_clean};" in head_line and f"test UA {pm_all};" in all_line
     assert "* used in selection: the search chose its configuration on the validation part of fold 0" in text
 
-    md = crossfold_text.markdown_table(cf)
+    md = crossfold_text.markdown_table(_typed(cf))
     assert re.search(r"^\| 1\\\* \| s02,s03 \|", md, re.M) and re.search(r"^\| 0 \| s00,s01 \|", md, re.M)
     assert f"| **headline** | {head_label} |" in md and f"**{pm_clean}**" in md
     assert f"| all folds | {all_label} |" in md and f"| {pm_all} |" in md
     assert "\n\n\\* used in selection: " in md  # the footnote, escaped so Markdown does not make it a list item
-    page = crossfold_text.format_markdown(cf)
-    assert md in page and f"**{crossfold_text.headline(cf)}**" in page
+    page = crossfold_text.format_markdown(_typed(cf))
+    assert md in page and f"**{crossfold_text.headline(_typed(cf))}**" in page
     html_table = _md_to_html_table(md)
     assert "<td>1*</td>" in html_table and "<td>0</td>" in html_table and "<p>* used in selection" in html_table
 
     # no fold used in selection: one (headline) mean, over all folds, said so
     cf = _crossfold(_manifest(), "speaker", 0, {0: 0.6, 2: 0.5})
     assert cf["mean"] == cf["mean_all"] and cf["selection_folds"] == []
-    for table in (crossfold_text.format_table(cf), crossfold_text.markdown_table(cf)):
+    for table in (crossfold_text.format_table(_typed(cf)), crossfold_text.markdown_table(_typed(cf))):
         assert "mean ± std over all 2 folds, none used in selection (headline)" in table
         assert "all folds |" not in table and "*" not in table.replace("**", "")
 
@@ -143,13 +149,14 @@ def test_tables_show_both_means_and_mark_the_selection_fold():
         del old[key]
     for r in old["folds"]:
         del r["used_in_selection"]
-    for table in (crossfold_text.format_table(old), crossfold_text.markdown_table(old)):
+    for table in (crossfold_text.format_table(_typed(old)), crossfold_text.markdown_table(_typed(old))):
         assert "is not recorded in this result" in table
 
 
 def test_report_sets_ours_beside_the_fields_speaker_independent_figures(tmp_path):
     cf = _crossfold(_manifest(), "speaker", 0, SPEAKER_UA)
-    header, rows = report.paper_table({"dataset": "ravdess", "protocol": "speaker", "fold": 0, "test_ua": 0.6}, cf)
+    header, rows = report.paper_table(Summary(dataset="ravdess", protocol="speaker", best_config={}, fold=0,
+                                                 test_ua=0.6), _typed(cf))
     ravdess = dict(zip(header, next(r for r in rows if r[0] == "RAVDESS"), strict=True))
     assert ravdess["EmoBox, frozen Whisper-large-v3, UA (%) [speaker-independent]"] == "75.32"
     assert ravdess["TIM-Net, corrected (%) [random split]"] == "90.04"
@@ -197,7 +204,7 @@ def test_run_crossfold_marks_the_selection_fold_in_its_files(tmp_path, monkeypat
     canned_tuner(monkeypatch, test_ua, tmp_path)
     logs: list[str] = []
     args = evaluate.parse_args(["--dataset", "synthetic", "--config", str(exp_dir / "best.json"), "--folds", "all"])
-    cf = evaluate.run_crossfold(args, log=lambda *a: logs.append(" ".join(map(str, a))))
+    cf = evaluate.run_crossfold(args, log=lambda *a: logs.append(" ".join(map(str, a)))).to_dict()
 
     saved = json.loads((exp_dir / "crossfold.json").read_text())
     assert saved["search_fold"] == 2 and saved["selection_folds"] == [3] and saved["n_clean"] == 3
@@ -205,6 +212,7 @@ def test_run_crossfold_marks_the_selection_fold_in_its_files(tmp_path, monkeypat
     assert saved["mean"]["test_ua"] == pytest.approx(statistics.fmean([0.50, 0.60, 0.55]))
     assert saved["mean_all"]["test_ua"] == pytest.approx(statistics.fmean(test_ua.values()))
     assert saved["mean"] == cf["mean"] and saved["std_all"] == cf["std_all"]
+    assert CrossfoldResult.from_dict(saved).to_dict() == saved == cf  # the typed form writes the file back unchanged
     md = (exp_dir / "crossfold.md").read_text()
     assert re.search(r"^\| 3\\\* \|", md, re.M) and "mean ± std over the 3 folds not used in selection" in md
     assert "Used in selection (marked *, left out of the headline mean): 3" in "\n".join(logs)

@@ -25,7 +25,7 @@ def test_saturated_validation_keeps_the_lowest_loss_epoch(tmp_path, ray_address)
                        "--batch-size", "16", "--segment-seconds", "1.0", "--augment-copies", "1",
                        "--storage-path", str(tmp_path), "--name", "two", "--address", ray_address])
     try:
-        summary = run_search(args, log=lambda *a: None)
+        summary = run_search(args, log=lambda *a: None).to_dict()
     finally:
         ray.shutdown()
     assert "validation is 10% of the training speakers' utterances" in summary["split"]

@@ -112,7 +112,7 @@ def test_search_between_the_two_models(tmp_path, ray_address, study_storage):
         *(["--study-storage", study_storage] if study_storage else []),
     ])
     try:
-        summary = run_search(args, log=lambda *a: None)
+        summary = run_search(args, log=lambda *a: None).to_dict()
     finally:
         ray.shutdown()
     storage = study_storage or f"sqlite:///{tmp_path / 'both' / 'optuna.db'}"

@@ -20,6 +20,7 @@ from typing import Any
 from emohrnet.io.location import Location
 
 from .files import CROSSFOLD_JSON, CROSSFOLD_MD
+from .results import CrossfoldResult, FoldRow
 
 MATCH = ("dataset", "model", "best_trial", "protocol", "search_fold", "epochs")
 """What two cross-fold results must share to be merged, besides their training config (``config``, less
@@ -31,7 +32,8 @@ class CrossfoldConflict(ValueError):
 
 
 def merge_key(result: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a cross-fold result that must agree for two runs' folds to be merged."""
+    """The fields of a cross-fold result (its dict form, or a new run's header) that must agree for two runs'
+    folds to be merged."""
     key = {k: result.get(k) for k in MATCH}
     key.update({f"config.{k}": v for k, v in (result.get("config") or {}).items() if k != "shard_dir"})
     return key
@@ -43,7 +45,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "; ".join(shown) + (f"; and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
-def read_earlier(exp_dir: Location, force: bool) -> dict[str, Any] | None:
+def read_earlier(exp_dir: Location, force: bool) -> CrossfoldResult | None:
     """The experiment's ``crossfold.json``, or ``None`` when there is none (or, with ``force``, when it
     does not read).
 
@@ -54,10 +56,8 @@ def read_earlier(exp_dir: Location, force: bool) -> dict[str, Any] | None:
     if not target.is_file():
         return None
     try:
-        earlier = json.loads(target.read_text())
-        if not isinstance(earlier, dict) or not isinstance(earlier.get("folds"), list):
-            raise ValueError("no list of folds")
-    except ValueError as err:
+        earlier = CrossfoldResult.from_dict(json.loads(target.read_text()))
+    except (ValueError, TypeError) as err:
         if force:
             return None
         raise CrossfoldConflict(f"{target}: not a cross-fold result ({err}); move it aside, or pass --force to "
@@ -65,8 +65,8 @@ def read_earlier(exp_dir: Location, force: bool) -> dict[str, Any] | None:
     return earlier
 
 
-def check_earlier(earlier: dict[str, Any] | None, header: dict[str, Any], folds: list[int], tune_dir: Location,
-                  exp_file: Location, force: bool) -> dict[str, Any] | None:
+def check_earlier(earlier: CrossfoldResult | None, header: dict[str, Any], folds: list[int], tune_dir: Location,
+                  exp_file: Location, force: bool) -> CrossfoldResult | None:
     """Decide, before Ray starts, what the run does with the earlier results.
 
     Args:
@@ -90,50 +90,43 @@ def check_earlier(earlier: dict[str, Any] | None, header: dict[str, Any], folds:
                                 "--name, or pass --force to run there again")
     if earlier is None:
         return None
-    differs = _differences(merge_key(earlier), merge_key(header))
+    differs = _differences(merge_key(earlier.to_dict()), merge_key(header))
     if differs:
         if not force:
             raise CrossfoldConflict(f"{exp_file} holds the cross-fold result of another configuration ({differs}); "
                                     "it is kept: pass --force to replace it (it stays in its own run's folder), or "
                                     "run this one from a copy of the experiment")
         return None
-    done = sorted(r["fold"] for r in earlier["folds"] if r.get("status") == "completed" and r["fold"] in folds)
+    done = sorted(r.fold for r in earlier.folds if r.completed and r.fold in folds)
     if done and not force:
         raise CrossfoldConflict(f"{exp_file}: fold(s) {','.join(map(str, done))} already have results (run "
-                                f"{Location(earlier.get('tune_dir') or exp_file.parent).name}); pass --folds with "
+                                f"{Location(earlier.tune_dir or exp_file.parent).name}); pass --folds with "
                                 "other folds to add them, or --force to run these again and replace their results")
     return earlier
 
 
-def earlier_runs(earlier: dict[str, Any]) -> list[dict[str, Any]]:
-    """The runs whose folds a result holds (``runs``; a result written before runs were listed: its own)."""
-    if earlier.get("runs"):
-        return [dict(run) for run in earlier["runs"]]
-    return [{"tune_dir": earlier.get("tune_dir"), "folds": [r["fold"] for r in earlier["folds"]]}]
-
-
-def merge(earlier: dict[str, Any], rows: list[dict[str, Any]], run: dict[str, Any]
-          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def merge(earlier: CrossfoldResult, rows: list[FoldRow], run: dict[str, Any]
+          ) -> tuple[list[FoldRow], list[dict[str, Any]]]:
     """The folds and runs of ``earlier`` with a new run's ``rows`` added (a fold run again: the new row).
 
     Returns:
         ``(rows sorted by fold, runs)``; each run is ``{"tune_dir", "folds"}``, the folds it gave.
     """
-    new = {r["fold"] for r in rows}
-    kept = [r for r in earlier["folds"] if r["fold"] not in new]
+    new = {r.fold for r in rows}
+    kept = [r for r in earlier.folds if r.fold not in new]
     runs = []
-    for old in earlier_runs(earlier):
+    for old in earlier.earlier_runs():
         old["folds"] = [f for f in old.get("folds") or [] if f not in new]
         if old["folds"]:
             runs.append(old)
-    return sorted(kept + rows, key=lambda r: r["fold"]), runs + [run]
+    return sorted(kept + rows, key=lambda r: r.fold), runs + [run]
 
 
-def keep_in_own_folder(earlier: dict[str, Any], markdown: str) -> None:
+def keep_in_own_folder(earlier: CrossfoldResult, markdown: str) -> None:
     """Before an earlier result of another configuration is replaced (``--force``): make sure its own
     run's folder holds it (results written before runs kept their own copy)."""
-    folder = earlier.get("tune_dir")
+    folder = earlier.tune_dir
     if not folder or not Location(folder).is_dir() or (Location(folder) / CROSSFOLD_JSON).is_file():
         return
-    (Location(folder) / CROSSFOLD_JSON).write_text(json.dumps(earlier, indent=1, default=str))
+    (Location(folder) / CROSSFOLD_JSON).write_text(earlier.to_json())
     (Location(folder) / CROSSFOLD_MD).write_text(markdown)

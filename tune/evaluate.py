@@ -36,7 +36,6 @@ average all completed folds.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -58,6 +57,7 @@ from .crossfold_files import check_earlier, keep_in_own_folder, merge, read_earl
 from .crossfold_text import format_markdown, format_table
 from .experiment import Experiment, read_search_summary
 from .files import CONFIG, CROSSFOLD_JSON, CROSSFOLD_MD, SUMMARY, TRAIN_RUNS
+from .results import METRICS, CrossfoldResult, FoldRow, Summary
 
 RANDOM_SEEDS = 5
 """``--folds all`` under the random protocol: split seeds 0..4."""
@@ -65,7 +65,6 @@ RANDOM_SEEDS = 5
 MODEL_SELECTION = ("inside each fold, the best epoch is chosen on that fold's validation split (val UA); the fold's "
                    "test split is scored once, with that epoch's weights")
 
-METRICS = ("test_ua", "test_wa", "test_macro_f1", "best_val_ua")
 
 
 # --------------------------------------------------------------------------- metrics
@@ -110,12 +109,12 @@ def selection_folds(manifest: Manifest, protocol: str, search_fold: int, folds: 
     return {f for f in folds if search_val & set(manifest.split(protocol, f).test)}
 
 
-def fold_statistics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def fold_statistics(rows: list[FoldRow]) -> dict[str, Any]:
     """Mean ± std of the completed folds: the headline over the folds not used in selection, and all.
 
     Args:
-        rows: fold rows (:func:`fold_row`): ``fold``, ``status``, ``used_in_selection`` and the
-            :data:`METRICS`.
+        rows: fold rows (:func:`fold_row`), each with its ``status``, ``used_in_selection`` and the
+            :data:`tune.results.METRICS`.
 
     Returns:
         ``mean``/``std`` (per metric) over the completed folds with ``used_in_selection`` false (the
@@ -124,14 +123,14 @@ def fold_statistics(rows: list[dict[str, Any]]) -> dict[str, Any]:
         used in selection) and ``selection_folds`` (sorted indices of the rows used in selection,
         completed or not).
     """
-    done = [r for r in rows if r["status"] == "completed"]
-    clean = [r for r in done if not r.get("used_in_selection")]
+    done = [r for r in rows if r.completed]
+    clean = [r for r in done if not r.used_in_selection]
     out: dict[str, Any] = {"mean": {}, "std": {}, "mean_all": {}, "std_all": {}}
     for key in METRICS:
-        out["mean"][key], out["std"][key] = mean_std([r[key] for r in clean])
-        out["mean_all"][key], out["std_all"][key] = mean_std([r[key] for r in done])
+        out["mean"][key], out["std"][key] = mean_std([getattr(r, key) for r in clean])
+        out["mean_all"][key], out["std_all"][key] = mean_std([getattr(r, key) for r in done])
     out.update(n_completed=len(done), n_clean=len(clean),
-               selection_folds=sorted(r["fold"] for r in rows if r.get("used_in_selection")))
+               selection_folds=sorted(r.fold for r in rows if r.used_in_selection))
     return out
 
 
@@ -209,9 +208,10 @@ def protocol_name(protocol: str, folds: list[int], n_total: int | None = None) -
 
 
 # --------------------------------------------------------------------------- shards
-def ensure_shards(summary: dict[str, Any], model: str, exp_dir: str | Path | Location, data_root: str | None = None,
+def ensure_shards(shard_dirs: dict[str, str], model: str, exp_dir: str | Path | Location, data_root: str | None = None,
                   log=print) -> dict[str, str]:
-    """The shard folders of the search (``best.json``'s ``shard_dirs``), rebuilt if they are gone.
+    """The shard folders of the search (``shard_dirs``: ``best.json``'s, ``{model: folder}``), rebuilt if they
+    are gone.
 
     A folder is reused when its manifest reads and every shard's sha256 matches; otherwise the
     shards of ``model`` are built again with the search's settings (``config.json``'s data section:
@@ -224,8 +224,7 @@ def ensure_shards(summary: dict[str, Any], model: str, exp_dir: str | Path | Loc
         ShardError: the shards are gone and ``config.json`` is missing, or the build fails.
         CorpusError: the corpus is not at the data root.
     """
-    dirs = dict(summary.get("shard_dirs") or {})
-    current = dirs.get(model)
+    current = shard_dirs.get(model)
     if current:
         try:
             problems = Manifest.read(current).verify(current)
@@ -247,15 +246,15 @@ def ensure_shards(summary: dict[str, Any], model: str, exp_dir: str | Path | Loc
 
 
 # --------------------------------------------------------------------------- the run
-def run_crossfold(options: CrossfoldOptions, log=print) -> dict[str, Any]:
+def run_crossfold(options: CrossfoldOptions, log=print) -> CrossfoldResult:
     """Train ``best.json``'s configuration on every requested fold and summarise the folds.
 
     Starts a local Ray (or joins ``--address``/``$RAY_ADDRESS``) unless this process already has
     Ray initialised, which it then uses; the caller shuts Ray down.
 
     Returns:
-        the summary written to ``crossfold.json``: ``dataset``, ``model``, ``protocol``,
-        ``protocol_name``, ``model_selection``, ``folds`` (one dict per fold: ``fold``, ``split``,
+        the result written to ``crossfold.json`` (:class:`tune.results.CrossfoldResult`): ``dataset``, ``model``,
+        ``protocol``, ``protocol_name``, ``model_selection``, ``folds`` (a row per fold: ``fold``, ``split``,
         ``status``, ``used_in_selection``, ``test_ua``, ``test_wa``, ``test_macro_f1``,
         ``best_val_ua``, ``best_epoch`` (counted from 1, as in ``best.json``), ``epochs_run``,
         ``test_confusion``, ``path``), ``search_fold``, ``selection_folds`` (folds whose test
@@ -306,7 +305,7 @@ class _Plan:
     """A cross-fold run, resolved before Ray starts: the searched configuration, its shards, the folds
     and which of them took part in selection, where the run goes and what it would merge with."""
 
-    summary: dict[str, Any]
+    summary: Summary
     exp_dir: Location
     config_path: str
     shard_dirs: dict[str, str]
@@ -318,8 +317,8 @@ class _Plan:
     storage: Location
     name: str
     header: dict[str, Any]
-    earlier: dict[str, Any] | None
-    merge_into: dict[str, Any] | None
+    earlier: CrossfoldResult | None
+    merge_into: CrossfoldResult | None
 
     @property
     def model(self) -> str:
@@ -347,24 +346,22 @@ def _plan(options: CrossfoldOptions, log=print) -> _Plan:
         config = config / SUMMARY  # the experiment folder (or its bucket URI) was given
     summary = read_search_summary(config, options.dataset)
     exp_dir = config.parent
-    best_config = dict(summary["best_config"])
-    model = best_config.get("model") or summary.get("best_model")
-    protocol = summary["protocol"]
-    shard_dirs = ensure_shards(summary, model, exp_dir, options.data_root, log)
+    best_config = dict(summary.best_config)
+    model, protocol = summary.chosen_model, summary.protocol
+    shard_dirs = ensure_shards(summary.shard_dirs, model, exp_dir, options.data_root, log)
     manifest = Manifest.read(shard_dirs[model])
     folds = parse_folds(options.folds, protocol, len(manifest.folds))
-    # the fold the search chose its configuration on (best.json's "fold"; older files: best_config's)
-    search_fold = int(summary["fold"] if "fold" in summary else best_config["fold"])
+    search_fold = summary.search_fold  # the fold the search chose its configuration on
     saved = Experiment(exp_dir).config() or ExperimentConfig()  # a handmade best.json: the defaults
     given = {k: getattr(options, k) for k in ("workers", "cpus_per_worker", "gpus_per_worker")}
     resources = replace(saved.resources, **{k: v for k, v in given.items() if v is not None})
-    check_global_batch(int(best_config.get("batch_size", 64)), int(resources.workers))
+    check_global_batch(int(best_config.get("batch_size", saved.optimizer.batch_size)), int(resources.workers))
     base = saved.with_params({k: v for k, v in best_config.items() if k != "fold"})
     base = base.with_params({"model": model, "protocol": protocol, "epochs": options.epochs or base.optimizer.epochs})
     storage = Location(options.storage_path or exp_dir)
     name = options.name or f"crossfold-{time.strftime('%Y%m%d-%H%M%S')}"
     run_config = trial_train_config({}, base, shard_dirs, score_test=True)
-    header = {"dataset": summary["dataset"], "model": model, "best_trial": summary.get("best_trial"),
+    header = {"dataset": summary.dataset, "model": model, "best_trial": summary.best_trial,
               "protocol": protocol, "search_fold": search_fold, "epochs": int(base.optimizer.epochs),
               "config": {k: v for k, v in run_config.items() if k != "fold"}}
     earlier = read_earlier(exp_dir, options.force)
@@ -377,8 +374,8 @@ def _plan(options: CrossfoldOptions, log=print) -> _Plan:
 def _announce(plan: _Plan, log=print) -> None:
     """What the run will do: the protocol, the selection rule, the folds used in selection, TensorBoard."""
     pname = protocol_name(plan.protocol, plan.folds, plan.n_groups if plan.protocol == "speaker" else None)
-    log(f"Cross-fold evaluation of trial {plan.summary.get('best_trial')} ({plan.model}) on "
-        f"{plan.summary['dataset']}: {pname}")
+    log(f"Cross-fold evaluation of trial {plan.summary.best_trial} ({plan.model}) on "
+        f"{plan.summary.dataset}: {pname}")
     log(f"Model selection: {MODEL_SELECTION}")
     if plan.used:
         log(f"Used in selection (marked *, left out of the headline mean): {', '.join(map(str, sorted(plan.used)))}: "
@@ -387,7 +384,7 @@ def _announce(plan: _Plan, log=print) -> None:
     log(f"TensorBoard: tensorboard --logdir {plan.tune_dir}")
 
 
-def _train_folds(plan: _Plan, address: str | None) -> list[dict[str, Any]]:
+def _train_folds(plan: _Plan, address: str | None) -> list[FoldRow]:
     """Train the configuration on every fold (a Tune grid over the folds); one row per fold, sorted.
 
     Raises:
@@ -412,18 +409,18 @@ def _train_folds(plan: _Plan, address: str | None) -> list[dict[str, Any]]:
         fold = int(result.config["fold"])
         split = plan.manifest.split(plan.protocol, fold).describe()
         rows.append(fold_row(fold, split, result, used_in_selection=fold in plan.used))
-    rows.sort(key=lambda r: r["fold"])
-    if not any(r["status"] == "completed" for r in rows):
+    rows.sort(key=lambda r: r.fold)
+    if not any(r.completed for r in rows):
         raise RuntimeError(f"no fold finished; see the errors in {plan.tune_dir}")
     return rows
 
 
-def _write_results(plan: _Plan, rows: list[dict[str, Any]], log=print) -> dict[str, Any]:
+def _write_results(plan: _Plan, rows: list[FoldRow], log=print) -> CrossfoldResult:
     """Write this run's own ``crossfold.json`` in its Tune folder, and the experiment's, merged with an
     earlier run of the same configuration; return the experiment's."""
     tune_dir, exp_dir = plan.tune_dir, plan.exp_dir
-    this_run = {"tune_dir": tune_dir.uri, "folds": [r["fold"] for r in rows]}
-    common = {**plan.header, "protocol_note": plan.summary.get("protocol_note", ""),
+    this_run = {"tune_dir": tune_dir.uri, "folds": [r.fold for r in rows]}
+    common = {**plan.header, "protocol_note": plan.summary.protocol_note,
               "model_selection": MODEL_SELECTION, "folds_requested": plan.folds,
               "n_folds_total": plan.n_groups if plan.protocol == "speaker" else None,
               "classes": plan.manifest.classes, "source": plan.config_path, "experiment_dir": exp_dir.uri,
@@ -434,13 +431,13 @@ def _write_results(plan: _Plan, rows: list[dict[str, Any]], log=print) -> dict[s
         merged_rows, runs = merge(plan.merge_into, rows, this_run)
         out = _result(common, merged_rows, runs, plan.n_groups)
         log(f"{exp_dir / CROSSFOLD_JSON}: this run's {_folds(rows)} merged with "
-            f"{_folds([r for r in merged_rows if r['fold'] not in this_run['folds']])} of the earlier run(s) "
+            f"{_folds([r for r in merged_rows if r.fold not in this_run['folds']])} of the earlier run(s) "
             f"{', '.join(Location(r['tune_dir']).name for r in runs[:-1])}")
     else:
         if plan.earlier is not None:
             keep_in_own_folder(plan.earlier, format_markdown(plan.earlier))
             log(f"{exp_dir / CROSSFOLD_JSON}: the earlier result (another configuration) is replaced (--force); "
-                f"it stays in {plan.earlier.get('tune_dir')}")
+                f"it stays in {plan.earlier.tune_dir}")
         out = own
     _write_result(exp_dir, out)
     log(format_table(out))
@@ -448,28 +445,21 @@ def _write_results(plan: _Plan, rows: list[dict[str, Any]], log=print) -> dict[s
     return out
 
 
-def _folds(rows: list[dict[str, Any]]) -> str:
-    return f"fold{'s' if len(rows) != 1 else ''} {','.join(str(r['fold']) for r in rows)}"
+def _folds(rows: list[FoldRow]) -> str:
+    return f"fold{'s' if len(rows) != 1 else ''} {','.join(str(r.fold) for r in rows)}"
 
 
-def _result(common: dict[str, Any], rows: list[dict[str, Any]], runs: list[dict[str, Any]],
-            n_groups: int) -> dict[str, Any]:
+def _result(common: dict[str, Any], rows: list[FoldRow], runs: list[dict[str, Any]],
+            n_groups: int) -> CrossfoldResult:
     """A ``crossfold.json``: the run's fields, its fold rows and their statistics, and the runs they came from."""
-    stats = fold_statistics(rows)
-    done = [r["fold"] for r in rows if r["status"] == "completed"]
-    out = dict(common)
-    out.update(protocol_name=protocol_name(common["protocol"], done,
-                                           n_groups if common["protocol"] == "speaker" else None),
-               selection_folds=stats["selection_folds"], n_completed=stats["n_completed"], n_clean=stats["n_clean"],
-               folds=rows, mean=stats["mean"], std=stats["std"], mean_all=stats["mean_all"],
-               std_all=stats["std_all"], runs=runs)
-    return out
+    done = [r.fold for r in rows if r.completed]
+    name = protocol_name(common["protocol"], done, n_groups if common["protocol"] == "speaker" else None)
+    return CrossfoldResult(**common, protocol_name=name, folds=rows, runs=runs, **fold_statistics(rows))
 
 
-def _write_result(folder: Location, result: dict[str, Any]) -> None:
+def _write_result(folder: Location, result: CrossfoldResult) -> None:
     folder.mkdir()
-    for file, text in ((CROSSFOLD_JSON, json.dumps(result, indent=1, default=str)),
-                       (CROSSFOLD_MD, format_markdown(result))):
+    for file, text in ((CROSSFOLD_JSON, result.to_json()), (CROSSFOLD_MD, format_markdown(result))):
         (folder / file).write_text(text)  # atomic, in a folder or a bucket
 
 
@@ -477,23 +467,19 @@ def _fold_dirname(trial) -> str:
     return f"fold_{trial.config.get('fold')}_{trial.trial_id}"
 
 
-def fold_row(fold: int, split: str, result, used_in_selection: bool = False) -> dict[str, Any]:
+def fold_row(fold: int, split: str, result, used_in_selection: bool = False) -> FoldRow:
     """One fold's row of ``crossfold.json`` from its Tune result; ``used_in_selection``: the fold's
     test utterances took part in choosing the configuration (:func:`selection_folds`)."""
     m = result.metrics or {}
-    row: dict[str, Any] = {"fold": fold, "split": split, "used_in_selection": bool(used_in_selection),
-                           "path": result.path}
+    where = {"fold": fold, "split": split, "used_in_selection": bool(used_in_selection), "path": result.path}
     confusion = m.get("test_confusion")
     if result.error or confusion is None or m.get("test_ua") is None:
-        row.update(status="error", error=str(result.error) if result.error else "no test scores reported",
-                   **{k: None for k in METRICS}, best_epoch=None, epochs_run=m.get("training_iteration"),
-                   test_confusion=None)
-        return row
-    row.update(status="completed", test_ua=float(m["test_ua"]), test_wa=float(m["test_wa"]),
-               test_macro_f1=macro_f1(confusion), best_val_ua=float(m["best_val_ua"]),
-               best_epoch=int(m["best_epoch"]), epochs_run=int(m.get("epoch") or m.get("training_iteration") or 0),
-               test_confusion=confusion)
-    return row
+        return FoldRow(**where, status="error", epochs_run=m.get("training_iteration"),
+                       error=str(result.error) if result.error else "no test scores reported")
+    return FoldRow(**where, status="completed", test_ua=float(m["test_ua"]), test_wa=float(m["test_wa"]),
+                   test_macro_f1=macro_f1(confusion), best_val_ua=float(m["best_val_ua"]),
+                   best_epoch=int(m["best_epoch"]), epochs_run=int(m.get("epoch") or m.get("training_iteration") or 0),
+                   test_confusion=confusion)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -514,8 +500,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.storage_path or (args.config.rsplit("/", 1)[0] if args.config.endswith(".json") else args.config)
         print(f"error: {storage_failure(problem, folder, 'run it again')}", file=sys.stderr)
         return 1
-    this_run = set(result["runs"][-1]["folds"])
-    return 0 if all(r["status"] == "completed" for r in result["folds"] if r["fold"] in this_run) else 1
+    this_run = set(result.runs[-1]["folds"])
+    return 0 if all(r.completed for r in result.folds if r.fold in this_run) else 1
 
 
 if __name__ == "__main__":

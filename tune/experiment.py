@@ -8,23 +8,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from emohrnet.config.experiment import ExperimentConfig
 from emohrnet.io.experiment_paths import in_experiment
 from emohrnet.io.location import Location
 from emohrnet.io.storage import atomic_write_bytes
 
 from .files import CONFIG, CROSSFOLD_JSON, SEARCH_ARGS, STUDY_DB, SUMMARY
+from .results import CrossfoldResult, Summary
+from .search_config import SearchExperimentConfig
 
 TRIAL_FILES = ("progress.csv", "result.json")
 """What the report reads of each trial folder, besides its TensorBoard event files."""
 
 
-SUMMARY_FIELDS = ("dataset", "protocol", "best_config")
-"""What :mod:`tune.evaluate` needs of a search's ``best.json`` (and the fold it searched on:
-``fold``, or ``best_config``'s in older files)."""
-
-
-def read_search_summary(target: Location, dataset: str | None = None) -> dict[str, Any]:
+def read_search_summary(target: Location, dataset: str | None = None) -> Summary:
     """A search's ``best.json`` read for :mod:`tune.evaluate`.
 
     Args:
@@ -33,32 +29,24 @@ def read_search_summary(target: Location, dataset: str | None = None) -> dict[st
 
     Raises:
         FileNotFoundError: no file there.
-        ValueError: not JSON, not a search summary (a field of :data:`SUMMARY_FIELDS`, the fold or the
+        ValueError: not JSON, not a search summary (a field of :data:`tune.results.REQUIRED`, the fold or the
             model missing), or searched on another corpus: one line naming the file and what to pass instead.
     """
     if not target.is_file():
         raise FileNotFoundError(f"{target}: no such file; pass the best.json of a search (or its experiment folder)")
     fix = "pass the best.json written by python -m tune.search (or its experiment folder)"
     try:
-        summary = json.loads(target.read_text())
+        data = json.loads(target.read_text())
     except (ValueError, UnicodeDecodeError) as err:
         raise ValueError(f"{target}: not JSON ({err}); {fix}") from None
-    if not isinstance(summary, dict):
-        raise ValueError(f"{target}: not a search summary (a JSON {type(summary).__name__}); {fix}")
-    missing = [k for k in SUMMARY_FIELDS if k not in summary]
-    best = summary.get("best_config")
-    if not missing and not isinstance(best, dict):
-        missing = ["best_config as an object"]
-    elif not missing:
-        if dataset is not None and summary["dataset"] != dataset:
-            raise ValueError(f"--dataset {dataset} but {target} was searched on {summary['dataset']}")
-        if "fold" not in summary and "fold" not in best:
-            missing.append("fold")
-        if not (best.get("model") or summary.get("best_model")):
-            missing.append("best_config.model")
-    if missing:
-        raise ValueError(f"{target}: not a search summary (no {', '.join(missing)}); {fix}")
-    return summary
+    if not isinstance(data, dict):
+        raise ValueError(f"{target}: not a search summary (a JSON {type(data).__name__}); {fix}")
+    if dataset is not None and data.get("dataset", dataset) != dataset:
+        raise ValueError(f"--dataset {dataset} but {target} was searched on {data['dataset']}")
+    try:
+        return Summary.from_dict(data)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{target}: {err}; {fix}") from None
 
 
 class Experiment:
@@ -80,17 +68,18 @@ class Experiment:
         target = self.location / name
         return json.loads(target.read_text()) if target.is_file() else None
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> Summary:
         """The search's ``best.json``.
 
         Raises:
             FileNotFoundError: no ``best.json`` (not a finished search); the message says what to run.
+            ValueError: it does not read as a search summary (naming the file).
         """
-        found = self._json(SUMMARY)
-        if found is None:
-            raise FileNotFoundError(f"{self.location / SUMMARY}: no such file; {self.location} is not a finished "
+        target = self.location / SUMMARY
+        if not target.is_file():
+            raise FileNotFoundError(f"{target}: no such file; {self.location} is not a finished "
                                     "search (run python -m tune.search, or --resume an interrupted one)")
-        return found
+        return read_search_summary(target)
 
     def checkpoint(self, trial_id: str | None = None) -> Location:
         """The best trial's checkpoint folder (``trial_id``: that trial's), inside this experiment folder:
@@ -101,21 +90,24 @@ class Experiment:
             KeyError: no trial ``trial_id`` in ``best.json``.
             OutsideExperiment: (a ValueError) ``best.json`` names a checkpoint outside the folder.
         """
-        summary = self.summary()
+        target = self.location / SUMMARY
+        if not target.is_file():
+            self.summary()  # the error that says what to run
+        summary = Summary.from_dict(self._json(SUMMARY), check=False)  # an old best.json may name only a checkpoint
         if trial_id is None:
-            named = summary.get("checkpoint")
+            named = summary.checkpoint
         else:
-            trials = {str(t.get("trial_id")): t for t in summary.get("trials", [])}
-            if str(trial_id) not in trials:
-                raise KeyError(f"{self.location / SUMMARY}: no trial {trial_id}")
-            named = trials[str(trial_id)].get("checkpoint")
+            try:
+                named = summary.trial(trial_id).checkpoint
+            except KeyError:
+                raise KeyError(f"{self.location / SUMMARY}: no trial {trial_id}") from None
         if not named:
             raise FileNotFoundError(f"{self.location / SUMMARY}: names no checkpoint for "
                                     f"{'the best trial' if trial_id is None else f'trial {trial_id}'}")
-        return in_experiment(named, self.location, summary.get("experiment_dir"), source=self.location / SUMMARY,
+        return in_experiment(named, self.location, summary.experiment_dir, source=self.location / SUMMARY,
                              what="checkpoint")
 
-    def config(self) -> ExperimentConfig | None:
+    def config(self) -> SearchExperimentConfig | None:
         """The experiment's settings (``config.json``; an experiment started before it existed: its
         ``search_args.json`` read through :func:`tune.options.config_from_args`), or ``None``.
 
@@ -125,7 +117,7 @@ class Experiment:
         target = self.location / CONFIG
         if target.is_file():
             try:
-                return ExperimentConfig.from_json(target.read_text())
+                return SearchExperimentConfig.from_json(target.read_text())
             except ValueError as err:
                 raise ValueError(f"{target}: {err}") from None
         saved = self._json(SEARCH_ARGS)
@@ -137,15 +129,25 @@ class Experiment:
 
         return config_from_args(argparse.Namespace(**saved))
 
-    def write_config(self, config: ExperimentConfig) -> str:
+    def write_config(self, config: SearchExperimentConfig) -> str:
         """Write ``config.json`` (atomically) and return the text written (for the experiment's signatures)."""
         text = config.to_json()
         (self.location / CONFIG).write_text(text)
         return text
 
-    def crossfold(self) -> dict[str, Any] | None:
-        """The cross-fold result of :mod:`tune.evaluate` (``crossfold.json``), or ``None``."""
-        return self._json(CROSSFOLD_JSON)
+    def crossfold(self) -> CrossfoldResult | None:
+        """The cross-fold result of :mod:`tune.evaluate` (``crossfold.json``), or ``None``.
+
+        Raises:
+            ValueError: it does not read as a cross-fold result (naming the file).
+        """
+        target = self.location / CROSSFOLD_JSON
+        if not target.is_file():
+            return None
+        try:
+            return CrossfoldResult.from_dict(json.loads(target.read_text()))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{target}: not a cross-fold result ({err})") from None
 
     def trial_folders(self) -> list[Location]:
         """The trials' Tune folders (``trial_<id>``), sorted by name."""

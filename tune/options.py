@@ -1,5 +1,6 @@
 """The search's command line (:func:`parse_args`) and the one place its options become an experiment's
-settings (:func:`config_from_args`, an :class:`emohrnet.config.experiment.ExperimentConfig`).
+settings (:func:`config_from_args`, a :class:`tune.search_config.SearchExperimentConfig`: the library's
+experiment config and the search's own section).
 
 Unset options take the dataset's profile (:data:`PROFILES`: the built-in synthetic corpus trains in
 minutes on a laptop CPU), else the paper's settings (:data:`DEFAULT_PROFILE`).
@@ -15,18 +16,17 @@ from emohrnet.config.argtypes import float_above, float_in, int_at_least, int_li
 from emohrnet.config.experiment import (
     AugmentationConfig,
     DataConfig,
-    ExperimentConfig,
     ModelConfig,
     OptimizerConfig,
     ProtocolConfig,
     ResourcesConfig,
-    SearchConfig,
 )
 from emohrnet.corpora import corpus_class, list_corpora
 from emohrnet.models import SPACES, EmoHRNetConfig
 from emohrnet.shards import add_feature_args
 
 from .checks import check_args, experiment_name
+from .search_config import SearchConfig, SearchExperimentConfig
 from .space import DEFAULT_WIDTHS, MODELS, PAPER_FIXED
 
 DESCRIPTION = "The search: Ray Tune + Optuna (TPE) over EmoHRNet trained with Ray Train DDP."
@@ -131,8 +131,9 @@ def _training_options(p: argparse.ArgumentParser) -> None:
 
 def _model_options(p: argparse.ArgumentParser) -> None:
     """EmoHRNet's size: searched widths, stem, blocks, modules; batch and segment."""
+    synthetic = ",".join(map(str, PROFILES["synthetic"]["widths"]))
     p.add_argument("--widths", type=int_list(), help="comma-separated HRNet widths to search "
-                   "(default 12,18,24,32; synthetic 8,12,18)")
+                   f"(default {','.join(map(str, DEFAULT_WIDTHS))}; synthetic {synthetic})")
     p.add_argument("--stem-channels", type=int_at_least(1), default=PAPER_FIXED["stem_channels"],
                    help="channels of the input module (default 64, HRNet's)")
     p.add_argument("--blocks", type=int_at_least(1), default=PAPER_FIXED["blocks_per_branch"],
@@ -194,7 +195,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="processes building shards")
 
 
-def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+def config_from_args(args: argparse.Namespace) -> SearchExperimentConfig:
     """The experiment's settings from the parsed command line (:func:`parse_args`); the one place
     options become settings. Invocation-only options (``--address``, ``--resume``, ``--verbose``,
     ``--name``, ``--storage-path``) are not settings of the experiment and are left out.
@@ -214,7 +215,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
                                  blocks_per_branch=opt("blocks"), modules=opt("modules"),
                                  head_dropout=opt("head_dropout"))
     copies = opt("augment_copies") or 0  # an experiment saved before augment copies existed built none
-    return ExperimentConfig(
+    return SearchExperimentConfig(
         data=given(DataConfig, dataset=args.dataset, data_root=opt("data_root"), corpus_options=opt("corpus_option"),
                    shard_dir=opt("shard_dir"), build_workers=opt("build_workers"), n_mels=opt("n_mels"),
                    n_mfcc=opt("n_mfcc"), n_fft=opt("n_fft"), win_length=opt("win_length"),

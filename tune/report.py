@@ -30,7 +30,6 @@ the folds whose test utterances took no part in choosing the configuration.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -43,7 +42,6 @@ from emohrnet.io.storage import atomic_write_bytes, storage_error, storage_failu
 
 from .crossfold_text import headline, markdown_table
 from .experiment import Experiment
-from .files import CROSSFOLD_JSON
 from .reporting.collect import (
     hparams_logged,
     load_summary,
@@ -74,6 +72,7 @@ from .reporting.render import (
     render_markdown,
 )
 from .reporting.tables import FIELD_PROTOCOL, PAPER_PROTOCOL, _fmt, _pct, paper_table, trials_table
+from .results import CrossfoldResult, Summary
 
 __all__ = ["BEST_TRIAL_LOGDIR", "CONFUSION_TAG", "build_report", "load_summary", "main",
            "paper_table", "param_importances", "trial_history"]
@@ -122,11 +121,11 @@ def build_report(exp_dir: str | Path, out: str | Path | None = None, tensorboard
         written[name] = out_dir / f"{name}.png"
         _write(written[name], data)
     tb_note = ""
-    if tensorboard and summary.get("test_confusion"):
+    if tensorboard and summary.test_confusion:
         logdir = log_confusion_to_tensorboard(exp_dir, summary)
         tb_note = f"The best trial's test confusion matrix is logged as the image `{CONFUSION_TAG}` in {logdir}."
 
-    title = f"EmoHRNet search report: {summary['dataset']} ({exp_dir.name})"
+    title = f"EmoHRNet search report: {summary.dataset} ({exp_dir.name})"
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
     lead = [Bullets(_facts(summary, found.crossfold, shown or str(exp_dir), exp_dir))]
     sections = _sections(summary, found, exp_dir, tb_note)
@@ -148,69 +147,67 @@ class _Collected:
     importance_message: str
     with_hparams: int
     with_events: int
-    crossfold: dict[str, Any] | None
+    crossfold: CrossfoldResult | None
 
 
-def _collect(exp_dir: Path, summary: dict[str, Any]) -> _Collected:
+def _collect(exp_dir: Path, summary: Summary) -> _Collected:
     """Read the experiment folder (:mod:`tune.reporting.collect`)."""
     histories, missing = {}, []
-    for t in summary["trials"]:
+    for t in summary.trials:
         df = trial_history(trial_dir(exp_dir, t))
         if df is None:
-            missing.append(str(t.get("trial_id")))
+            missing.append(t.trial_id)
         else:
-            histories[str(t["trial_id"])] = df
-    importances, imp_message = param_importances(exp_dir, summary)
+            histories[t.trial_id] = df
+    importances, imp_message = param_importances(exp_dir, summary.experiment_dir)
     with_hp, with_events = hparams_logged(exp_dir, summary)
-    cf_path = exp_dir / CROSSFOLD_JSON
-    crossfold = json.loads(cf_path.read_text()) if cf_path.is_file() else None
+    crossfold = Experiment(exp_dir).crossfold()
     return _Collected(histories, missing, importances, imp_message, with_hp, with_events, crossfold)
 
 
-def _figures(summary: dict[str, Any], found: _Collected) -> dict[str, Any]:
+def _figures(summary: Summary, found: _Collected) -> dict[str, Any]:
     """The report's figures by name: learning curves; the confusion matrix and per-class recall of the
     best trial's test (when it has one); the parameter importances (when there are some)."""
-    confusion, classes = summary.get("test_confusion"), summary.get("classes") or []
-    figures = {"learning_curves": plot_learning_curves(found.histories, str(summary.get("best_trial")))}
+    confusion, classes = summary.test_confusion, summary.classes
+    figures = {"learning_curves": plot_learning_curves(found.histories, str(summary.best_trial))}
     if confusion:
         figures["confusion_matrix"] = plot_confusion(confusion, classes,
-                                                     f"Test confusion matrix, best trial {summary.get('best_trial')}")
+                                                     f"Test confusion matrix, best trial {summary.best_trial}")
         figures["per_class_recall"] = plot_per_class_recall(confusion, classes)
     if found.importances:
         figures["param_importances"] = plot_importances(found.importances)
     return figures
 
 
-def _facts(summary: dict[str, Any], crossfold: dict[str, Any] | None, shown: str, exp_dir: Path) -> list:
+def _facts(summary: Summary, crossfold: CrossfoldResult | None, shown: str, exp_dir: Path) -> list:
     """The report's lead: corpus, model, protocol, the best trial, its test, where things are."""
-    confusion = summary.get("test_confusion")
+    confusion = summary.test_confusion
     f1 = macro_f1(confusion) if confusion else None
     facts = [
-        ("Corpus", summary["dataset"]),
-        ("Model", str(summary.get("best_model", summary.get("model")))),
-        ("Protocol (ours)", f"{summary['protocol']}: {summary.get('split', '')}"),
+        ("Corpus", summary.dataset),
+        ("Model", str(summary.best_model or summary.model)),
+        ("Protocol (ours)", f"{summary.protocol}: {summary.split}"),
         ("Best trial (chosen on validation UA)",
-         f"{summary.get('best_trial')}: val UA {_pct(summary.get('best_val_ua'))} % at epoch "
-         f"{summary.get('best_epoch')} (from 1)"),
+         f"{summary.best_trial}: val UA {_pct(summary.best_val_ua)} % at epoch {summary.best_epoch} (from 1)"),
         ("Test of the best trial",
-         f"UA {_pct(summary.get('test_ua'))} %, WA {_pct(summary.get('test_wa'))} %, macro-F1 {_pct(f1)} %"),
-        ("Test score source", str(summary.get("test_source", ""))),
+         f"UA {_pct(summary.test_ua)} %, WA {_pct(summary.test_wa)} %, macro-F1 {_pct(f1)} %"),
+        ("Test score source", summary.test_source),
         ("Experiment folder", shown),
         ("TensorBoard", f"tensorboard --logdir {exp_dir}"),
     ]
-    if summary.get("protocol_note"):
-        facts.insert(3, ("Note on this corpus", summary["protocol_note"]))
+    if summary.protocol_note:
+        facts.insert(3, ("Note on this corpus", summary.protocol_note))
     if crossfold:
         facts.insert(5, ("Cross-fold test UA", headline(crossfold)))
     return facts
 
 
-def _sections(summary: dict[str, Any], found: _Collected, exp_dir: Path, tb_note: str) -> list[Section]:
+def _sections(summary: Summary, found: _Collected, exp_dir: Path, tb_note: str) -> list[Section]:
     """The report's sections, in order, for both renderings."""
     crossfold, importances = found.crossfold, found.importances
-    confusion, classes = summary.get("test_confusion"), summary.get("classes") or []
-    deviations = summary.get("baseline", {}).get("deviations_from_paper", [])
-    protocols = [f"Ours: {summary['protocol']} protocol — {summary.get('split', '')}.", f"Papers: {PAPER_PROTOCOL}",
+    confusion, classes = summary.test_confusion, summary.classes
+    deviations = summary.deviations_from_paper
+    protocols = [f"Ours: {summary.protocol} protocol — {summary.split}.", f"Papers: {PAPER_PROTOCOL}",
                  FIELD_PROTOCOL,
                  "Figures from different protocols are not comparable: a random utterance split shares speakers "
                  "between training and test and scores higher than a speaker-independent split."]
@@ -230,12 +227,12 @@ def _sections(summary: dict[str, Any], found: _Collected, exp_dir: Path, tb_note
     sections = [Section("Published numbers beside ours", [Table(*paper_table(summary, crossfold)), Bullets(protocols)])]
     if crossfold:
         sections.append(Section("Cross-fold evaluation", [
-            Text(f"Protocol: **{crossfold['protocol_name']}**. Model selection: {crossfold['model_selection']}."),
+            Text(f"Protocol: **{crossfold.protocol_name}**. Model selection: {crossfold.model_selection}."),
             MarkdownTable(markdown_table(crossfold)), Text(headline(crossfold), only="html")]))
     sections.append(Section("Trials", [Table(*trials_table(summary))]
                             + ([Bullets([f"baseline note: {d}" for d in deviations])] if deviations else [])))
     sections.append(Section("Best configuration", [
-        Table(["setting", "value"], [[k, _fmt(v)] for k, v in sorted(summary.get("best_config", {}).items())])]))
+        Table(["setting", "value"], [[k, _fmt(v)] for k, v in sorted(summary.best_config.items())])]))
     sections.append(Section("Parameter importances", [Text(imp_text)] + (
         [Table(["parameter", "importance"], [[k, f"{v:.3f}"] for k, v in importances.items()]),
          Image("param_importances")] if importances else [])))
@@ -267,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         written = build_report(args.experiment_dir, args.out)
-    except (FileNotFoundError, KeyError, json.JSONDecodeError) as err:
+    except (FileNotFoundError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # an unwritable --out, a full disk

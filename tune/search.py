@@ -21,7 +21,6 @@ experiment's settings in :mod:`tune.options`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -31,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emohrnet.config.experiment import ExperimentConfig
 from emohrnet.corpora import CorpusError
 from emohrnet.io import paths
 from emohrnet.io.location import Location
@@ -54,6 +52,8 @@ from .files import ASHA_STOPS, CONFIG, SEARCH_ARGS, SEARCH_LOG, SUMMARY, TRAIN_R
 from .local_ray import forget_local_ray, record_local_ray, stop_local_ray
 from .options import PROFILES, config_from_args, parse_args
 from .ray_start import init_ray, max_concurrent, shutdown_local_ray
+from .results import Summary
+from .search_config import SearchExperimentConfig
 from .space import MODELS, baseline_points, search_space, search_space_keys
 from .state import ExperimentLock, Signatures, make_signer, verify_experiment
 from .storage_checks import check_study_database, check_study_storage, check_trial_folders, check_writable
@@ -69,7 +69,7 @@ METRIC, MODE = "best_val_ua", "max"
 
 __all__ = ["PROFILES", "parse_args", "run_search", "main", "SearchInterrupted", "SearchFailed", "SearchStorageFailed"]
 
-def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict[str, Any]:
+def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> Summary:
     """Build/reuse the shards, run the search and summarise it.
 
     A new search turns ``args`` into the experiment's settings (:func:`tune.options.config_from_args`)
@@ -128,7 +128,7 @@ def run_search(args: argparse.Namespace, log=print, quiet: bool = False) -> dict
         raise SearchStorageFailed(_storage_message(problem, exp_dir, storage)) from None
 
 
-def _resumed(args: argparse.Namespace, storage: Location) -> tuple[Location, ExperimentConfig, Signatures]:
+def _resumed(args: argparse.Namespace, storage: Location) -> tuple[Location, SearchExperimentConfig, Signatures]:
     """The experiment ``--resume`` continues, its settings and signatures, once its signed state, its study
     database and its trial folders are checked.
 
@@ -145,7 +145,7 @@ def _resumed(args: argparse.Namespace, storage: Location) -> tuple[Location, Exp
     return exp_dir, config, signatures
 
 
-def _new_experiment(args: argparse.Namespace, storage: Location, config: ExperimentConfig,
+def _new_experiment(args: argparse.Namespace, storage: Location, config: SearchExperimentConfig,
                     log) -> tuple[Location, Signatures]:
     """A new search's experiment folder (not made yet) and signatures; an SQLite study beside it when the
     folder is in a bucket and no ``--study-storage`` is given.
@@ -180,7 +180,7 @@ def _storage_message(problem: OSError, exp_dir: Location, storage: Location) -> 
     return storage_failure(problem, folder, then)
 
 
-def _start(args: argparse.Namespace, config: ExperimentConfig, exp_dir: Location, storage: Location,
+def _start(args: argparse.Namespace, config: SearchExperimentConfig, exp_dir: Location, storage: Location,
            signatures: Signatures, address: str | None, log, quiet: bool) -> dict[str, Any]:
     """The part of :func:`run_search` after its checks: the shards, the experiment folder, Ray."""
     data = config.data
@@ -217,7 +217,7 @@ class SearchRun:
     signatures, the shards of each model and their manifests, the cluster's address (``None``: a
     local Ray), and whether it resumes."""
 
-    config: ExperimentConfig
+    config: SearchExperimentConfig
     exp_dir: Location
     storage: Location
     signatures: Signatures
@@ -258,7 +258,7 @@ def _run(run: SearchRun, log, quiet: bool) -> dict[str, Any]:
         _check_finished(grid, run)
         summary = summarize(grid, config, exp_dir, baselines, deviations, run.shard_dirs, run.manifests, log,
                             stopped=read_stops(exp_dir / ASHA_STOPS))
-        (exp_dir / SUMMARY).write_text(json.dumps(summary, indent=1, default=str))
+        (exp_dir / SUMMARY).write_text(summary.to_json())
         log(format_summary(summary))
         log(f"Summary written to {exp_dir / SUMMARY}")
         log(f"TensorBoard: {tensorboard_command(exp_dir)}")

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from emohrnet.config.experiment import PARAMS
 from emohrnet.models import EMOHRNET_PAPER, MODEL_SPECS, Choice, IntRange, Param, Uniform
 
 MODELS = tuple(MODEL_SPECS)
@@ -82,7 +83,25 @@ def _params(model: str, widths: tuple[int, ...], space: str, epochs: int | None)
         params["width"] = Choice(tuple(sorted(set(widths))))
     if space == "recipe" and epochs:
         params["epochs"] = Choice(epoch_choices(epochs))
+    check_params(params)
     return params
+
+
+def check_params(params: dict[str, Param]) -> None:
+    """Refuse a searched parameter the experiment config does not hold, or an integer field drawn from a
+    continuous range: a trial's parameters reach its training run through the one table of flat keys
+    (:data:`emohrnet.config.experiment.PARAMS`), so a key missing there would be silently ignored.
+
+    Raises:
+        ValueError: naming the parameter.
+    """
+    for key, param in params.items():
+        slot = PARAMS.get(key)
+        if slot is None:
+            raise ValueError(f"searched parameter {key!r} is no setting of the experiment config "
+                             "(emohrnet.config.experiment.PARAMS); declare it in a section or a model's settings")
+        if slot.kind == "int" and isinstance(param, Uniform):
+            raise ValueError(f"searched parameter {key!r} is an integer setting: declare an IntRange or a Choice")
 
 
 def _space(model: str, widths: tuple[int, ...], space: str = "paper", epochs: int | None = None) -> dict[str, Any]:

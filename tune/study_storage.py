@@ -18,19 +18,19 @@ import re
 import sqlite3
 from pathlib import Path, PurePosixPath
 
-from emohrnet.config.experiment import ExperimentConfig
 from emohrnet.io import paths
 from emohrnet.io.experiment_paths import OutsideExperiment
 from emohrnet.io.location import Location
 
 from .files import STUDY_DB
+from .search_config import SearchExperimentConfig
 
 STUDIES = "studies"
 """``$EMOHRNET_HOME/studies``: the SQLite studies of experiments kept in a bucket."""
 _DB_URL = re.compile(r"(sqlite|postgres\w*|mysql\w*|oracle|mssql)(\+\w+)?://")
 
 
-def study_storage_url(config: ExperimentConfig, exp_dir: Location) -> str:
+def study_storage_url(config: SearchExperimentConfig, exp_dir: Location) -> str:
     """The Optuna study's database: ``--study-storage`` (or, for a bucket, the local SQLite file chosen
     when the search started), else SQLite in the (local) experiment folder."""
     return config.search.study_storage or f"sqlite:///{exp_dir.local_path / STUDY_DB}"
@@ -56,7 +56,7 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
-def resume_study_url(config: ExperimentConfig, exp_dir: Location, log=print) -> str:
+def resume_study_url(config: SearchExperimentConfig, exp_dir: Location, log=print) -> str:
     """The study a resume of ``exp_dir`` continues, named in ``log``: the experiment folder's own
     ``optuna.db`` (not the one its saved state was written with); a ``--study-storage`` as given
     (outside the folder by design); for a bucket experiment, its own local SQLite study

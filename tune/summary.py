@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from emohrnet.config.experiment import ExperimentConfig
 from emohrnet.inference.metrics import SELECTION_RULE, selection_key
 from emohrnet.io.experiment_paths import in_experiment
 from emohrnet.io.location import Location
@@ -15,6 +14,8 @@ from emohrnet.models import MODEL_SPECS, SPACES
 from emohrnet.shards.manifest import Manifest, data_warnings
 
 from .files import TRAIN_RUNS
+from .results import Summary, TrialRow
+from .search_config import SearchExperimentConfig
 from .trial import trial_train_config
 
 
@@ -31,9 +32,9 @@ def tensorboard_command(exp_dir: Location) -> str:
             f"or sync it: {sync})")
 
 
-def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list[dict], deviations: list[str],
+def summarize(grid, config: SearchExperimentConfig, exp_dir: Location, baselines: list[dict], deviations: list[str],
               shard_dirs: dict[str, str], manifests: dict[str, Manifest], log=print,
-              stopped: dict[str, int] | None = None) -> dict[str, Any]:
+              stopped: dict[str, int] | None = None) -> Summary:
     """Collect every trial's best validation epoch; pick the best trial; score it on test, once.
 
     A trial's best epoch (counted from 1) is the one its training loop selected
@@ -52,44 +53,39 @@ def summarize(grid, config: ExperimentConfig, exp_dir: Location, baselines: list
     stopped = stopped or {}
     searched = sorted({k for point in baselines for k in point})
     trials = [_trial_row(result, config, exp_dir, shard_dirs, baselines, searched, stopped) for result in grid]
-    scored = [t for t in trials if "best_val_ua" in t]
+    scored = [t for t in trials if t.scored]
     if not scored:
         raise RuntimeError(f"no trial reported metrics; see the errors in {exp_dir}")
-    best = max(scored, key=lambda t: selection_key(t["best_val_ua"], t["best_val_loss"]))
-    manifest = manifests[best["model"]]
+    best = max(scored, key=lambda t: selection_key(t.best_val_ua, t.best_val_loss))
+    manifest = manifests[best.model]
     split = manifest.split(config.protocol.protocol, config.protocol.fold)
-    kept = in_experiment(best["checkpoint"], exp_dir, what="checkpoint") if best["checkpoint"] else None
-    scores = score_on_trial_resources(kept.uri if kept else None, shard_dirs[best["model"]], manifest, split.test,
+    kept = in_experiment(best.checkpoint, exp_dir, what="checkpoint") if best.checkpoint else None
+    scores = score_on_trial_resources(kept.uri if kept else None, shard_dirs[best.model], manifest, split.test,
                                       config.resources)
-    best["test_ua"], best["test_wa"] = scores["ua"], scores["wa"]
-    best["test_confusion"] = scores["confusion"].tolist()
-    log(f"Scored the chosen trial {best['trial_id']} on test, once: UA {scores['ua']:.2%}")
-    return {
-        "dataset": config.data.dataset, "model": config.model.name, "protocol": config.protocol.protocol,
-        "fold": config.protocol.fold, "split": split.describe(),
-        "protocol_note": manifest.corpus.get("protocol_note", ""),
-        "space": config.search.space, "space_description": SPACES[config.search.space], "searched": searched,
-        "baseline": {"points": baselines, "deviations_from_paper": deviations},
-        "best_trial": best["trial_id"], "best_model": best["model"], "best_is_baseline": best["baseline"],
-        "best_config": best["config"], "best_val_ua": best["best_val_ua"], "best_val_wa": best["best_val_wa"],
-        "best_val_loss": best["best_val_loss"], "best_epoch": best["best_epoch"], "epochs_counted_from": 1,
-        "selection_rule": SELECTION_RULE, "test_ua": best["test_ua"], "test_wa": best["test_wa"],
-        "test_confusion": best["test_confusion"], "classes": manifest.classes, "test_source": TEST_SOURCE,
-        "checkpoint": best["checkpoint"],
-        "experiment_dir": str(exp_dir),  # where the search ran (information; paths above are relative to it)
-        "shard_dirs": shard_dirs, "tensorboard": tensorboard_command(exp_dir),
-        "warnings": data_warnings(manifests.values()), "trials": trials,
-    }
+    best.test_ua, best.test_wa = scores["ua"], scores["wa"]
+    best.test_confusion = scores["confusion"].tolist()
+    log(f"Scored the chosen trial {best.trial_id} on test, once: UA {scores['ua']:.2%}")
+    return Summary(
+        dataset=config.data.dataset, model=config.model.name, protocol=config.protocol.protocol,
+        fold=config.protocol.fold, split=split.describe(), protocol_note=manifest.corpus.get("protocol_note", ""),
+        space=config.search.space, space_description=SPACES[config.search.space], searched=searched,
+        baseline={"points": baselines, "deviations_from_paper": deviations},
+        best_trial=best.trial_id, best_model=best.model, best_is_baseline=best.baseline, best_config=best.config,
+        best_val_ua=best.best_val_ua, best_val_wa=best.best_val_wa, best_val_loss=best.best_val_loss,
+        best_epoch=best.best_epoch, selection_rule=SELECTION_RULE, test_ua=best.test_ua, test_wa=best.test_wa,
+        test_confusion=best.test_confusion, classes=manifest.classes, test_source=TEST_SOURCE,
+        checkpoint=best.checkpoint, experiment_dir=str(exp_dir), shard_dirs=shard_dirs,
+        tensorboard=tensorboard_command(exp_dir), warnings=data_warnings(manifests.values()), trials=trials)
 
 
-def _trial_row(result, config: ExperimentConfig, exp_dir: Location, shard_dirs: dict[str, str],
-               baselines: list[dict], searched: list[str], stopped: dict[str, int]) -> dict[str, Any]:
+def _trial_row(result, config: SearchExperimentConfig, exp_dir: Location, shard_dirs: dict[str, str],
+               baselines: list[dict], searched: list[str], stopped: dict[str, int]) -> TrialRow:
     """One trial's row of ``best.json``'s ``trials`` from its Tune result: its best epoch's validation
     scores, its status, checkpoint and folder (relative to the experiment), the config it ran."""
     df = result.metrics_dataframe
     if df is None or df.empty or "best_epoch" not in df:
-        return {"trial_id": result.metrics.get("trial_id", "?"), "status": "error",
-                "error": str(result.error) if result.error else "no metrics"}
+        return TrialRow(trial_id=str(result.metrics.get("trial_id", "?")), status="error",
+                        error=str(result.error) if result.error else "no metrics")
     last = df.iloc[-1]
     best_row = df[df["epoch"] == int(last["best_epoch"])].iloc[-1]
     train = trial_train_config(result.config, config, shard_dirs)
@@ -98,15 +94,15 @@ def _trial_row(result, config: ExperimentConfig, exp_dir: Location, shard_dirs: 
     ran, planned = int(df["epoch"].max()), int(train["epochs"])
     status = ("stopped early (ASHA)" if trial_id in stopped else
               f"interrupted ({ran} of {planned} epochs)" if ran < planned else "completed")
-    return {
-        "trial_id": trial_id, "model": train["model"],
-        "baseline": any(all(_same(params.get(k), v) for k, v in point.items()) for point in baselines),
-        "params": params, "best_val_ua": float(best_row["val_ua"]), "best_val_loss": float(best_row["val_loss"]),
-        "best_val_wa": float(best_row["val_wa"]), "best_epoch": int(best_row["epoch"]), "epochs_run": ran,
-        "epochs_planned": planned, "status": status,
-        "checkpoint": checkpoint_in_experiment(exp_dir, last.get("checkpoint_path")), "test_ua": None,
-        "config": train, "path": trial_folder_in_experiment(exp_dir, result.path),
-    }
+    return TrialRow(
+        trial_id=trial_id, model=train["model"],
+        baseline=any(all(_same(params.get(k), v) for k, v in point.items()) for point in baselines),
+        params=params, best_val_ua=float(best_row["val_ua"]), best_val_loss=float(best_row["val_loss"]),
+        best_val_wa=float(best_row["val_wa"]), best_epoch=int(best_row["epoch"]), epochs_run=ran,
+        epochs_planned=planned, status=status,
+        checkpoint=checkpoint_in_experiment(exp_dir, last.get("checkpoint_path")), test_ua=None,
+        config=train, path=trial_folder_in_experiment(exp_dir, result.path),
+    )
 
 
 TEST_SOURCE = ("the chosen trial's checkpoint (its best epoch's weights), scored once on test after the search, "
@@ -178,44 +174,44 @@ def _fmt_param(key: str, value: Any) -> str:
     return f"{key}={value}"
 
 
-def format_summary(s: dict[str, Any]) -> str:
+def format_summary(s: Summary) -> str:
     """The trials table and the best trial's validation and test UA, as text."""
-    lines = [f"\nSearch on {s['dataset']}: {s['split']}"]
-    if s.get("space"):
-        lines.append(f"Search space: {s['space']} ({s.get('space_description') or SPACES.get(s['space'], '')})")
+    lines = [f"\nSearch on {s.dataset}: {s.split}"]
+    if s.space:
+        lines.append(f"Search space: {s.space} ({s.space_description or SPACES.get(s.space, '')})")
     lines.append("")
     head = f"{'trial':10s} {'model':15s} {'val UA':>7s} {'epoch':>5s} {'test UA':>7s}  parameters; status"
     lines += [head, "-" * (len(head) + 40)]
-    for t in s["trials"]:
-        if "best_val_ua" not in t:
-            lines.append(f"{t['trial_id']:10s} {'':15s} {'':>7s} {'':>5s} {'':>7s}  {t['status']}")
+    for t in s.trials:
+        if not t.scored:
+            lines.append(f"{t.trial_id:10s} {'':15s} {'':>7s} {'':>5s} {'':>7s}  {t.status}")
             continue
-        params = " ".join(_fmt_param(k, t["params"][k]) for k in _shown(t))
-        test = f"{t['test_ua']:7.2%}" if t["test_ua"] is not None else f"{'-':>7s}"
-        tag = " (baseline)" if t["baseline"] else ""
-        lines.append(f"{t['trial_id']:10s} {t['model']:15s} {t['best_val_ua']:7.2%} {t['best_epoch']:5d} {test}  "
-                     f"{params}; {t['status']}{tag}")
-    for note in s["baseline"]["deviations_from_paper"]:
+        params = " ".join(_fmt_param(k, t.params[k]) for k in _shown(t))
+        test = f"{t.test_ua:7.2%}" if t.test_ua is not None else f"{'-':>7s}"
+        tag = " (baseline)" if t.baseline else ""
+        lines.append(f"{t.trial_id:10s} {t.model:15s} {t.best_val_ua:7.2%} {t.best_epoch:5d} {test}  "
+                     f"{params}; {t.status}{tag}")
+    for note in s.deviations_from_paper:
         lines.append(f"baseline note: {note}")
     lines.append("")
-    test = f"{s['test_ua']:.2%}" if s["test_ua"] is not None else "n/a"
-    test_wa = f"{s['test_wa']:.2%}" if s["test_wa"] is not None else "n/a"
+    test = f"{s.test_ua:.2%}" if s.test_ua is not None else "n/a"
+    test_wa = f"{s.test_wa:.2%}" if s.test_wa is not None else "n/a"
     lines.append("Test UA is scored for the chosen trial only, once, after the search.")
-    lines.append(f"Best trial {s['best_trial']} ({s['best_model']}, chosen on validation only): val UA "
-                 f"{s['best_val_ua']:.2%} at epoch {s['best_epoch']}; test UA {test}, test WA {test_wa}")
-    lines.append(f"Protocol: {s['protocol']} -- {s['split']}")
-    lines.append(f"Model selection: {s.get('selection_rule', SELECTION_RULE)}")
-    if s.get("protocol_note"):
-        lines.append(f"Note on this corpus: {s['protocol_note']}")
-    lines.append(f"Test score source: {s['test_source']}")
-    lines += [f"warning: {line}" for line in s.get("warnings", [])]
+    lines.append(f"Best trial {s.best_trial} ({s.best_model}, chosen on validation only): val UA "
+                 f"{s.best_val_ua:.2%} at epoch {s.best_epoch}; test UA {test}, test WA {test_wa}")
+    lines.append(f"Protocol: {s.protocol} -- {s.split}")
+    lines.append(f"Model selection: {s.selection_rule or SELECTION_RULE}")
+    if s.protocol_note:
+        lines.append(f"Note on this corpus: {s.protocol_note}")
+    lines.append(f"Test score source: {s.test_source}")
+    lines += [f"warning: {line}" for line in s.warnings]
     return "\n".join(lines)
 
 
-def _shown(trial: dict[str, Any]) -> list[str]:
+def _shown(trial: TrialRow) -> list[str]:
     """A trial's parameters in the order its model's spec shows them, then any other searched ones."""
-    order = [k for k in MODEL_SPECS[trial["model"]].shown if k in trial["params"]]
-    return order + [k for k in trial["params"] if k not in order and k != "model"]
+    order = [k for k in MODEL_SPECS[trial.model].shown if k in trial.params]
+    return order + [k for k in trial.params if k not in order and k != "model"]
 
 
 def _same(a, b) -> bool:

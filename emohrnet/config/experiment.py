@@ -1,14 +1,16 @@
 """One experiment's settings as a tree of dataclasses (:class:`ExperimentConfig`): data and features,
-model, optimizer, augmentation, protocol and fold, resources, search.
+model, optimizer, augmentation, protocol and fold, resources. The search's own settings (trials, ASHA's grace
+period, the study's storage) live with the search (:mod:`tune.search_config`), which adds them as a section.
 
 ``python -m tune.search`` builds it from its command line (the one place options become settings),
 saves it as ``config.json`` in the experiment folder and reads it back on ``--resume``;
 ``tune.evaluate`` and ``tune.report`` read it too. A trial is the base config with the trial's
 parameters applied (:meth:`ExperimentConfig.with_params`, flat keys as Optuna takes them), and
 :meth:`emohrnet.training.config.TrainConfig.from_experiment` flattens it into the settings one training
-run gets: :class:`~emohrnet.training.config.TrainConfig` is made of the sections a run needs
+run gets: :class:`~emohrnet.training.config.TrainConfig` holds the sections a run needs
 (:class:`ProtocolConfig`, :class:`OptimizerConfig`, :class:`AugmentationConfig`, :class:`SpeedConfig`),
-so each setting and its default is declared once, here. The defaults are EmoHRNet's published recipe
+so each setting and its default is declared once, here. Flat keys map to their sections through one
+table, :data:`PARAMS`. The defaults are EmoHRNet's published recipe
 (:data:`emohrnet.models.EMOHRNET_PAPER`, Muppidi & Radfar 2025, sec. 4.2), and
 :meth:`ExperimentConfig.paper_deviations` names every fixed setting that differs from it.
 """
@@ -210,37 +212,71 @@ class ResourcesConfig(SpeedConfig):
     max_concurrent: int | None = None
 
 
-@dataclass
-class SearchConfig:
-    """The search itself.
-
-    Attributes:
-        num_samples: trials, the baselines included.
-        widths: HRNet widths the search chooses from.
-        grace_period: ASHA's epochs before a trial may be stopped (``None``: a quarter of the epochs).
-        study_name: the Optuna study's name: the experiment folder's name when the search started (a copied or
-            moved experiment keeps it); ``None`` before the search starts, or in an older experiment's config.
-        space: the named search space (:data:`emohrnet.models.SPACES`): ``"paper"`` (learning rate,
-            SpecAugment F and T, HRNet width) or ``"recipe"`` (those plus the recipe levers and the epochs).
-        study_storage: the Optuna study's SQLAlchemy URL (``None``: SQLite in the experiment folder).
-    """
-
-    num_samples: int = 20
-    widths: list[int] = field(default_factory=lambda: list(MODEL_SPECS["emohrnet"].space["width"].values))
-    grace_period: int | None = None
-    study_storage: str | None = None
-    space: str = "paper"
-    study_name: str | None = None
-
-
 SPEED_PERTURB = WaveAugmentConfig(noise_snr_db=None, noise_prob=0.0, pitch_shift_semitones=0.0, pitch_prob=0.0,
                                   speed=(0.9, 1.1), speed_prob=1.0)
 """The log-mel shards' speed perturbation (:attr:`DataConfig.speed_copies`): every copy resampled by a speed
 factor drawn uniformly from 0.9-1.1 (Kaldi-style, duration and pitch change together; Ko et al. 2015), no
 noise or pitch shift."""
 
-SECTIONS = ("data", "model", "optimizer", "augmentation", "protocol", "resources", "search")
-"""The sections of :class:`ExperimentConfig`, in the order ``config.json`` lists them."""
+SECTIONS = ("data", "model", "optimizer", "augmentation", "protocol", "resources")
+"""The sections of :class:`ExperimentConfig`, in the order ``config.json`` lists them (a search adds its own,
+``search``: :class:`tune.search_config.SearchExperimentConfig`)."""
+
+
+@dataclass(frozen=True)
+class ParamSlot:
+    """Where a flat key (a trial's parameter, a key of a training run's flat dict) lives in an
+    :class:`ExperimentConfig`.
+
+    Attributes:
+        section: the section holding it (``"optimizer"``, ...; ``"model"`` for the model's name).
+        model: for a model's own setting (``width``, ``cnn_width``, ...), the model it belongs to; else ``None``.
+        kind: the field's declared type as written (``"int"``, ``"float"``, ``"str"``, ...): a number Tune or
+            JSON hands over is cast to it (:func:`cast_param`).
+    """
+
+    section: str
+    model: str | None = None
+    kind: str = "Any"
+
+
+def _param_table() -> dict[str, ParamSlot]:
+    table: dict[str, ParamSlot] = {"model": ParamSlot("model", kind="str")}
+    for name, cls in ((n, _SECTION_CLASSES[n]) for n in SECTIONS if n != "model"):
+        for f in fields(cls):
+            table.setdefault(f.name, ParamSlot(name, kind=str(f.type)))
+    for model, spec in MODEL_SPECS.items():
+        for f in fields(spec.config_cls):
+            table.setdefault(f.name, ParamSlot("model", model=model, kind=str(f.type)))
+    return table
+
+
+def cast_param(key: str, value: Any) -> Any:
+    """``value`` of flat key ``key`` as its field's type (:data:`PARAMS`): an ``int`` field's ``3.0`` or
+    ``numpy.int64(3)`` becomes ``3``, a ``float`` field's ``1`` becomes ``1.0``; other keys and ``None`` are
+    returned as they are.
+
+    Raises:
+        ValueError: a value that does not cast (naming the key).
+    """
+    kind = PARAMS[key].kind if key in PARAMS else None
+    if value is None or kind not in ("int", "float"):
+        return value
+    try:
+        return int(value) if kind == "int" else float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}={value!r}: expected {'an integer' if kind == 'int' else 'a number'}") from None
+
+
+_SECTION_CLASSES: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "optimizer": OptimizerConfig,
+                                     "augmentation": AugmentationConfig, "protocol": ProtocolConfig,
+                                     "resources": ResourcesConfig}
+PARAMS: dict[str, ParamSlot] = _param_table()
+"""The one table of flat keys: each field of an experiment's sections and of every model's settings, and where
+it lives (:class:`ParamSlot`). :meth:`ExperimentConfig.with_params` applies a trial's parameters through it,
+:meth:`emohrnet.training.config.TrainConfig.from_dict` files a flat dict into its sections through it, and the
+search space (``tune.space``) refuses a searched parameter it does not hold. A field name that two sections
+share belongs to the first in :data:`SECTIONS` order (none do today)."""
 
 
 @dataclass
@@ -248,8 +284,8 @@ class ExperimentConfig:
     """Every setting of an experiment, in sections (see the module's docstring).
 
     Flat keys (a trial's parameters, a :class:`~emohrnet.training.config.TrainConfig` dict) map to the
-    section that holds a field of that name; ``model`` names :attr:`ModelConfig.name` and a model's
-    own setting (``width``, ``cnn_width``, ...) goes to that model's settings.
+    section that holds a field of that name (:data:`PARAMS`); ``model`` names :attr:`ModelConfig.name` and a
+    model's own setting (``width``, ``cnn_width``, ...) goes to that model's settings.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -258,7 +294,6 @@ class ExperimentConfig:
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
 
     # ------------------------------------------------------------------ flat keys
     def with_params(self, params: dict[str, Any]) -> ExperimentConfig:
@@ -271,21 +306,19 @@ class ExperimentConfig:
             ValueError: a model setting that does not cast to its type, or an unknown model.
         """
         out = copy.deepcopy(self)
-        holder: dict[str, Any] = {}  # field name -> the section holding it (the first, in SECTIONS order)
-        for name in SECTIONS:
-            if name != "model":
-                for f in fields(getattr(out, name)):
-                    holder.setdefault(f.name, getattr(out, name))
+        mine: dict[str, dict[str, Any]] = {}  # a model's own settings given, per model
         for key, value in params.items():
+            slot = PARAMS.get(key)
+            if slot is None or key == "shard_dir":
+                continue
             if key == "model":
                 out.model.name = str(value)
-            elif key != "shard_dir" and key in holder:
-                setattr(holder[key], key, value)
-        for name, spec in MODEL_SPECS.items():
-            current = asdict(out.model.settings[name])
-            mine = {k: v for k, v in params.items() if k in current}
-            if mine:
-                out.model.settings[name] = spec.settings({**current, **mine})
+            elif slot.model is not None:
+                mine.setdefault(slot.model, {})[key] = value
+            else:
+                setattr(getattr(out, slot.section), key, cast_param(key, value))
+        for name, given in mine.items():
+            out.model.settings[name] = MODEL_SPECS[name].settings({**asdict(out.model.settings[name]), **given})
         return out
 
     def paper_deviations(self, searched: set[str]) -> list[str]:
@@ -300,10 +333,15 @@ class ExperimentConfig:
                 if key not in searched and mine[key] != paper]
 
     # ------------------------------------------------------------------ JSON
+    @classmethod
+    def sections(cls) -> tuple[str, ...]:
+        """This class's sections in ``config.json``'s order (:data:`SECTIONS`, then a subclass's own)."""
+        return tuple(f.name for f in fields(cls))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: one entry per section, and ``version``."""
         out: dict[str, Any] = {"version": CONFIG_VERSION}
-        for name in SECTIONS:
+        for name in self.sections():
             out[name] = asdict(getattr(self, name))
         return out
 
@@ -323,13 +361,14 @@ class ExperimentConfig:
         if version > CONFIG_VERSION:
             raise ValueError(f"config version {version} is newer than this emohrnet reads ({CONFIG_VERSION}); "
                              "upgrade emohrnet")
-        unknown = set(data) - set(SECTIONS) - {"version"}
+        sections = cls.sections()
+        unknown = set(data) - set(sections) - {"version"}
         if unknown:
             raise ValueError(f"unknown config section(s) {', '.join(sorted(unknown))} "
-                             f"(allowed: {', '.join(SECTIONS)})")
+                             f"(allowed: {', '.join(sections)})")
         kinds = {f.name: f.default_factory for f in fields(cls)}
         out = {}
-        for name in SECTIONS:
+        for name in sections:
             section = dict(data.get(name) or {})
             default = kinds[name]()
             allowed = {f.name for f in fields(default)}

@@ -41,6 +41,10 @@ from emohrnet.io.audio import AudioError, load_audio
 from emohrnet.io.storage import atomic_write_text, output_problem
 from emohrnet.training.checkpoint import CHECKPOINT_HELP, checkpoint_files, load_usable_model
 
+WINDOW_SECONDS, HOP_SECONDS = 3.0, 1.5
+"""A long file is scored in windows of 3 s (the training segment of the paper's recipe,
+:attr:`emohrnet.config.experiment.AugmentationConfig.segment_seconds`) every 1.5 s, unless told otherwise."""
+
 AUDIO_SUFFIXES = (".wav", ".flac")
 """Suffixes (case-insensitive) of the files taken from a folder given as input."""
 
@@ -107,8 +111,8 @@ class Predictor:
     def __init__(
         self,
         checkpoint: str | Path,
-        window_seconds: float = 3.0,
-        hop_seconds: float = 1.5,
+        window_seconds: float = WINDOW_SECONDS,
+        hop_seconds: float = HOP_SECONDS,
         batch_size: int = 16,
         device: str | torch.device = "cpu",
     ) -> None:
@@ -304,9 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files, or folders (every .wav/.flac below)")
     p.add_argument("--format", choices=FORMATS, default="table",
                    help="table: one row per file; jsonl/csv: a row per file and per window (default table)")
-    p.add_argument("--window-seconds", type=float, default=3.0,
-                   help="files longer than this are scored in windows of this length (default 3.0)")
-    p.add_argument("--hop-seconds", type=float, default=1.5, help="step between windows (default 1.5)")
+    p.add_argument("--window-seconds", type=float, default=WINDOW_SECONDS,
+                   help=f"files longer than this are scored in windows of this length (default {WINDOW_SECONDS})")
+    p.add_argument("--hop-seconds", type=float, default=HOP_SECONDS,
+                   help=f"step between windows (default {HOP_SECONDS})")
     p.add_argument("--batch-size", type=int, default=16, help="windows per model call (default 16)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--out", type=Path, help="write the results to this file (atomically) instead of stdout; "

@@ -1,9 +1,11 @@
 """The settings of one training run (:class:`TrainConfig`, the ``train_loop_config`` of
 :func:`emohrnet.training.loop.train_loop_per_worker`) and what they resolve to on a device (bf16, channels_last).
 
-It is the flat, per-run view of an experiment's settings (:class:`emohrnet.config.experiment.ExperimentConfig`):
-made of the sections a run needs (protocol, optimizer, augmentation, speed), whose fields and defaults
-are declared there once, plus the shard folder, the model and its own settings. A search builds it with
+It is the per-run view of an experiment's settings (:class:`emohrnet.config.experiment.ExperimentConfig`):
+it holds the sections a run needs (protocol, optimizer, augmentation, speed), whose fields and defaults
+are declared there once, plus the shard folder, the model and its own settings; it travels to the workers
+as a flat dict (:meth:`TrainConfig.to_dict`, read back by :meth:`TrainConfig.from_dict` through the one table
+of flat keys, :data:`emohrnet.config.experiment.PARAMS`). A search builds it with
 :meth:`TrainConfig.from_experiment` from its config with a trial's parameters applied. The defaults are
 EmoHRNet's published recipe (:data:`emohrnet.models.EMOHRNET_PAPER`, Muppidi & Radfar 2025, sec. 4.2:
 Adam with lr 1e-3, betas (0.9, 0.999), weight decay 1e-4; 100 epochs; global batch 64; HRNet-W18;
@@ -12,27 +14,36 @@ SpecAugment widths F=27, T=100).
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
 
 from emohrnet.config.experiment import (
+    PARAMS,
     AugmentationConfig,
     ExperimentConfig,
     OptimizerConfig,
     ProtocolConfig,
     SpeedConfig,
+    cast_param,
 )
 from emohrnet.data.augment import AugmentConfig
 from emohrnet.models import MODEL_SPECS
 
+RUN_SECTIONS = ("protocol", "optimizer", "augmentation", "speed")
+"""The sections a training run holds, named as :class:`TrainConfig`'s fields (``speed`` is the speed part of
+an experiment's ``resources``: :class:`~emohrnet.config.experiment.SpeedConfig`)."""
+
+_SPEED_FIELDS = frozenset(f.name for f in fields(SpeedConfig))
+
 
 @dataclass(kw_only=True)
-class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConfig):
-    """Everything one training run needs (``train_loop_config`` of the ``TorchTrainer``), keyword
-    arguments only.
+class TrainConfig:
+    """Everything one training run needs (``train_loop_config`` of the ``TorchTrainer``, as the flat dict of
+    :meth:`to_dict`), keyword arguments only; build it from flat keys with :meth:`from_dict`.
 
     Attributes:
         shard_dir: folder of the shards and ``manifest.json`` (required).
@@ -41,16 +52,16 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
             (:class:`emohrnet.models.EmoHRNetConfig`: width, stem, blocks, modules;
             :class:`emohrnet.models.CNN1DAttentionConfig`: cnn_width, dropout); a dict or ``None``
             (the defaults) is turned into one.
-        protocol, fold, seed: :class:`emohrnet.config.experiment.ProtocolConfig`.
-        lr, beta1, beta2, weight_decay, lr_schedule, warmup_epochs, epochs, batch_size:
-            :class:`emohrnet.config.experiment.OptimizerConfig`; the learning rate of each epoch is
-            :meth:`epoch_lr` (set per epoch, so a restart from a checkpoint continues it exactly).
-        segment_seconds, time_shift, freq_mask, time_mask, aug_prob, mixup_alpha, label_smoothing:
-            :class:`emohrnet.config.experiment.AugmentationConfig`.
+        protocol: :class:`~emohrnet.config.experiment.ProtocolConfig` (protocol, fold, seed).
+        optimizer: :class:`~emohrnet.config.experiment.OptimizerConfig` (lr, betas, weight decay, schedule,
+            warm-up, epochs, global batch); the learning rate of each epoch is :meth:`epoch_lr` (set per epoch,
+            so a restart from a checkpoint continues it exactly).
+        augmentation: :class:`~emohrnet.config.experiment.AugmentationConfig` (segment seconds, time shift,
+            SpecAugment F and T, aug_prob, mixup alpha, label smoothing).
+        speed: :class:`~emohrnet.config.experiment.SpeedConfig` (amp, channels_last, compile, eval_batch).
         score_test: score the best epoch's weights on the test part after the last epoch (a cross-fold
             run's folds); a search's trials do not (they are chosen on validation only, and the chosen
             trial's checkpoint is scored once after the search, :mod:`tune.summary`).
-        amp, channels_last, compile, eval_batch: :class:`emohrnet.config.experiment.SpeedConfig`.
 
     Raises:
         ValueError: no ``shard_dir``; an unknown ``model``, ``amp``, ``channels_last``, ``compile`` or
@@ -62,6 +73,10 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
     shard_dir: str = ""
     model: str = "emohrnet"
     architecture: Any = None
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
     score_test: bool = True
 
     def __post_init__(self) -> None:
@@ -73,61 +88,71 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
         if not isinstance(self.architecture, spec.config_cls):
             given = self.architecture
             self.architecture = spec.settings(given if isinstance(given, dict) else asdict(given) if given else {})
-        self.amp = _choice("amp", self.amp, {"auto": "auto", "bf16": "bf16", "off": "off", "true": "bf16",
-                                             "false": "off", "none": "off"})
-        self.channels_last = _choice("channels_last", self.channels_last,
-                                     {"auto": "auto", "true": True, "on": True, "false": False, "off": False})
+        speed, opt, aug = self.speed, self.optimizer, self.augmentation
+        speed.amp = _choice("amp", speed.amp, {"auto": "auto", "bf16": "bf16", "off": "off", "true": "bf16",
+                                               "false": "off", "none": "off"})
+        speed.channels_last = _choice("channels_last", speed.channels_last,
+                                      {"auto": "auto", "true": True, "on": True, "false": False, "off": False})
         flags = {"true": True, "1": True, "on": True, "false": False, "0": False, "off": False}
-        self.compile = _choice("compile", self.compile, flags)
-        self.lr_schedule = _choice("lr_schedule", self.lr_schedule, {s: s for s in LR_SCHEDULES})
+        speed.compile = _choice("compile", speed.compile, flags)
+        opt.lr_schedule = _choice("lr_schedule", opt.lr_schedule, {s: s for s in LR_SCHEDULES})
         self.score_test = _choice("score_test", self.score_test, flags)
-        for name, ok, allowed in (("mixup_alpha", self.mixup_alpha >= 0, ">= 0"),
-                                  ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
-                                  ("warmup_epochs", self.warmup_epochs >= 0, ">= 0"),
-                                  ("aug_prob", 0 <= self.aug_prob <= 1, "in [0, 1]")):
+        for name, value, ok, allowed in (
+                ("mixup_alpha", aug.mixup_alpha, aug.mixup_alpha >= 0, ">= 0"),
+                ("label_smoothing", aug.label_smoothing, 0 <= aug.label_smoothing < 1, "in [0, 1)"),
+                ("warmup_epochs", opt.warmup_epochs, opt.warmup_epochs >= 0, ">= 0"),
+                ("aug_prob", aug.aug_prob, 0 <= aug.aug_prob <= 1, "in [0, 1]")):
             if not ok:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be {allowed}")
+                raise ValueError(f"{name}={value!r}: must be {allowed}")
 
     def epoch_lr(self, epoch: int) -> float:
         """The learning rate of epoch ``epoch`` (counted from 0 here, an index).
 
-        The first :attr:`warmup_epochs` epochs rise linearly, ``lr * (e + 1) / (W + 1)`` (Goyal et al.
-        2017, per epoch); then :attr:`lr_schedule` runs over the remaining ``E - W`` epochs: ``constant``
+        The first ``optimizer.warmup_epochs`` epochs rise linearly, ``lr * (e + 1) / (W + 1)`` (Goyal et al.
+        2017, per epoch); then ``optimizer.lr_schedule`` runs over the remaining ``E - W`` epochs: ``constant``
         keeps ``lr``; ``cosine`` trains its ``k``-th epoch at ``lr * (1 + cos(pi * k / (E - W))) / 2``
         (with no warm-up, epoch ``e`` of ``E`` at ``lr * (1 + cos(pi * e / E)) / 2``).
         """
-        warmup = min(self.warmup_epochs, max(0, self.epochs - 1))
+        opt = self.optimizer
+        warmup = min(opt.warmup_epochs, max(0, opt.epochs - 1))
         if epoch < warmup:
-            return self.lr * (epoch + 1) / (warmup + 1)
-        if self.lr_schedule == "cosine":
-            return self.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup) / max(1, self.epochs - warmup)))
-        return self.lr
+            return opt.lr * (epoch + 1) / (warmup + 1)
+        if opt.lr_schedule == "cosine":
+            return opt.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup) / max(1, opt.epochs - warmup)))
+        return opt.lr
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> TrainConfig:
-        """Build from a Tune/Train config dict, ignoring keys that are not fields. The model's own
-        settings are read from the flat keys (``width``, ``cnn_width``, ..., as a trial config holds
-        them) or from an ``architecture`` dict (as :meth:`to_dict` writes them).
+        """Build from a flat Tune/Train config dict (as :meth:`to_dict` writes it and a trial config holds
+        it), each key filed into its section through :data:`emohrnet.config.experiment.PARAMS` and cast to
+        its field's type; keys a run does not hold (``shard_dirs``, Tune's own, the data and search settings)
+        are ignored. The model's own settings are read from the flat keys (``width``, ``cnn_width``, ...) or
+        from an ``architecture`` dict.
 
         Raises:
             ValueError: ``shard_dir`` is missing, or a value that does not cast.
         """
         if "shard_dir" not in config:
             raise ValueError("train config needs 'shard_dir', the folder of the shards")
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in config.items() if k in names}
-        for key in ("epochs", "batch_size", "freq_mask", "time_mask", "fold", "seed", "eval_batch", "warmup_epochs"):
-            if key in values:
-                values[key] = int(values[key])
-        model = values.get("model", "emohrnet")
-        if model in MODEL_SPECS:
-            values["architecture"] = MODEL_SPECS[model].settings(values.get("architecture") or config)
-        return cls(**values)
+        sections: dict[str, dict[str, Any]] = {name: {} for name in RUN_SECTIONS}
+        for key, value in config.items():
+            slot = PARAMS.get(key)
+            section = "speed" if key in _SPEED_FIELDS else slot.section if slot else None
+            if section in sections:
+                sections[section][key] = cast_param(key, value)
+        model = config.get("model", "emohrnet")
+        architecture = MODEL_SPECS[model].settings(config.get("architecture") or config) \
+            if model in MODEL_SPECS else None
+        own = {k: config[k] for k in ("shard_dir", "model", "score_test") if k in config}
+        return cls(**own, architecture=architecture, protocol=ProtocolConfig(**sections["protocol"]),
+                   optimizer=OptimizerConfig(**sections["optimizer"]),
+                   augmentation=AugmentationConfig(**sections["augmentation"]), speed=SpeedConfig(**sections["speed"]))
 
     @classmethod
     def from_experiment(cls, config: ExperimentConfig, shard_dir: str) -> TrainConfig:
         """The run an experiment's settings describe (a trial's: the base config with its parameters
-        applied), reading the shards in ``shard_dir``.
+        applied), reading the shards in ``shard_dir``: its protocol, optimizer and augmentation sections, the
+        speed settings of its resources, and the model's own settings.
 
         Raises:
             ValueError: the config's model is ``"any"`` (a run trains one model), or as the constructor.
@@ -135,10 +160,10 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
         name = config.model.name
         if name not in MODEL_SPECS:
             raise ValueError(f"model {name!r}: a training run needs one of {', '.join(MODEL_SPECS)}")
-        values: dict[str, Any] = {}
-        for section in (config.protocol, config.optimizer, config.augmentation, config.resources):
-            values.update(asdict(section))  # from_dict keeps this class's fields and casts Tune's numbers
-        return cls.from_dict({**values, **asdict(config.model.settings[name]), "shard_dir": shard_dir, "model": name})
+        speed = SpeedConfig(**{k: v for k, v in asdict(config.resources).items() if k in _SPEED_FIELDS})
+        return cls(shard_dir=shard_dir, model=name, architecture=copy.deepcopy(config.model.settings[name]),
+                   protocol=copy.deepcopy(config.protocol), optimizer=copy.deepcopy(config.optimizer),
+                   augmentation=copy.deepcopy(config.augmentation), speed=speed)
 
     def model_kwargs(self, n_features: int) -> dict[str, Any]:
         """Constructor arguments of the model (besides ``num_classes``); ``n_features`` is the
@@ -148,21 +173,26 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
     def cross_entropy(self) -> dict[str, Any]:
         """The training loss's settings for :func:`emohrnet.training.mixup.training_loss`: ``{"mixup_alpha",
         "label_smoothing"}`` (both 0: the paper's plain cross-entropy)."""
-        return {"mixup_alpha": float(self.mixup_alpha), "label_smoothing": float(self.label_smoothing)}
+        aug = self.augmentation
+        return {"mixup_alpha": float(aug.mixup_alpha), "label_smoothing": float(aug.label_smoothing)}
 
     def augment(self) -> AugmentConfig:
         """The SpecAugment/time-shift settings. SpecAugment is EmoHRNet's; the 1D CNN trains with
         waveform augmentation (``aug_prob``) as in its paper, so its masks are off
         (:attr:`emohrnet.models.ModelSpec.spec_augment`)."""
+        aug = self.augmentation
         if not MODEL_SPECS[self.model].spec_augment:
-            return AugmentConfig(freq_mask=0, time_mask=0, time_shift=self.time_shift)
-        return AugmentConfig(freq_mask=self.freq_mask, time_mask=self.time_mask, time_shift=self.time_shift)
+            return AugmentConfig(freq_mask=0, time_mask=0, time_shift=aug.time_shift)
+        return AugmentConfig(freq_mask=aug.freq_mask, time_mask=aug.time_mask, time_shift=aug.time_shift)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe flat dict of the settings, the model's own among them (``width``, ``cnn_width``, ...),
-        as a trial config holds them; :meth:`from_dict` reads it back."""
-        out = asdict(self)
-        out.update(out.pop("architecture"))
+        """JSON-safe flat dict of the settings: the run's own (``shard_dir``, ``model``, ``score_test``), every
+        section's fields and the model's own settings (``width``, ``cnn_width``, ...), as a trial config holds
+        them; :meth:`from_dict` reads it back."""
+        out: dict[str, Any] = {"shard_dir": self.shard_dir, "model": self.model, "score_test": self.score_test}
+        for name in RUN_SECTIONS:
+            out.update(asdict(getattr(self, name)))
+        out.update(asdict(self.architecture))
         return out
 
     def resolve_speed(self, device: torch.device | str) -> dict[str, Any]:
@@ -172,16 +202,16 @@ class TrainConfig(ProtocolConfig, OptimizerConfig, AugmentationConfig, SpeedConf
             ``{"device": str, "amp": "bf16" | "off", "channels_last": bool, "compile": bool}``.
         """
         device = torch.device(device)
-        amp = self.amp
+        amp = self.speed.amp
         if amp == "auto":
             amp = "bf16" if native_bf16(device) else "off"
-        if self.channels_last == "auto":
+        if self.speed.channels_last == "auto":
             # CPU: faster in float32 and bf16 (benchmarks/trainstep.py). CUDA: only where the step runs on
             # tensor cores (bf16, or TF32 from Ampere on); on a T4 in float32 NHWC gains nothing
             channels_last = device.type == "cpu" or (device.type == "cuda" and native_bf16(device))
         else:
-            channels_last = bool(self.channels_last)
-        return {"device": str(device), "amp": amp, "channels_last": channels_last, "compile": self.compile}
+            channels_last = bool(self.speed.channels_last)
+        return {"device": str(device), "amp": amp, "channels_last": channels_last, "compile": self.speed.compile}
 
 
 def native_bf16(device: torch.device | str) -> bool:

@@ -165,12 +165,13 @@ def training_batches(cfg: TrainConfig, manifest: Manifest, train_keys: list[str]
     Raises:
         ValueError: the global batch does not divide by ``world``, or no training utterances.
     """
-    per_worker = check_global_batch(cfg.batch_size, world)
-    examples = load_examples(cfg.shard_dir, manifest, train_keys, with_copies=cfg.aug_prob > 0)
+    per_worker = check_global_batch(cfg.optimizer.batch_size, world)
+    examples = load_examples(cfg.shard_dir, manifest, train_keys, with_copies=cfg.augmentation.aug_prob > 0)
     features = manifest.features
-    segment = int(round(cfg.segment_seconds * features["sample_rate"] / features["hop_length"]))
-    steps = steps_per_epoch(len(train_keys), cfg.batch_size)
-    return DeviceBatches(examples, per_worker, steps, segment, cfg.seed, rank, cfg.time_shift, cfg.aug_prob,
+    segment = int(round(cfg.augmentation.segment_seconds * features["sample_rate"] / features["hop_length"]))
+    steps = steps_per_epoch(len(train_keys), cfg.optimizer.batch_size)
+    aug = cfg.augmentation
+    return DeviceBatches(examples, per_worker, steps, segment, cfg.protocol.seed, rank, aug.time_shift, aug.aug_prob,
                          device=device, world=world)
 
 
@@ -220,7 +221,7 @@ class _Run:
 
     def evaluate(self, examples: Any) -> dict[str, Any]:
         """Score ``examples`` (an :class:`EvalSet` or a list of examples) with the current weights."""
-        return evaluate(self.core, examples, self.num_classes, self.device, self.cfg.eval_batch, amp=self.amp,
+        return evaluate(self.core, examples, self.num_classes, self.device, self.cfg.speed.eval_batch, amp=self.amp,
                         channels_last=self.speed["channels_last"])
 
 
@@ -239,25 +240,26 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     run = _build(TrainConfig.from_dict(config))
     cfg = run.cfg
     start, best, last_report = _resume(run)
-    if start >= cfg.epochs:  # restored from its last epoch's checkpoint: report that epoch again, end
+    if start >= cfg.optimizer.epochs:  # restored from its last epoch's checkpoint: report that epoch again, end
         ray.train.report(_restored_report(run, start, best, last_report), checkpoint=None)
         return
     # which host runs each rank, and where it starts (a restarted worker group resumes at its checkpoint)
     print(f"rank {run.rank} of {run.world} on host {socket.gethostname()} ({ray.util.get_node_ip_address()}), "
-          f"{'resuming after' if start else 'starting at'} epoch {start if start else 1} of {cfg.epochs}",
+          f"{'resuming after' if start else 'starting at'} epoch {start if start else 1} of {cfg.optimizer.epochs}",
           flush=True)
-    torch.manual_seed(cfg.seed * 7919 + run.rank)  # masks differ between workers
-    for epoch in range(start + 1, cfg.epochs + 1):  # counted from 1, as everywhere a person reads them
+    torch.manual_seed(cfg.protocol.seed * 7919 + run.rank)  # masks differ between workers
+    for epoch in range(start + 1, cfg.optimizer.epochs + 1):  # counted from 1, as everywhere a person reads them
         train_loss = _train_one_epoch(run, epoch)
         val = run.evaluate(run.val_set)
         improved = is_better(val["ua"], val["loss"], best.val_ua, best.val_loss)
         if improved:
             best = _Best(val["ua"], val["loss"], epoch, _cpu_state(run.core))
-        metrics = {"epoch": epoch, "epochs": cfg.epochs, "train_loss": train_loss, "val_loss": val["loss"],
+        metrics = {"epoch": epoch, "epochs": cfg.optimizer.epochs,
+                   "train_loss": train_loss, "val_loss": val["loss"],
                    "val_ua": val["ua"], "val_wa": val["wa"], "lr": run.optimizer.param_groups[0]["lr"],
                    "best_val_ua": best.val_ua, "best_val_loss": best.val_loss, "best_epoch": best.epoch,
-                   "start_epoch": start, "global_batch": cfg.batch_size, "workers": run.world}
-        if epoch == cfg.epochs and cfg.score_test:
+                   "start_epoch": start, "global_batch": cfg.optimizer.batch_size, "workers": run.world}
+        if epoch == cfg.optimizer.epochs and cfg.score_test:
             metrics.update(_test_best(run, best))
         _checkpoint_and_report(run, epoch, metrics, val, best, improved)
 
@@ -275,20 +277,20 @@ def _build(cfg: TrainConfig) -> _Run:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
-    check_global_batch(cfg.batch_size, world)  # refuse before reading anything
+    check_global_batch(cfg.optimizer.batch_size, world)  # refuse before reading anything
     speed = cfg.resolve_speed(device)
 
     manifest = Manifest.read(cfg.shard_dir)
     check_features(cfg.model, manifest, cfg.shard_dir)
-    split = manifest.split(cfg.protocol, cfg.fold)
+    split = manifest.split(cfg.protocol.protocol, cfg.protocol.fold)
     for part in ("train", "val", "test"):
         if not getattr(split, part):
             raise ValueError(f"{cfg.shard_dir}: the {part} part of {split.describe()} is empty")
     batches = training_batches(cfg, manifest, split.train, rank, world, device)
     # built once and kept on the device
-    val_set = EvalSet(load_examples(cfg.shard_dir, manifest, split.val, rank, world), device, cfg.eval_batch)
+    val_set = EvalSet(load_examples(cfg.shard_dir, manifest, split.val, rank, world), device, cfg.speed.eval_batch)
 
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.protocol.seed)
     n_in = n_features(manifest.feature_kind, manifest.features)
     core = build_model(cfg.model, len(manifest.classes), **cfg.model_kwargs(n_in))
     sync_bn = device.type == "cuda" and world > 1
@@ -303,8 +305,9 @@ def _build(cfg: TrainConfig) -> _Run:
     core = core.to(device)
     if speed["compile"]:
         model = torch.compile(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
-                                 weight_decay=cfg.weight_decay)
+    adam = cfg.optimizer
+    optimizer = torch.optim.Adam(model.parameters(), lr=adam.lr, betas=(adam.beta1, adam.beta2),
+                                 weight_decay=adam.weight_decay)
     specaug = SpecAugment(cfg.augment(), inplace=True)  # every batch is a fresh tensor
     meta = _checkpoint_meta(cfg, manifest, split, core, speed, world)
     return _Run(cfg, rank, world, device, speed, manifest, split, batches, val_set, core, model, optimizer, specaug,
@@ -348,7 +351,7 @@ def _train_one_epoch(run: _Run, epoch: int) -> float:
     cfg = run.cfg
     for group in run.optimizer.param_groups:
         group["lr"] = cfg.epoch_lr(epoch - 1)
-    rng = np.random.default_rng(draw_seed(cfg.seed, epoch, run.rank))  # mixup's draws (none when it is off)
+    rng = np.random.default_rng(draw_seed(cfg.protocol.seed, epoch, run.rank))  # mixup's draws (none when it is off)
     total, count = train_epoch(run.model, run.batches.epoch(epoch - 1), run.specaug, run.optimizer, run.device,
                                run.amp, run.speed["channels_last"], run.num_classes, rng=rng, **cfg.cross_entropy())
     train_loss = mean_over_workers(total, count, run.device)

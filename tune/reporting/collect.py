@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
 
 from emohrnet.io.experiment_paths import below_experiment
 from emohrnet.io.location import Location
 
 from ..experiment import Experiment
 from ..files import STUDY_DB
+from ..results import Summary, TrialRow
 
 
-def load_summary(exp_dir: str | Path) -> dict[str, Any]:
+def load_summary(exp_dir: str | Path) -> Summary:
     """The search's ``best.json`` (:meth:`tune.experiment.Experiment.summary`).
 
     Raises:
@@ -24,14 +24,14 @@ def load_summary(exp_dir: str | Path) -> dict[str, Any]:
     return Experiment(exp_dir).summary()
 
 
-def trial_dir(exp_dir: str | Path, trial: dict[str, Any]) -> Path:
+def trial_dir(exp_dir: str | Path, trial: TrialRow) -> Path:
     """A trial's Tune folder inside the experiment folder: ``<exp_dir>/trial_<id>``, else the ``path``
     recorded in ``best.json`` read against ``exp_dir`` (:func:`emohrnet.io.experiment_paths.below_experiment`;
     a path outside it is not read: the trial then has no history here)."""
-    local = Path(exp_dir) / f"trial_{trial.get('trial_id')}"
-    if local.is_dir() or not trial.get("path"):
+    local = Path(exp_dir) / f"trial_{trial.trial_id}"
+    if local.is_dir() or not trial.path:
         return local
-    rel = below_experiment(str(trial["path"]), Location(exp_dir))
+    rel = below_experiment(str(trial.path), Location(exp_dir))
     return local if rel is None else Path(exp_dir) / rel
 
 
@@ -80,8 +80,9 @@ def study_storage(exp_dir: str | Path) -> str | None:
     return f"sqlite:///{db}" if db.is_file() else None
 
 
-def param_importances(exp_dir: str | Path, summary: dict[str, Any]) -> tuple[dict[str, float] | None, str]:
-    """Optuna's parameter importances (its default evaluator) of the search's study.
+def param_importances(exp_dir: str | Path, ran_in: str | None = None) -> tuple[dict[str, float] | None, str]:
+    """Optuna's parameter importances (its default evaluator) of the search's study, named after the folder the
+    search ran in (``ran_in``: ``best.json``'s ``experiment_dir``) or this one.
 
     Returns:
         ``(importances, message)``: ``{param: importance}`` summing to 1 and Optuna's warnings (e.g.
@@ -96,7 +97,7 @@ def param_importances(exp_dir: str | Path, summary: dict[str, Any]) -> tuple[dic
         if url is None:
             return None, "not enough trials: no Optuna study found"
         storage = optuna.storages.RDBStorage(url)
-        names = [Path(summary.get("experiment_dir") or exp_dir).name, Path(exp_dir).name]
+        names = [Path(ran_in or exp_dir).name, Path(exp_dir).name]
         all_names = optuna.get_all_study_names(storage)
         name = next((n for n in names if n in all_names), all_names[0] if len(all_names) == 1 else None)
         if name is None:
@@ -114,7 +115,7 @@ def param_importances(exp_dir: str | Path, summary: dict[str, Any]) -> tuple[dic
         return None, f"not enough trials to compute importances ({type(err).__name__}: {err})"
 
 
-def hparams_logged(exp_dir: str | Path, summary: dict[str, Any]) -> tuple[int, int]:
+def hparams_logged(exp_dir: str | Path, summary: Summary) -> tuple[int, int]:
     """How many trials' TensorBoard event files hold HParams data (plugin ``"hparams"``, written by
     Ray Tune's TBX logger when a trial ends).
 
@@ -124,7 +125,7 @@ def hparams_logged(exp_dir: str | Path, summary: dict[str, Any]) -> tuple[int, i
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     found = total = 0
-    for t in summary.get("trials", []):
+    for t in summary.trials:
         files = sorted(trial_dir(exp_dir, t).glob("events.out.tfevents.*"))
         if not files:
             continue

@@ -6,7 +6,10 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..results import Summary
 
 CONFUSION_TAG = "test/confusion_matrix"
 """TensorBoard image tag of the best trial's test confusion matrix."""
@@ -139,7 +142,7 @@ def plot_importances(importances: dict[str, float]):
     return fig
 
 
-def log_confusion_to_tensorboard(exp_dir: str | Path, summary: dict[str, Any]) -> Path:
+def log_confusion_to_tensorboard(exp_dir: str | Path, summary: Summary) -> Path:
     """Write the best trial's test confusion matrix to TensorBoard as an image.
 
     The image (RGB, rendered with Agg) goes to ``<exp_dir>/best_trial`` under the tag
@@ -160,19 +163,18 @@ def log_confusion_to_tensorboard(exp_dir: str | Path, summary: dict[str, Any]) -
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from tensorboardX import SummaryWriter
 
-    if not summary.get("test_confusion"):
+    if not summary.test_confusion:
         raise ValueError("best.json holds no test_confusion for the best trial")
     logdir = Path(exp_dir) / BEST_TRIAL_LOGDIR
     logdir.mkdir(parents=True, exist_ok=True)
     for old in logdir.glob("events.out.tfevents.*"):
         old.unlink()
-    fig = plot_confusion(summary["test_confusion"], summary["classes"],
-                         f"Test confusion, trial {summary.get('best_trial')}")
+    fig = plot_confusion(summary.test_confusion, summary.classes, f"Test confusion, trial {summary.best_trial}")
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     image = np.asarray(canvas.buffer_rgba())[:, :, :3]
     with SummaryWriter(str(logdir)) as writer:
         writer.add_image(CONFUSION_TAG, image, global_step=0, dataformats="HWC")
-        if summary.get("test_ua") is not None:
-            writer.add_scalar("test/ua", float(summary["test_ua"]), global_step=0)
+        if summary.test_ua is not None:
+            writer.add_scalar("test/ua", float(summary.test_ua), global_step=0)
     return logdir

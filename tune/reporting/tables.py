@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from ..crossfold_text import mean_labels
+from ..results import CrossfoldResult, Summary
 
 EMOHRNET_CLAIMS = {"ravdess": 92.45, "iemocap": 80.06, "emovo": 92.77}
 """UA (%) claimed by EmoHRNet (Muppidi & Radfar 2025)."""
@@ -49,36 +50,33 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def trials_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def trials_table(summary: Summary) -> tuple[list[str], list[list[str]]]:
     """The trials table: header and rows (text cells), in the search's order."""
     keys: list[str] = []
-    for t in summary["trials"]:
-        keys += [k for k in t.get("params", {}) if k not in keys]
+    for t in summary.trials:
+        keys += [k for k in t.params if k not in keys]
     header = ["trial", "model", *keys, "best val UA (%)", "best epoch", "test UA (%)", "status"]
     rows = []
-    for t in summary["trials"]:
-        status = t.get("status", "?") + (" (baseline)" if t.get("baseline") else "")
-        if t.get("trial_id") == summary.get("best_trial"):
+    for t in summary.trials:
+        status = t.status + (" (baseline)" if t.baseline else "")
+        if t.trial_id == summary.best_trial:
             status += " — best"
-        params = t.get("params", {})
-        rows.append([str(t.get("trial_id")), str(t.get("model", "-")),
-                     *[_fmt(params[k]) if k in params else "-" for k in keys],
-                     _pct(t.get("best_val_ua")),
-                     str(t["best_epoch"]) if t.get("best_epoch") is not None else "-",
-                     _pct(t.get("test_ua")), status])
+        rows.append([t.trial_id, t.model or "-", *[_fmt(t.params[k]) if k in t.params else "-" for k in keys],
+                     _pct(t.best_val_ua), str(t.best_epoch) if t.best_epoch is not None else "-",
+                     _pct(t.test_ua), status])
     return header, rows
 
 
-def _our_crossfold(crossfold: dict[str, Any]) -> str:
+def _our_crossfold(crossfold: CrossfoldResult) -> str:
     """Our cross-fold cell: the headline (folds not used in selection), its label and protocol."""
-    m, sd = crossfold["mean"]["test_ua"], crossfold["std"]["test_ua"]
+    m, sd = crossfold.mean.get("test_ua"), crossfold.std.get("test_ua")
     label = mean_labels(crossfold)[0]
     if m is None:
-        return f"n/a, {label}; {crossfold['protocol_name']}"
-    return f"{_pct(m)} ± {_pct(sd) if sd is not None else 'n/a'}, {label}; {crossfold['protocol_name']}"
+        return f"n/a, {label}; {crossfold.protocol_name}"
+    return f"{_pct(m)} ± {_pct(sd) if sd is not None else 'n/a'}, {label}; {crossfold.protocol_name}"
 
 
-def paper_table(summary: dict[str, Any], crossfold: dict[str, Any] | None) -> tuple[list[str], list[list[str]]]:
+def paper_table(summary: Summary, crossfold: CrossfoldResult | None) -> tuple[list[str], list[list[str]]]:
     """The published numbers beside ours: header and rows, one row per corpus.
 
     Columns: the EmoHRNet and Lee & Nadeem papers' claims, EmoBox's speaker-independent UA (frozen
@@ -86,18 +84,18 @@ def paper_table(summary: dict[str, Any], crossfold: dict[str, Any] | None) -> tu
     its fold; the cross-fold headline, over the folds not used in selection, when ``crossfold`` is
     given). Every column header names its protocol.
     """
-    ours = summary["dataset"]
+    ours = summary.dataset
     order = list(dict.fromkeys([*EMOHRNET_CLAIMS, *LEE_NADEEM_CLAIMS, *EMOBOX_UA, *TIMNET_CORRECTED, ours]))
     header = ["corpus",
               "EmoHRNet paper, UA (%) [protocol not stated; most likely random split]",
               "Lee & Nadeem paper, accuracy (%) [random split of feature rows]",
               "EmoBox, frozen Whisper-large-v3, UA (%) [speaker-independent]",
               "TIM-Net, corrected (%) [random split]",
-              f"ours: search's best trial, test UA (%) [{summary['protocol']} protocol, fold {summary.get('fold')}]",
+              f"ours: search's best trial, test UA (%) [{summary.protocol} protocol, fold {summary.fold}]",
               "ours: cross-fold test UA (%) [headline: folds not used in selection]"]
     rows = []
     for d in order:
-        single = _pct(summary.get("test_ua")) if d == ours else ""
+        single = _pct(summary.test_ua) if d == ours else ""
         cf = _our_crossfold(crossfold) if d == ours and crossfold else ""
         rows.append([DATASET_NAMES.get(d, d)]
                     + [f"{claims[d]:.2f}" if d in claims else "-"
