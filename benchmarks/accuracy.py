@@ -184,8 +184,31 @@ def run_folds(model: str, shard_dir: str, protocol: str, folds: list[int], stora
             row.extra["curves"] = {k: [round(float(v), 5) for v in df[k]]
                                    for k in ("epoch", "train_loss", "val_loss", "val_ua") if k in df}
             row.extra["wall_s"] = round(float(df["time_total_s"].iloc[-1]), 1) if "time_total_s" in df else None
+        row.extra["precision"] = run_precision(result)
         rows.append(row)
     return sorted(rows, key=lambda r: r.fold)
+
+
+def run_precision(result) -> str | None:
+    """The precision a run trained and scored in, as its checkpoint records it (``speed.amp``, resolved on the
+    worker's device): ``"bf16 autocast"`` or ``"float32"``; ``None`` when it kept no checkpoint. :data:`AMP` is
+    the policy; this is what it chose on the machine that ran."""
+    import torch
+
+    from emohrnet.training.checkpoint import CHECKPOINT_FILE
+
+    df = result.metrics_dataframe
+    path = df["checkpoint_path"].iloc[-1] if df is not None and "checkpoint_path" in df else None
+    if not isinstance(path, str) or not (Path(path) / CHECKPOINT_FILE).is_file():
+        return None
+    state = torch.load(Path(path) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+    amp = (state.get("speed") or {}).get("amp")
+    return {"bf16": "bf16 autocast", "off": "float32"}.get(amp, amp)
+
+
+def precisions(rows: list[dict[str, Any]]) -> list[str]:
+    """The precisions the fold rows (their dict form) record, each once."""
+    return sorted({r["precision"] for r in rows if r.get("precision")})
 
 
 def summarize(rows: list[FoldRow]) -> dict[str, Any]:
@@ -198,7 +221,8 @@ def summarize(rows: list[FoldRow]) -> dict[str, Any]:
     from tune.evaluate import fold_statistics
 
     stats = fold_statistics(rows)
-    out: dict[str, Any] = {"folds": [r.to_dict() for r in rows], "n_completed": stats["n_completed"],
+    folds = [r.to_dict() for r in rows]
+    out: dict[str, Any] = {"folds": folds, "precision": precisions(folds), "n_completed": stats["n_completed"],
                            "n_clean": stats["n_clean"], "selection_folds": stats["selection_folds"]}
     for key, name in (("test_ua", "test_ua"), ("test_wa", "test_wa"), ("test_macro_f1", "test_macro_f1"),
                       ("best_val_ua", "val_ua")):
@@ -208,7 +232,9 @@ def summarize(rows: list[FoldRow]) -> dict[str, Any]:
 
 
 AMP = "auto: bf16 autocast where the CPU has AVX-512 BF16 or AMX, else float32 (recorded per checkpoint)"
-"""The precision every run of this benchmark trains and scores in (:mod:`emohrnet.training.loop`'s automatic choice)."""
+"""The precision policy every run of this benchmark trains and scores under (:mod:`emohrnet.training.loop`'s
+automatic choice); what it resolved to is read back from each run's checkpoint (:func:`run_precision`) into the
+results' ``precision``."""
 
 
 def git_commit() -> str:
@@ -311,6 +337,8 @@ def run_all(args: argparse.Namespace, work: Path, log=print) -> dict[str, Any]:
     finally:
         ray.shutdown()
     report["wall_s"] = round(time.perf_counter() - start, 1)
+    runs = [r for by_protocol in report["results"].values() for res in by_protocol.values() for r in res["folds"]]
+    report["precision"] = precisions(runs)
     return report
 
 

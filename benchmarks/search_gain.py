@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .accuracy import AMP, git_commit
+from .accuracy import AMP, git_commit, precisions
 from .common import DEFAULT_DATA_ROOT, REPO
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -223,7 +223,7 @@ def run(args: argparse.Namespace, log=print) -> dict[str, Any]:
         result.update(commit=git_commit(), wall_s=round(time.perf_counter() - start, 1),
                       finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), machine=machine.describe(),
                       command=["python", "-m", "benchmarks.search_gain", *sys.argv[1:]],
-                      amp=AMP)
+                      amp=AMP, precision=precisions(result.get("folds") or []))
         _write(args.state_dir / f"{stage}.json", result)
         done[stage] = result
         log(f"{stage}: done in {result['wall_s']:.0f} s")

@@ -66,3 +66,23 @@ def test_the_random_rows_note_counts_the_selection_actors_in_its_test_part():
     assert random_split_overlap(manifest, None) == "the recipe was not chosen on any validation part"
     table = markdown({"results": {"emohrnet": {"random": {**summarize([_row(0, 0.7)]), "recipe_chosen_on": note}}}})
     assert note in table
+
+
+def test_the_precision_a_run_used_is_read_from_its_checkpoint(tmp_path):
+    """The report says what each run trained in (its checkpoint's resolved amp), not the policy: on a CPU without
+    AVX-512 BF16 the policy 'auto' trains in float32, and a report saying 'bf16' would be wrong."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+    import torch
+
+    from benchmarks.accuracy import precisions, run_precision
+
+    for amp, shown in (("off", "float32"), ("bf16", "bf16 autocast")):
+        folder = tmp_path / amp
+        folder.mkdir()
+        torch.save({"speed": {"device": "cpu", "amp": amp}}, folder / "checkpoint.pt")
+        result = SimpleNamespace(metrics_dataframe=pd.DataFrame([{"epoch": 1, "checkpoint_path": str(folder)}]))
+        assert run_precision(result) == shown
+    assert run_precision(SimpleNamespace(metrics_dataframe=pd.DataFrame([{"epoch": 1}]))) is None
+    assert precisions([{"precision": "float32"}, {"precision": None}, {"precision": "float32"}]) == ["float32"]
