@@ -169,3 +169,19 @@ def test_the_search_settings_live_with_the_search():
     with pytest.raises(ValueError, match="unknown config section"):
         ExperimentConfig.from_dict({"search": {"num_samples": 3}})  # the library does not read a search's section
     assert SearchExperimentConfig.from_dict({"search": {"num_samples": 3}}).search.num_samples == 3
+
+
+def test_a_setting_declared_twice_is_refused(monkeypatch):
+    """A model setting named like a section's field (or another model's) would be filed into one place only."""
+    from dataclasses import dataclass
+    from types import SimpleNamespace
+
+    from emohrnet.config import experiment
+
+    @dataclass
+    class Clashing:
+        lr: float = 0.1
+
+    monkeypatch.setitem(experiment.MODEL_SPECS, "clash", SimpleNamespace(config_cls=Clashing))
+    with pytest.raises(TypeError, match="setting 'lr' is declared twice"):
+        experiment._param_table()

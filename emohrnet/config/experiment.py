@@ -241,13 +241,18 @@ class ParamSlot:
 
 
 def _param_table() -> dict[str, ParamSlot]:
-    table: dict[str, ParamSlot] = {"model": ParamSlot("model", kind="str")}
+    """Every field of the sections and of the models' settings, by name; a name held twice would be filed into
+    one place only, so it is refused (a model's setting must not share a section's or another model's name)."""
+    slots = [("model", ParamSlot("model", kind="str"))]
     for name, cls in ((n, _SECTION_CLASSES[n]) for n in SECTIONS if n != "model"):
-        for f in fields(cls):
-            table.setdefault(f.name, ParamSlot(name, kind=str(f.type)))
+        slots += [(f.name, ParamSlot(name, kind=str(f.type))) for f in fields(cls)]
     for model, spec in MODEL_SPECS.items():
-        for f in fields(spec.config_cls):
-            table.setdefault(f.name, ParamSlot("model", model=model, kind=str(f.type)))
+        slots += [(f.name, ParamSlot("model", model=model, kind=str(f.type))) for f in fields(spec.config_cls)]
+    table: dict[str, ParamSlot] = {}
+    for key, slot in slots:
+        if key in table:
+            raise TypeError(f"setting {key!r} is declared twice ({table[key]} and {slot}); rename one")
+        table[key] = slot
     return table
 
 
@@ -275,8 +280,8 @@ PARAMS: dict[str, ParamSlot] = _param_table()
 """The one table of flat keys: each field of an experiment's sections and of every model's settings, and where
 it lives (:class:`ParamSlot`). :meth:`ExperimentConfig.with_params` applies a trial's parameters through it,
 :meth:`emohrnet.training.config.TrainConfig.from_dict` files a flat dict into its sections through it, and the
-search space (``tune.space``) refuses a searched parameter it does not hold. A field name that two sections
-share belongs to the first in :data:`SECTIONS` order (none do today)."""
+search space (``tune.space``) refuses a searched parameter it does not hold. No two sections or models may
+declare a field of the same name (refused at import)."""
 
 
 @dataclass
