@@ -32,6 +32,17 @@ class _ResultFile:
 
     ROWS = ""
     """The field holding the file's rows (``trials``, ``folds``)."""
+    ROW_TYPE: Any = None
+    """The class of those rows (:class:`TrialRow`, :class:`FoldRow`)."""
+
+    @classmethod
+    def _read(cls, data: dict[str, Any], **defaults: Any):
+        """The file's content as this class: its fields (``defaults`` for those it lacks), each row read as
+        :attr:`ROW_TYPE`, the unknown keys kept."""
+        known, extra = _split_known(cls, data)
+        known = {**defaults, **known}
+        known[cls.ROWS] = [cls.ROW_TYPE.from_dict(row) for row in known.get(cls.ROWS) or []]
+        return cls(**known, extra=extra)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict, the fields in their declared order, then the kept unknown keys."""
@@ -164,7 +175,7 @@ class Summary(_ResultFile):
             fold and no model to be found.
     """
 
-    ROWS = "trials"
+    ROWS, ROW_TYPE = "trials", TrialRow
 
     dataset: str
     protocol: str
@@ -233,10 +244,7 @@ class Summary(_ResultFile):
         """Read ``best.json``'s content (see the class's Raises); ``check=False`` reads whatever fields there are
         (a hand-made or old ``best.json`` that only names its checkpoint, as a checkpoint's reader needs it)."""
         if not check:
-            known, extra = _split_known(cls, data)
-            known = {"dataset": "", "protocol": "", "best_config": {}, **known}
-            known["trials"] = [TrialRow.from_dict(t) for t in known.get("trials") or []]
-            return cls(**known, extra=extra)
+            return cls._read(data, dataset="", protocol="", best_config={})
         missing = [k for k in REQUIRED if k not in data]
         if not missing and not isinstance(data["best_config"], dict):
             missing = ["best_config as an object"]
@@ -314,7 +322,7 @@ class CrossfoldResult(_ResultFile):
         ValueError: (:meth:`from_dict`) no list of folds.
     """
 
-    ROWS = "folds"
+    ROWS, ROW_TYPE = "folds", FoldRow
 
     folds: list[FoldRow]
     dataset: str = "?"
@@ -368,6 +376,4 @@ class CrossfoldResult(_ResultFile):
         """Read ``crossfold.json``'s content (see the class's Raises)."""
         if not isinstance(data, dict) or not isinstance(data.get("folds"), list):
             raise ValueError("no list of folds")
-        known, extra = _split_known(cls, data)
-        known["folds"] = [FoldRow.from_dict(r) for r in known["folds"]]
-        return cls(**known, extra=extra)
+        return cls._read(data)
